@@ -1,0 +1,113 @@
+# mta-stsd - one Makefile. `make` builds, `make run` serves the demo, `make test` tests.
+
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+PYTHON ?= python3
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+
+BUILD = build
+VERSION = 0.1.0
+
+# mbedTLS 3.6: the system's if pkg-config finds it, else built once from Debian 13's
+# source package into .deps/mbedtls (see scripts/fetch-mbedtls.sh)
+MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
+MBEDTLS_SYSTEM := $(shell pkg-config --atleast-version=3.6 mbedtls 2>/dev/null && echo yes)
+ifeq ($(MBEDTLS_SYSTEM),yes)
+MBEDTLS_CFLAGS := $(shell pkg-config --cflags mbedtls)
+MBEDTLS_LIBS := $(shell pkg-config --libs mbedtls mbedx509 mbedcrypto)
+MBEDTLS_DEP :=
+else
+MBEDTLS_CFLAGS := -isystem $(MBEDTLS_PREFIX)/include
+MBEDTLS_LIBS := $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbedx509.a \
+	$(MBEDTLS_PREFIX)/lib/libmbedcrypto.a $(MBEDTLS_PREFIX)/lib/libeverest.a \
+	$(MBEDTLS_PREFIX)/lib/libp256m.a
+MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
+endif
+
+# libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev)
+DEP_PKGS = libmicrohttpd inih
+DEP_MISSING := $(shell for p in $(DEP_PKGS); do pkg-config --exists $$p || echo $$p; done)
+ifneq ($(DEP_MISSING),)
+$(error missing $(DEP_MISSING): install libmicrohttpd-dev libinih-dev pkg-config (or run .ci/run as root))
+endif
+DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS))
+DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS))
+LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS)
+
+# every server source except main.c forms a library the unit tests link too
+SRCS := $(wildcard server/*.c)
+LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS)))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
+
+.PHONY: all run test check unit integration e2e install clean distclean asan deps
+
+all: $(BUILD)/mta-stsd
+
+deps: $(MBEDTLS_DEP)
+
+$(MBEDTLS_PREFIX)/lib/libmbedtls.a:
+	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
+
+$(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(BUILD)/libmtastsd.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+
+# unit tests link only the pure modules they test, so they build while the rest changes
+UNIT_names = diag names
+UNIT_policy = diag names policy
+UNIT_config = diag names policy config
+UNIT_certs = diag names certs
+define unit_rule
+$(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
+	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
+		$(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(LIBS) $$$$(pkg-config --libs cmocka)
+endef
+$(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$(t))))
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# the built-in demo: throwaway CA + certificate in .demo/, served on 127.0.0.1:8443
+run: all
+	sh scripts/demo.sh
+
+unit: $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+integration: all
+	$(PYTHON) tests/integration/run.py --binary $(BUILD)/mta-stsd
+
+e2e: all
+	sh tests/e2e/sender.sh $(BUILD)/mta-stsd
+
+# run-all.sh runs the unit binaries itself, so only build them here
+test: all $(UNIT_BINS)
+	@sh tests/run-all.sh
+
+check: test
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BUILD)/mta-stsd $(DESTDIR)$(PREFIX)/sbin/mta-stsd
+	install -m 644 docs/mta-stsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/mta-stsd.8
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined"
+
+clean:
+	rm -rf build build-asan .demo
+
+distclean: clean
+	rm -rf .deps

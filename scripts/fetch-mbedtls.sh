@@ -1,0 +1,74 @@
+#!/bin/sh
+# Build mbedTLS 3.6 LTS from Debian 13's source package into a local prefix.
+#
+# Usage: scripts/fetch-mbedtls.sh PREFIX
+#
+# Debian 12 packages mbedTLS 2.28, which is end of life; Debian 13 packages
+# 3.6. This script asks apt (with a private, throw-away state directory, so the
+# system's own package lists are untouched) for the trixie source of mbedtls,
+# from the same mirror that the system's apt configuration already names, and
+# builds the static libraries into PREFIX. apt verifies the download against
+# Debian's archive keyring. Nothing is installed system-wide.
+set -eu
+
+prefix=${1:?usage: fetch-mbedtls.sh PREFIX}
+suite=${MBEDTLS_SUITE:-trixie}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/mbedtls-src.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# the Debian mirror from the system's apt configuration (deb822 or one-line form)
+mirror=
+for f in /etc/apt/sources.list.d/*.sources; do
+	[ -r "$f" ] || continue
+	mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }' "$f")
+	[ -n "$mirror" ] && break
+done
+if [ -z "$mirror" ]; then
+	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\// && $i ~ /\/debian\/?$/) { print $i; exit } }')
+fi
+if [ -z "$mirror" ]; then
+	echo "fetch-mbedtls: no Debian mirror found in /etc/apt/sources.list*;" \
+		"install mbedTLS 3.6 so that pkg-config finds mbedtls >= 3.6" >&2
+	exit 1
+fi
+
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
+echo "deb-src [signed-by=$keyring] $mirror $suite main" >"$work/sources.list"
+apt_opts="-o Dir::Etc::SourceList=$work/sources.list -o Dir::Etc::SourceParts=/dev/null
+ -o Dir::State::Lists=$work/lists -o Dir::Cache=$work/cache -o Debug::NoLocking=1
+ -o APT::Sandbox::User=root -qq"
+
+echo "fetch-mbedtls: fetching the $suite source of mbedtls from $mirror"
+# shellcheck disable=SC2086
+apt-get $apt_opts update
+# shellcheck disable=SC2086
+(cd "$work/src" && apt-get $apt_opts --download-only source mbedtls)
+
+orig=$(ls "$work"/src/mbedtls_3.6*.orig.tar.* 2>/dev/null | head -n 1)
+if [ -z "$orig" ]; then
+	echo "fetch-mbedtls: the $suite mbedtls source is not version 3.6:" \
+		"$(ls "$work/src")" >&2
+	exit 1
+fi
+mkdir -p "$work/tree"
+tar -xf "$orig" -C "$work/tree" --strip-components=1
+
+# our configuration on top of mbedTLS's default one
+python3 "$work/tree/scripts/config.py" -f "$work/tree/include/mbedtls/mbedtls_config.h" \
+	unset MBEDTLS_SSL_RENEGOTIATION
+sh "$here/mbedtls-config.sh" "$work/tree"
+
+cmake -S "$work/tree" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+	-DCMAKE_INSTALL_PREFIX="$prefix" -DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF \
+	-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
+	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DMBEDTLS_FATAL_WARNINGS=OFF >/dev/null
+if ! cmake --build "$work/build" -j "$(nproc 2>/dev/null || echo 2)" >"$work/build.log" 2>&1; then
+	tail -n 30 "$work/build.log" >&2
+	echo "fetch-mbedtls: building mbedTLS failed (log above)" >&2
+	exit 1
+fi
+cmake --install "$work/build" >/dev/null
+echo "fetch-mbedtls: mbedTLS $(basename "$orig" | sed 's/mbedtls_\(.*\)\.orig.*/\1/') installed in $prefix"

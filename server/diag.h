@@ -1,0 +1,40 @@
+/* diag.h - collected diagnostics (errors and warnings) with file:line context */
+#ifndef MTA_STSD_DIAG_H
+#define MTA_STSD_DIAG_H
+
+#include <stddef.h>
+
+enum diag_severity { DIAG_WARNING, DIAG_ERROR };
+
+struct diag_entry {
+	enum diag_severity severity;
+	char *text;			/* "file:line: message", owned */
+};
+
+/*
+ * A growing list of messages. Pure modules (policy, config, names) never print:
+ * they append here and the caller decides where the messages go.
+ */
+struct diag {
+	struct diag_entry *v;
+	size_t n, cap;
+	size_t nerrors, nwarnings;
+};
+
+/* Append one message; file may be NULL and line 0 when unknown. Never fails
+ * visibly: on allocation failure the message is counted but dropped. */
+void diag_add(struct diag *d, enum diag_severity sev, const char *file,
+    unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Shorthands for diag_add with a fixed severity. */
+#define diag_err(d, file, line, ...) diag_add((d), DIAG_ERROR, (file), (line), __VA_ARGS__)
+#define diag_warn(d, file, line, ...) diag_add((d), DIAG_WARNING, (file), (line), __VA_ARGS__)
+
+/* Move every message of src to the end of dst, leaving src empty. */
+void diag_move(struct diag *dst, struct diag *src);
+
+/* Free every message; the struct may be reused afterwards. */
+void diag_clear(struct diag *d);
+
+#endif

@@ -1,0 +1,245 @@
+/* http.c - the libmicrohttpd daemon and the request handler */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "names.h"
+#include "server.h"
+#include "snapshot.h"
+
+#define MAX_REQUEST_HEADER 8192		/* request line + headers, bytes */
+
+static struct MHD_Daemon *daemon_;
+static struct MHD_Response *resp_404, *resp_405, *resp_421, *resp_500;
+static int req_marker;
+
+static const char body_404[] = "Not Found: the MTA-STS policy is at "
+    HTTP_POLICY_PATH "\n";
+static const char body_405[] = "Method Not Allowed: use GET or HEAD\n";
+static const char body_421[] = "Misdirected Request: the Host header names "
+    "another domain than the TLS server name\n";
+static const char body_500[] = "Internal Server Error\n";
+
+/* headers every response carries */
+static int
+add_common_headers(struct MHD_Response *r)
+{
+	return MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain") == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "max-age=60") == MHD_YES &&
+	    MHD_add_response_header(r, "X-Content-Type-Options",
+	    "nosniff") == MHD_YES ? 0 : -1;
+}
+
+static struct MHD_Response *
+static_response(const char *body)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r != NULL && add_common_headers(r) == -1) {
+		MHD_destroy_response(r);
+		r = NULL;
+	}
+	return r;
+}
+
+struct MHD_Response *
+http_policy_response(const char *text, size_t len)
+{
+	struct MHD_Response *r;
+
+	/* a copy owned by the response: libmicrohttpd reference-counts the
+	 * response, so a connection still sending it keeps the bytes alive
+	 * even after the snapshot that made it is gone */
+	r = MHD_create_response_from_buffer(len, (void *)text,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r != NULL && add_common_headers(r) == -1) {
+		MHD_destroy_response(r);
+		r = NULL;
+	}
+	return r;
+}
+
+void
+http_response_free(struct MHD_Response *r)
+{
+	if (r != NULL)
+		MHD_destroy_response(r);
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *mc, const struct server_conn_view *v,
+    const char *host, const char *method, const char *url, unsigned status,
+    struct MHD_Response *r, size_t body_len)
+{
+	int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+	log_access(v->peer, v->sni, host, method, url, status,
+	    head ? 0 : body_len, server_now_ms() - v->started_ms);
+	return MHD_queue_response(mc, status, r);
+}
+
+/*
+ * The request handler. Decides on the first call (no request body is ever
+ * needed): 421 when Host names another domain than the handshake selected,
+ * 404 for any path but the policy's, 405 for any method but GET and HEAD,
+ * else 200 with the domain's policy. Never a redirect.
+ */
+static enum MHD_Result
+http_handle(void *cls, struct MHD_Connection *mc, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_cls)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_conn_view *v;
+	const struct domain *dom;
+	const char *host;
+	char name[NAME_MAX_LEN + 1];
+
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	if (*req_cls != NULL) {
+		*upload_data_size = 0;	/* a body: ignored, answer already queued */
+		return MHD_YES;
+	}
+	*req_cls = &req_marker;
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
+	    (dom = v->domain) == NULL)
+		return MHD_NO;
+	v->inflight++;
+
+	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	if (host != NULL && (name_from_host_header(host, name,
+	    sizeof(name)) == -1 || strcmp(name, dom->host) != 0))
+		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
+		    resp_421, sizeof(body_421) - 1);
+	if (strcmp(url, HTTP_POLICY_PATH) != 0)
+		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
+		    resp_404, sizeof(body_404) - 1);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return respond(mc, v, host, method, url,
+		    MHD_HTTP_METHOD_NOT_ALLOWED, resp_405, sizeof(body_405) - 1);
+	return respond(mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
+	    dom->policy.text_len);
+}
+
+/* a request is over (sent, or aborted): the connection may be idle again */
+static void
+http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_conn_view *v;
+
+	(void)cls;
+	(void)toe;
+	if (*req_cls == NULL)
+		return;
+	*req_cls = NULL;
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
+		if (v->inflight > 0)
+			v->inflight--;
+		v->forwarded = 0;
+	}
+}
+
+static void
+http_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	if (!log_enabled(LOG_LEVEL_DEBUG))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("libmicrohttpd: %s", msg);
+}
+
+int
+http_start(const struct config *cfg, int *epoll_fd)
+{
+	const union MHD_DaemonInfo *di;
+
+	resp_404 = static_response(body_404);
+	resp_405 = static_response(body_405);
+	resp_421 = static_response(body_421);
+	resp_500 = static_response(body_500);
+	if (resp_404 == NULL || resp_405 == NULL || resp_421 == NULL ||
+	    resp_500 == NULL ||
+	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
+	    "GET, HEAD") != MHD_YES) {
+		log_err("http: out of memory");
+		return -1;
+	}
+	daemon_ = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MAX_REQUEST_HEADER * 2,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+	    MHD_OPTION_END);
+	if (daemon_ == NULL) {
+		log_err("http: libmicrohttpd failed to start");
+		return -1;
+	}
+	di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL) {
+		log_err("http: libmicrohttpd has no epoll descriptor");
+		return -1;
+	}
+	*epoll_fd = di->epoll_fd;
+	return 0;
+}
+
+int
+http_add(int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+	return MHD_add_connection(daemon_, fd, peer, peerlen) == MHD_YES ? 0 : -1;
+}
+
+void
+http_run(void)
+{
+	MHD_run(daemon_);
+}
+
+long
+http_timeout_ms(void)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (MHD_get_timeout(daemon_, &ms) != MHD_YES)
+		return -1;
+	return ms > 1000000 ? 1000000 : (long)ms;
+}
+
+void
+http_stop(void)
+{
+	if (daemon_ != NULL)
+		MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+	http_response_free(resp_404);
+	http_response_free(resp_405);
+	http_response_free(resp_421);
+	http_response_free(resp_500);
+	resp_404 = resp_405 = resp_421 = resp_500 = NULL;
+}

@@ -1,0 +1,31 @@
+/* log.h - leveled error log and the access log */
+#ifndef MTA_STSD_LOG_H
+#define MTA_STSD_LOG_H
+
+#include "config.h"
+
+/* Set the lowest level written to the error log (stderr). */
+void log_set_level(enum log_level level);
+
+/* Is a message of this level written? (to skip formatting work when not) */
+int log_enabled(enum log_level level);
+
+/* Write one line to the error log, prefixed with time and level. */
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Direct the access log: "stderr", "off", or an absolute file path (opened
+ * for appending). Returns 0, or -1 with errno set when the file cannot be
+ * opened (the previous destination is then kept).
+ */
+int log_access_open(const char *dest);
+
+/* Write one access-log line (a no-op when the access log is off). */
+void log_access(const char *client, const char *sni, const char *host,
+    const char *method, const char *path, unsigned status, size_t bytes,
+    double duration_ms);
+
+#endif

@@ -1,0 +1,205 @@
+/* main.c - command line, start-up order, privileges */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <mbedtls/version.h>
+#include <microhttpd.h>
+#include <psa/crypto.h>
+
+#include "log.h"
+#include "reload.h"
+#include "server.h"
+#include "snapshot.h"
+#include "tls.h"
+
+#ifndef MTA_STSD_VERSION
+#define MTA_STSD_VERSION "0.0.0"
+#endif
+#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: mta-stsd [-t] [-c file]\n"
+	    "       mta-stsd -h | -V\n"
+	    "\n"
+	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
+	    "domain chosen by SNI.\n"
+	    "\n"
+	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -t       test the configuration, policies and certificates,\n"
+	    "           print every problem, exit 1 if there is an error\n"
+	    "  -h       show this help\n"
+	    "  -V       show the version and the library versions\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.\n"
+	    "See mta-stsd(8) and README.md.\n");
+}
+
+static void
+version(void)
+{
+	char tls[64];
+
+	mbedtls_version_get_string_full(tls);
+	printf("mta-stsd %s\n%s\nlibmicrohttpd %s\n", MTA_STSD_VERSION, tls,
+	    MHD_get_version());
+}
+
+/* print collected diagnostics: to stderr for -t, to the log when serving */
+static void
+report(const struct diag *d, int to_log)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		int err = d->v[i].severity == DIAG_ERROR;
+
+		if (!to_log)
+			fprintf(stderr, "mta-stsd: %s: %s\n",
+			    err ? "error" : "warning", d->v[i].text);
+		else if (err)
+			log_err("%s", d->v[i].text);
+		else
+			log_warn("%s", d->v[i].text);
+	}
+}
+
+/* bound sockets are ours: now become the configured user for good */
+static int
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t gid;
+
+	if (getuid() != 0 && geteuid() != 0)
+		return 0;
+	if (cfg->user == NULL) {
+		log_warn("running as root: set user = in [server] to drop "
+		    "privileges after binding");
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_err("%s: user %s does not exist; create it or change user =",
+		    cfg->path, cfg->user);
+		return -1;
+	}
+	gid = pw->pw_gid;
+	if (cfg->group != NULL) {
+		if ((gr = getgrnam(cfg->group)) == NULL) {
+			log_err("%s: group %s does not exist; create it or change "
+			    "group =", cfg->path, cfg->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (initgroups(pw->pw_name, gid) == -1 || setgid(gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_err("cannot drop privileges to %s: %s", cfg->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_err("privileges could be regained after dropping them");
+		return -1;
+	}
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = DEFAULT_CONFIG;
+	struct snapshot *snap;
+	struct diag d = { 0 };
+	int test_only = 0, ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 't':
+			test_only = 1;
+			break;
+		case 'V':
+			version();
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mta-stsd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
+		return 1;
+	}
+
+	rc = snapshot_build(config_path, 1, &snap, &d);
+	if (test_only) {
+		report(&d, 0);
+		if (rc == 0 && d.nerrors == 0)
+			fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
+			    "domain(s), %zu warning(s)\n", config_path,
+			    snap->ndomains, d.nwarnings);
+		else
+			fprintf(stderr, "mta-stsd: %s: test failed: %zu "
+			    "error(s), %zu warning(s)\n", config_path, d.nerrors,
+			    d.nwarnings);
+		rc = rc == 0 && d.nerrors == 0 ? 0 : 1;
+		snapshot_unref(snap);
+		diag_clear(&d);
+		mbedtls_psa_crypto_free();
+		return rc;
+	}
+	report(&d, 1);
+	if (rc == -1) {
+		log_err("%s: not started: %zu error(s)", config_path, d.nerrors);
+		return 1;
+	}
+	log_set_level(snap->cfg.log_level);
+	if (log_access_open(snap->cfg.access_log) == -1) {
+		log_err("access_log %s: %s", snap->cfg.access_log,
+		    strerror(errno));
+		return 1;
+	}
+	if (server_bind(&snap->cfg) == -1 || drop_privileges(&snap->cfg) == -1 ||
+	    tls_init() == -1)
+		return 1;
+	reload_init(config_path);
+	snapshot_publish(snap);
+	{
+		char addrs[512] = "";
+		size_t used = 0;
+
+		for (size_t i = 0; i < snap->cfg.nlisten && used < sizeof(addrs);
+		    i++)
+			used += (size_t)snprintf(addrs + used, sizeof(addrs) - used,
+			    "%s%s", i ? ", " : "", snap->cfg.listen[i].text);
+		log_info("mta-stsd %s started: listening on %s; %zu domain(s) "
+		    "served, %zu failed, %zu warning(s)", MTA_STSD_VERSION, addrs,
+		    snap->ndomains, snap->nfailed, d.nwarnings);
+	}
+	diag_clear(&d);
+	rc = server_run(&snap->cfg) == 0 ? 0 : 1;
+	snapshot_publish(NULL);
+	tls_free();
+	mbedtls_psa_crypto_free();
+	return rc;
+}

@@ -1,0 +1,625 @@
+/* server.c - the event loop: listeners, connections, the TLS <-> plaintext pump */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/ssl.h>
+
+#include "http.h"
+#include "log.h"
+#include "reload.h"
+#include "tls.h"
+
+#define ACCEPT_BATCH 64			/* accepts per wake-up per listener */
+#define SHUTDOWN_MS 10000		/* longest wait for requests in flight */
+#define IN_BUF 4096			/* decrypted bytes on their way to MHD */
+#define OUT_BUF 8192			/* MHD's bytes on their way to TLS */
+
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN };
+
+/*
+ * One client connection. It owns the client socket (fd), the TLS context,
+ * our end of the socketpair (pfd) whose other end (mhd_fd) libmicrohttpd
+ * owns, and one reference to the snapshot that was current when it was
+ * accepted: a reload never changes what an open connection serves.
+ */
+struct conn {
+	int fd, pfd, mhd_fd;
+	enum conn_state state;
+	mbedtls_ssl_context ssl;
+	struct tls_peer peer;		/* peer.snap is our snapshot reference */
+	struct server_conn_view view;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char addr_text[INET6_ADDRSTRLEN];
+	double deadline_ms;		/* handshake deadline */
+	uint32_t ev_fd, ev_pfd;		/* epoll interest now registered */
+	int tls_want_write;		/* the last TLS call wants the socket writable */
+	int client_eof;			/* the client will send nothing more */
+	int pfd_eof;			/* libmicrohttpd closed its end */
+	size_t in_off, in_len, out_off, out_len;
+	struct conn *prev, *next;	/* every connection, oldest first */
+	unsigned char in[IN_BUF];
+	unsigned char out[OUT_BUF];
+};
+
+static int epfd = -1, sigfd = -1, mhd_epfd = -1;
+static int *listeners;
+static size_t nlisteners;
+static struct conn **by_fd;		/* fd -> connection, for fd, pfd and mhd_fd */
+static size_t by_fd_cap;
+static struct conn *conns_head, *conns_tail;
+static size_t nconns;
+static unsigned max_conns;
+static unsigned handshake_ms;
+static int stopping;
+static double accept_paused_until;
+
+double
+server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+by_fd_set(int fd, struct conn *c)
+{
+	if ((size_t)fd >= by_fd_cap) {
+		size_t cap = by_fd_cap ? by_fd_cap : 256;
+		struct conn **v;
+
+		while (cap <= (size_t)fd)
+			cap *= 2;
+		if ((v = realloc(by_fd, cap * sizeof(*v))) == NULL)
+			return -1;
+		memset(v + by_fd_cap, 0, (cap - by_fd_cap) * sizeof(*v));
+		by_fd = v;
+		by_fd_cap = cap;
+	}
+	by_fd[fd] = c;
+	return 0;
+}
+
+static struct conn *
+by_fd_get(int fd)
+{
+	return fd >= 0 && (size_t)fd < by_fd_cap ? by_fd[fd] : NULL;
+}
+
+struct server_conn_view *
+server_conn_lookup(int fd)
+{
+	struct conn *c = by_fd_get(fd);
+
+	return c != NULL && c->mhd_fd == fd ? &c->view : NULL;
+}
+
+int
+server_bind(const struct config *cfg)
+{
+	if ((listeners = calloc(cfg->nlisten, sizeof(int))) == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		const struct listen_addr *la = &cfg->listen[i];
+		int fd, one = 1;
+
+		fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			log_err("listen %s: socket: %s", la->text, strerror(errno));
+			return -1;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (la->ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1) {
+			log_err("listen %s: cannot bind: %s%s", la->text,
+			    strerror(errno), errno == EACCES ? " (ports below "
+			    "1024 need root or CAP_NET_BIND_SERVICE)" : "");
+			close(fd);
+			return -1;
+		}
+		if (listen(fd, 1024) == -1) {
+			log_err("listen %s: %s", la->text, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		listeners[nlisteners++] = fd;
+	}
+	return 0;
+}
+
+static void
+ev_set(int fd, uint32_t *cur, uint32_t want)
+{
+	struct epoll_event ev;
+
+	if (*cur == want)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.fd = fd;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+	*cur = want;
+}
+
+static int
+ev_add(int fd, uint32_t events)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.fd = fd;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->pfd != -1) {
+		by_fd_set(c->pfd, NULL);
+		close(c->pfd);
+	}
+	if (by_fd_get(c->mhd_fd) == c)
+		by_fd_set(c->mhd_fd, NULL);
+	by_fd_set(c->fd, NULL);
+	close(c->fd);
+	mbedtls_ssl_free(&c->ssl);
+	snapshot_unref((struct snapshot *)c->peer.snap);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		conns_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		conns_tail = c->prev;
+	nconns--;
+	free(c);
+}
+
+/* register the epoll interest the connection's buffers call for */
+static void
+conn_update_events(struct conn *c)
+{
+	uint32_t want = 0;
+
+	if (c->state == CONN_HANDSHAKE)
+		want = c->tls_want_write ? EPOLLOUT : EPOLLIN;
+	else {
+		if (!c->client_eof && c->in_off == c->in_len)
+			want |= EPOLLIN;
+		if (c->tls_want_write)
+			want |= EPOLLOUT;
+	}
+	ev_set(c->fd, &c->ev_fd, want);
+	if (c->pfd != -1) {
+		want = 0;
+		if (!c->pfd_eof && c->out_off == c->out_len)
+			want |= EPOLLIN;
+		if (c->in_off < c->in_len)
+			want |= EPOLLOUT;
+		ev_set(c->pfd, &c->ev_pfd, want);
+	}
+}
+
+/*
+ * Move bytes both ways until nothing moves: TLS -> in -> libmicrohttpd and
+ * libmicrohttpd -> out -> TLS. Returns -1 when the connection is finished
+ * (the caller closes it), 0 otherwise.
+ */
+static int
+conn_pump(struct conn *c)
+{
+	int progress, r;
+	ssize_t n;
+
+	do {
+		progress = 0;
+		c->tls_want_write = 0;
+
+		/* client -> in */
+		if (c->in_off == c->in_len && !c->client_eof) {
+			c->in_off = c->in_len = 0;
+			r = mbedtls_ssl_read(&c->ssl, c->in, sizeof(c->in));
+			if (r > 0) {
+				c->in_len = (size_t)r;
+				progress = 1;
+			} else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
+				c->tls_want_write = 1;
+			else if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+				/* let libmicrohttpd answer what it has, then close */
+				c->client_eof = 1;
+				shutdown(c->pfd, SHUT_WR);
+				progress = 1;
+			} else if (r != MBEDTLS_ERR_SSL_WANT_READ)
+				return -1;
+		}
+		/* in -> libmicrohttpd */
+		if (c->in_off < c->in_len) {
+			n = send(c->pfd, c->in + c->in_off, c->in_len - c->in_off,
+			    MSG_NOSIGNAL);
+			if (n > 0) {
+				if (!c->view.forwarded) {
+					c->view.forwarded = 1;
+					c->view.started_ms = server_now_ms();
+				}
+				c->in_off += (size_t)n;
+				progress = 1;
+			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
+				return -1;
+		}
+		/* libmicrohttpd -> out */
+		if (c->out_off == c->out_len && !c->pfd_eof) {
+			c->out_off = c->out_len = 0;
+			n = recv(c->pfd, c->out, sizeof(c->out), 0);
+			if (n > 0) {
+				c->out_len = (size_t)n;
+				progress = 1;
+			} else if (n == 0)
+				c->pfd_eof = 1;
+			else if (errno != EAGAIN && errno != EINTR)
+				return -1;
+		}
+		/* out -> client */
+		if (c->out_off < c->out_len) {
+			r = mbedtls_ssl_write(&c->ssl, c->out + c->out_off,
+			    c->out_len - c->out_off);
+			if (r > 0) {
+				c->out_off += (size_t)r;
+				progress = 1;
+			} else if (r == MBEDTLS_ERR_SSL_WANT_WRITE)
+				c->tls_want_write = 1;
+			else if (r != MBEDTLS_ERR_SSL_WANT_READ)
+				return -1;
+		}
+	} while (progress);
+
+	if (c->pfd_eof && c->out_off == c->out_len) {
+		/* libmicrohttpd is done with this connection: say goodbye */
+		mbedtls_ssl_close_notify(&c->ssl);
+		return -1;
+	}
+	return 0;
+}
+
+/* the handshake finished: give the plaintext side to libmicrohttpd */
+static int
+conn_established(struct conn *c)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sp) == -1) {
+		log_warn("%s: socketpair: %s; connection dropped", c->addr_text,
+		    strerror(errno));
+		return -1;
+	}
+	if (by_fd_set(sp[0], c) == -1 || by_fd_set(sp[1], c) == -1) {
+		by_fd_set(sp[0], NULL);
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	c->pfd = sp[0];
+	c->mhd_fd = sp[1];
+	if (ev_add(c->pfd, 0) == -1)
+		return -1;
+	c->state = CONN_OPEN;
+	c->view.sni = c->peer.sni;
+	c->view.domain = c->peer.domain;
+	if (http_add(c->mhd_fd, (struct sockaddr *)&c->addr, c->addrlen) == -1) {
+		/* libmicrohttpd closed its end already */
+		by_fd_set(c->mhd_fd, NULL);
+		c->mhd_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_handshake(struct conn *c)
+{
+	char err[128];
+	int r;
+
+	r = mbedtls_ssl_handshake(&c->ssl);
+	c->tls_want_write = 0;
+	if (r == MBEDTLS_ERR_SSL_WANT_READ) {
+		conn_update_events(c);
+		return;
+	}
+	if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		c->tls_want_write = 1;
+		conn_update_events(c);
+		return;
+	}
+	if (r != 0) {
+		if (c->peer.sni_unknown)
+			log_debug("%s: handshake refused: unknown SNI %s",
+			    c->addr_text, c->peer.sni);
+		else if (c->peer.domain == NULL)
+			log_debug("%s: handshake refused: no SNI and no "
+			    "default_domain", c->addr_text);
+		else
+			log_debug("%s: handshake failed: %s", c->addr_text,
+			    tls_error_string(r, err, sizeof(err)));
+		conn_close(c);
+		return;
+	}
+	if (c->peer.domain == NULL || conn_established(c) == -1 ||
+	    conn_pump(c) == -1) {
+		conn_close(c);
+		return;
+	}
+	conn_update_events(c);
+}
+
+static void
+conn_accept(int lfd)
+{
+	static double last_shed_log;
+	static unsigned long shed;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct conn *c;
+		int fd, one = 1;
+
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* out of descriptors: pause accepting briefly
+				 * instead of spinning on a readable listener */
+				log_warn("accept: %s; pausing accepts for 100 ms",
+				    strerror(errno));
+				accept_paused_until = server_now_ms() + 100;
+			}
+			return;
+		}
+		if (nconns >= max_conns || (c = calloc(1, sizeof(*c))) == NULL) {
+			/* shed the newest: the ones in progress go on */
+			close(fd);
+			shed++;
+			if (server_now_ms() - last_shed_log > 10000) {
+				log_warn("connection limit %u reached: %lu new "
+				    "connections refused so far", max_conns, shed);
+				last_shed_log = server_now_ms();
+			}
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->pfd = c->mhd_fd = -1;
+		c->addr = ss;
+		c->addrlen = len;
+		if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    c->addr_text, sizeof(c->addr_text));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    c->addr_text, sizeof(c->addr_text));
+		c->view.peer = c->addr_text;
+		c->view.sni = "";
+		c->peer.snap = snapshot_ref(snapshot_current());
+		c->deadline_ms = server_now_ms() + handshake_ms;
+		mbedtls_ssl_init(&c->ssl);
+		c->prev = conns_tail;
+		if (conns_tail != NULL)
+			conns_tail->next = c;
+		else
+			conns_head = c;
+		conns_tail = c;
+		nconns++;
+		if (mbedtls_ssl_setup(&c->ssl, tls_conf()) != 0 ||
+		    by_fd_set(fd, c) == -1 || ev_add(fd, EPOLLIN) == -1) {
+			conn_close(c);
+			continue;
+		}
+		c->ev_fd = EPOLLIN;
+		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
+		mbedtls_ssl_set_bio(&c->ssl, &c->fd, tls_send, tls_recv, NULL);
+	}
+}
+
+/* close handshakes past their deadline; connections are kept oldest first,
+ * and every handshake has the same timeout */
+static void
+conn_expire(double now)
+{
+	struct conn *c, *next;
+
+	for (c = conns_head; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_HANDSHAKE && now > c->deadline_ms) {
+			log_debug("%s: handshake timed out", c->addr_text);
+			conn_close(c);
+		}
+	}
+}
+
+/* a connection with nothing in flight, which a shutdown may close now */
+static int
+conn_idle(const struct conn *c)
+{
+	return c->state == CONN_HANDSHAKE ||
+	    (c->view.inflight == 0 && !c->view.forwarded &&
+	    c->in_off == c->in_len && c->out_off == c->out_len);
+}
+
+static void
+stop_accepting(void)
+{
+	for (size_t i = 0; i < nlisteners; i++)
+		close(listeners[i]);
+	nlisteners = 0;
+}
+
+static void
+handle_signal(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			if (!stopping)
+				log_info("%s: shutting down; %zu connection(s) "
+				    "open", strsignal((int)si.ssi_signo), nconns);
+			stopping = 1;
+			break;
+		case SIGHUP:
+			reload_request("SIGHUP");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+handle_fd_event(int fd, uint32_t events)
+{
+	struct conn *c = by_fd_get(fd);
+
+	if (c == NULL)
+		return;
+	if (fd == c->fd && (events & (EPOLLERR | EPOLLHUP)) &&
+	    !(events & EPOLLIN)) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if (conn_pump(c) == -1) {
+		conn_close(c);
+		return;
+	}
+	conn_update_events(c);
+}
+
+int
+server_run(const struct config *cfg)
+{
+	struct epoll_event evs[128];
+	double stop_deadline = 0, last_expire = 0;
+	sigset_t mask;
+
+	max_conns = cfg->max_connections;
+	handshake_ms = cfg->handshake_timeout * 1000;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		log_err("event loop: %s", strerror(errno));
+		return -1;
+	}
+	if (http_start(cfg, &mhd_epfd) == -1)
+		return -1;
+	ev_add(sigfd, EPOLLIN);
+	ev_add(mhd_epfd, EPOLLIN);
+	for (size_t i = 0; i < nlisteners; i++)
+		ev_add(listeners[i], EPOLLIN);
+	reload_start(cfg, epfd);
+
+	for (;;) {
+		double now = server_now_ms();
+		long timeout = 1000, mt = http_timeout_ms();
+		int n;
+
+		if (stopping) {
+			struct conn *c, *next;
+
+			if (stop_deadline == 0) {
+				stop_accepting();
+				stop_deadline = now + SHUTDOWN_MS;
+			}
+			for (c = conns_head; c != NULL; c = next) {
+				next = c->next;
+				if (conn_idle(c))
+					conn_close(c);
+			}
+			if (nconns == 0 || now > stop_deadline)
+				break;
+			timeout = 50;
+		}
+		if (accept_paused_until > 0 && now >= accept_paused_until) {
+			accept_paused_until = 0;
+			for (size_t i = 0; i < nlisteners; i++)
+				ev_add(listeners[i], EPOLLIN);
+		}
+		if (mt >= 0 && mt < timeout)
+			timeout = mt;
+		n = epoll_wait(epfd, evs, 128, (int)timeout);
+		if (n == -1 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			size_t l;
+
+			if (fd == sigfd) {
+				handle_signal();
+				continue;
+			}
+			if (fd == mhd_epfd)
+				continue;	/* http_run below */
+			if (reload_handle_fd(fd))
+				continue;
+			for (l = 0; l < nlisteners && listeners[l] != fd; l++)
+				;
+			if (l < nlisteners) {
+				if (!stopping && accept_paused_until == 0)
+					conn_accept(fd);
+				if (accept_paused_until > 0)
+					for (size_t k = 0; k < nlisteners; k++)
+						epoll_ctl(epfd, EPOLL_CTL_DEL,
+						    listeners[k], NULL);
+				continue;
+			}
+			handle_fd_event(fd, evs[i].events);
+		}
+		/* libmicrohttpd reads requests and writes responses here; the
+		 * bytes it wrote are picked up by the next epoll round */
+		http_run();
+		now = server_now_ms();
+		if (now - last_expire >= 250) {
+			conn_expire(now);
+			last_expire = now;
+		}
+		reload_tick(now);
+	}
+	log_info("stopped: %zu connection(s) still open at exit", nconns);
+	while (conns_head != NULL)
+		conn_close(conns_head);
+	http_stop();
+	stop_accepting();
+	return 0;
+}

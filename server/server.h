@@ -1,0 +1,42 @@
+/* server.h - the event loop: listeners, connections, the TLS <-> plaintext pump */
+#ifndef MTA_STSD_SERVER_H
+#define MTA_STSD_SERVER_H
+
+#include "config.h"
+#include "snapshot.h"
+
+/* What the HTTP handler may know about, and note on, the connection a
+ * request came on. */
+struct server_conn_view {
+	const char *peer;		/* "192.0.2.1" or "2001:db8::1" */
+	const char *sni;		/* "" when none was sent */
+	const struct domain *domain;	/* selected by SNI or default_domain */
+	double started_ms;		/* when the current request's first bytes came */
+	unsigned inflight;		/* requests begun and not yet completed */
+	int forwarded;			/* request bytes passed on since the last completion */
+};
+
+/*
+ * Bind every listen address of cfg (before privileges are dropped). Errors
+ * are logged with the address. Returns 0 or -1.
+ */
+int server_bind(const struct config *cfg);
+
+/*
+ * Run the event loop until SIGTERM or SIGINT: accept, handshake, pump, and
+ * drive libmicrohttpd. On a stop signal, stop accepting, let requests in
+ * flight finish (at most shutdown_ms), then return 0. Returns -1 when the
+ * loop cannot start.
+ */
+int server_run(const struct config *cfg);
+
+/*
+ * The connection whose libmicrohttpd-side socket is fd, or NULL (called from
+ * the request handler, on the loop's thread; valid during that call).
+ */
+struct server_conn_view *server_conn_lookup(int fd);
+
+/* Milliseconds on a monotonic clock. */
+double server_now_ms(void);
+
+#endif

@@ -1,0 +1,43 @@
+/* tls.h - the mbedTLS server configuration and the certificate selection */
+#ifndef MTA_STSD_TLS_H
+#define MTA_STSD_TLS_H
+
+#include <mbedtls/ssl.h>
+
+#include "config.h"
+#include "names.h"
+#include "snapshot.h"
+
+/*
+ * What the handshake callbacks need from a connection: the snapshot it
+ * holds, and where to record the domain selected. Set on each
+ * mbedtls_ssl_context with mbedtls_ssl_set_user_data_p().
+ */
+struct tls_peer {
+	const struct snapshot *snap;
+	const struct domain *domain;	/* set by the handshake */
+	char sni[NAME_MAX_LEN + 1];	/* as sent, lower case; "" when none */
+	int sni_unknown;		/* an SNI was sent that we do not serve */
+};
+
+/*
+ * Build the process-wide server configuration: TLS 1.2 and 1.3 only,
+ * forward-secret AEAD suites only, no renegotiation, ALPN http/1.1,
+ * certificates chosen per connection by SNI. Returns 0 or -1.
+ */
+int tls_init(void);
+
+/* The configuration built by tls_init. */
+const mbedtls_ssl_config *tls_conf(void);
+
+/* Free what tls_init built. */
+void tls_free(void);
+
+/* mbedTLS BIO callbacks on a non-blocking socket; ctx points to the fd. */
+int tls_send(void *ctx, const unsigned char *buf, size_t len);
+int tls_recv(void *ctx, unsigned char *buf, size_t len);
+
+/* Describe an mbedTLS error code in a short phrase for logs. */
+const char *tls_error_string(int ret, char *buf, size_t len);
+
+#endif
