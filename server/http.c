@@ -87,11 +87,28 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	return MHD_queue_response(mc, status, r);
 }
 
+/* does the request announce a body? */
+static int
+has_body(struct MHD_Connection *mc)
+{
+	const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (cl != NULL && strspn(cl, "0") != strlen(cl)) ||
+	    MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 /*
- * The request handler. Decides on the first call (no request body is ever
- * needed): 421 when Host names another domain than the handshake selected,
- * 404 for any path but the policy's, 405 for any method but GET and HEAD,
- * else 200 with the domain's policy. Never a redirect.
+ * The request handler: 421 when Host names another domain than the handshake
+ * selected, 404 for any path but the policy's, 405 for any method but GET
+ * and HEAD, else 200 with the domain's policy. Never a redirect.
+ *
+ * libmicrohttpd closes the connection when a response is queued on the first
+ * call, so a request without a body is answered on the second call and the
+ * connection stays open for the next request. A request with a body (no
+ * sender ever sends one) is answered at once, and the connection is closed
+ * instead of reading a body we have no use for.
  */
 static enum MHD_Result
 http_handle(void *cls, struct MHD_Connection *mc, const char *url,
@@ -107,16 +124,19 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	(void)cls;
 	(void)version;
 	(void)upload_data;
-	if (*req_cls != NULL) {
-		*upload_data_size = 0;	/* a body: ignored, answer already queued */
-		return MHD_YES;
-	}
-	*req_cls = &req_marker;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
 	    (dom = v->domain) == NULL)
 		return MHD_NO;
-	v->inflight++;
+	if (*req_cls == NULL) {
+		*req_cls = &req_marker;
+		v->inflight++;
+		if (!has_body(mc))
+			return MHD_YES;
+	} else if (*upload_data_size != 0) {
+		*upload_data_size = 0;	/* not reached: answered on the first call */
+		return MHD_YES;
+	}
 
 	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
