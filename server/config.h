@@ -47,6 +47,8 @@ struct config {
 	unsigned handshake_timeout;	/* seconds, default 10 */
 	unsigned idle_timeout;		/* seconds, keep-alive idle, default 30 */
 	unsigned max_connections;	/* default 1024 */
+	int auto_reload;		/* watch files with inotify; default yes */
+	unsigned poll_interval;		/* seconds between polls for changes; 0 (default): none */
 	enum log_level log_level;	/* default info */
 	char *access_log;		/* "stderr" (default), "off", or an absolute path */
 
@@ -70,8 +72,9 @@ struct config {
  * name (whether it has a policy is the loader's check). Relative paths in
  * values are made absolute against the file's directory. Returns 0 and fills
  * *cfg when there is no error, -1 otherwise (*cfg is then freed and zeroed).
- * A file that cannot be opened or read is one error "path: cannot open: ...".
- * Warnings do not fail.
+ * A line may hold CONFIG_MAX_LINE bytes, not counting "\n" or "\r\n". A
+ * file that cannot be opened is one error "path: cannot open: <reason>" (one
+ * that cannot be read: "path: cannot read: <reason>"). Warnings do not fail.
  */
 int config_load(const char *path, struct config *cfg, struct diag *d);
 

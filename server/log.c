@@ -29,7 +29,7 @@ log_timestamp(char *buf, size_t len)
 static void
 log_write(enum log_level level, const char *fmt, va_list ap)
 {
-	char ts[48], msg[2048];
+	char ts[64], msg[2048];
 
 	if (level > log_level)
 		return;
@@ -140,7 +140,7 @@ log_access(const char *client, const char *sni, const char *host,
     const char *method, const char *path, unsigned status, size_t bytes,
     double duration_ms)
 {
-	char ts[48], b1[256], b2[256], b3[32], b4[256];
+	char ts[64], b1[256], b2[256], b3[32], b4[256];
 
 	if (access_off)
 		return;

@@ -151,7 +151,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	rc = snapshot_build(config_path, 1, &snap, &d);
+	rc = snapshot_build(config_path, 1, NULL, &snap, &d);
 	if (test_only) {
 		report(&d, 0);
 		if (rc == 0 && d.nerrors == 0)
@@ -182,7 +182,7 @@ main(int argc, char **argv)
 	if (server_bind(&snap->cfg) == -1 || drop_privileges(&snap->cfg) == -1 ||
 	    tls_init() == -1)
 		return 1;
-	reload_init(config_path);
+	reload_init(config_path, &snap->cfg);
 	snapshot_publish(snap);
 	{
 		char addrs[512] = "";

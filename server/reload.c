@@ -1,28 +1,299 @@
 /* reload.c - what triggers a reload, and the build-aside-then-swap step */
 #include "reload.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "server.h"
 #include "snapshot.h"
+#include "strmap.h"
 
-static const char *config_path;
-static const char *pending_why;
-static unsigned long generation = 1;
+#define DEBOUNCE_MS 300		/* quiet time after the last change seen */
+#define DEBOUNCE_MAX_MS 2000	/* longest a stream of changes delays a reload */
+#define WATCH_EVENTS (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
+	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
-void
-reload_init(const char *path)
+static char *config_path;
+static struct reload_stats stats = { .generation = 1 };
+
+/* settings that only a restart can change, as started */
+static char *boot_listen, *boot_user, *boot_group;
+static unsigned boot_idle;
+
+/*
+ * One watched directory. In a directory watched for everything in it
+ * (policy_dir, cert_dir and its subdirectories, the real directory behind a
+ * symlinked file) any event counts. In the directory of a file named in the
+ * configuration, only events on those files' names count, and names starting
+ * with ".." (the Kubernetes volume's ..data swap): a log file written next
+ * to the configuration must not trigger reloads.
+ */
+struct watch {
+	char *dir;
+	int wd;
+	int all;
+	char **names;
+	size_t nnames;
+};
+
+static int ino_fd = -1, loop_fd = -1;
+static struct watch *watch_v;		/* the watch set */
+static size_t watch_n;
+static struct strmap want_map;		/* dir -> struct watch * while syncing */
+
+static const char *pending_why;		/* a reload is due now */
+static const char *change_why;		/* a change was seen: due after debounce */
+static double change_first, change_last;
+static double next_poll;
+
+/* every listen address as one string, for comparison */
+static char *
+listen_text(const struct config *cfg)
 {
-	config_path = path;
+	size_t len = 1;
+	char *s;
+
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		len += strlen(cfg->listen[i].text) + 1;
+	if ((s = calloc(1, len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		strcat(s, cfg->listen[i].text);
+		strcat(s, " ");
+	}
+	return s;
+}
+
+static int
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
 }
 
 void
-reload_start(const struct config *cfg, int epfd)
+reload_init(const char *path, const struct config *cfg)
 {
-	(void)cfg;
-	(void)epfd;
+	config_path = strdup(path);
+	boot_listen = listen_text(cfg);
+	boot_user = cfg->user != NULL ? strdup(cfg->user) : NULL;
+	boot_group = cfg->group != NULL ? strdup(cfg->group) : NULL;
+	boot_idle = cfg->idle_timeout;
+}
+
+/* log the settings that changed but cannot apply until a restart */
+static void
+report_restart_only(const struct config *cfg)
+{
+	char *lt = listen_text(cfg);
+
+	if (lt != NULL && boot_listen != NULL && strcmp(lt, boot_listen) != 0)
+		log_warn("reload: listen changed to %s; it takes effect at the "
+		    "next restart (still listening on %s)", lt, boot_listen);
+	free(lt);
+	if (str_differs(cfg->user, boot_user) ||
+	    str_differs(cfg->group, boot_group))
+		log_warn("reload: user/group changed; it takes effect at the "
+		    "next restart");
+	if (cfg->idle_timeout != boot_idle)
+		log_warn("reload: idle_timeout changed; it takes effect at the "
+		    "next restart");
+}
+
+static void
+watch_free(struct watch *w)
+{
+	free(w->dir);
+	for (size_t i = 0; i < w->nnames; i++)
+		free(w->names[i]);
+	free(w->names);
+}
+
+/* want dir watched: for every name (name NULL) or for that one name */
+static void
+watch_want(struct watch **v, size_t *n, const char *dir, const char *name)
+{
+	struct watch *w = strmap_get(&want_map, dir);
+	char **names;
+
+	if (dir == NULL || *dir == '\0')
+		return;
+	if (w == NULL) {
+		struct watch *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+		if (nv == NULL)
+			return;
+		/* the map holds pointers into the array: rebuild it on move */
+		if (nv != *v) {
+			*v = nv;
+			strmap_free(&want_map);
+			for (size_t i = 0; i < *n; i++)
+				strmap_put(&want_map, nv[i].dir, &nv[i]);
+		}
+		w = &nv[*n];
+		memset(w, 0, sizeof(*w));
+		w->wd = -1;
+		if ((w->dir = strdup(dir)) == NULL)
+			return;
+		(*n)++;
+		strmap_put(&want_map, w->dir, w);
+	}
+	if (name == NULL) {
+		w->all = 1;
+		return;
+	}
+	for (size_t i = 0; i < w->nnames; i++)
+		if (strcmp(w->names[i], name) == 0)
+			return;
+	if ((names = realloc(w->names, (w->nnames + 1) * sizeof(*names))) == NULL)
+		return;
+	w->names = names;
+	if ((w->names[w->nnames] = strdup(name)) != NULL)
+		w->nnames++;
+}
+
+/* the directory of path (for its name), and the real directory of the file
+ * a symlink at path points to (for everything: certbot's archive/) */
+static void
+watch_want_file(struct watch **v, size_t *n, const char *path)
+{
+	char dir[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+
+	if (path == NULL)
+		return;
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(base, sizeof(base), "%s", path);
+	watch_want(v, n, dirname(dir), basename(base));
+	if (realpath(path, real) != NULL && strcmp(real, path) != 0)
+		watch_want(v, n, dirname(real), NULL);
+}
+
+/* cert_dir and each of its subdirectories (certbot's live/<name>/) */
+static void
+watch_want_cert_dir(struct watch **v, size_t *n, const char *dir)
+{
+	struct dirent **ents;
+	int k;
+
+	watch_want(v, n, dir, NULL);
+	if ((k = scandir(dir, &ents, NULL, NULL)) == -1)
+		return;
+	for (int i = 0; i < k; i++) {
+		char sub[PATH_MAX];
+
+		if (ents[i]->d_name[0] != '.') {
+			snprintf(sub, sizeof(sub), "%s/%s", dir, ents[i]->d_name);
+			watch_want(v, n, sub, NULL);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+/*
+ * Make the inotify watches match what the current snapshot was loaded
+ * from. Watching directories, not files, is what makes replacement by
+ * rename, re-pointed symlinks (certbot) and the swapped ..data symlink of a
+ * Kubernetes volume visible: each of them is an event in a directory.
+ */
+static void
+watch_sync(void)
+{
+	const struct snapshot *s = snapshot_current();
+	struct watch *v = NULL;
+	size_t n = 0;
+
+	if (ino_fd == -1 || s == NULL)
+		return;
+	watch_want_file(&v, &n, config_path);
+	watch_want(&v, &n, s->cfg.policy_dir, NULL);
+	if (s->cfg.cert_dir != NULL)
+		watch_want_cert_dir(&v, &n, s->cfg.cert_dir);
+	for (int i = 0; i < 2; i++) {
+		watch_want_file(&v, &n, s->cfg.default_certs[i].cert);
+		watch_want_file(&v, &n, s->cfg.default_certs[i].key);
+	}
+	for (size_t i = 0; i < s->cfg.ndomains; i++) {
+		const struct domain_conf *dc = &s->cfg.domains[i];
+
+		watch_want_file(&v, &n, dc->policy);
+		for (int k = 0; k < 2; k++) {
+			watch_want_file(&v, &n, dc->certs[k].cert);
+			watch_want_file(&v, &n, dc->certs[k].key);
+		}
+	}
+
+	/* inotify_add_watch returns the same wd for a directory already
+	 * watched, so adding is idempotent; then drop what is not wanted */
+	for (size_t i = 0; i < n; i++) {
+		v[i].wd = inotify_add_watch(ino_fd, v[i].dir,
+		    WATCH_EVENTS | IN_ONLYDIR);
+		if (v[i].wd == -1 && errno != ENOENT)
+			log_warn("reload: cannot watch %s: %s; changes there are "
+			    "seen on SIGHUP or by polling only", v[i].dir,
+			    strerror(errno));
+	}
+	for (size_t i = 0; i < watch_n; i++) {
+		if (watch_v[i].wd >= 0 && strmap_get(&want_map, watch_v[i].dir) == NULL)
+			inotify_rm_watch(ino_fd, watch_v[i].wd);
+		watch_free(&watch_v[i]);
+	}
+	free(watch_v);
+	strmap_free(&want_map);
+	watch_v = v;
+	watch_n = n;
+}
+
+/* does an event in watch wd on name count as a change? */
+static int
+watch_event_counts(int wd, const char *name, uint32_t mask)
+{
+	if (mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+		return 1;
+	for (size_t i = 0; i < watch_n; i++) {
+		if (watch_v[i].wd != wd)
+			continue;
+		if (watch_v[i].all || name == NULL || strncmp(name, "..", 2) == 0)
+			return 1;
+		for (size_t k = 0; k < watch_v[i].nnames; k++)
+			if (strcmp(watch_v[i].names[k], name) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+void
+reload_start(int epfd)
+{
+	const struct snapshot *s = snapshot_current();
+	struct epoll_event ev;
+
+	loop_fd = epfd;
+	if (s != NULL && s->cfg.poll_interval > 0)
+		next_poll = server_now_ms() + s->cfg.poll_interval * 1000.0;
+	if (s == NULL || !s->cfg.auto_reload)
+		return;
+	if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		log_warn("reload: inotify unavailable (%s); reloading on SIGHUP "
+		    "and polling only", strerror(errno));
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = ino_fd;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev);
+	watch_sync();
 }
 
 void
@@ -34,13 +305,33 @@ reload_request(const char *why)
 int
 reload_handle_fd(int fd)
 {
-	(void)fd;
-	return 0;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	if (fd != ino_fd || fd == -1)
+		return 0;
+	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const void *)p;
+			double now = server_now_ms();
+
+			if (watch_event_counts(ev->wd, ev->len ? ev->name : NULL,
+			    ev->mask)) {
+				if (change_why == NULL)
+					change_first = now;
+				change_why = "file change";
+				change_last = now;
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return 1;
 }
 
 /*
- * Build the new snapshot entirely to the side, with every check -t runs; a
- * configuration that does not load leaves the current snapshot serving.
+ * Build the new snapshot entirely to the side, with every check -t runs,
+ * reusing what did not change; then swap it in. A configuration that does
+ * not load leaves the current snapshot serving, untouched.
  */
 static void
 reload_now(const char *why)
@@ -49,11 +340,19 @@ reload_now(const char *why)
 	struct diag d = { 0 };
 	double t0 = server_now_ms();
 
-	if (snapshot_build(config_path, generation + 1, &s, &d) == -1) {
+	if (snapshot_build(config_path, stats.generation + 1, old, &s, &d) == -1) {
 		for (size_t i = 0; i < d.n; i++)
 			log_err("reload: %s", d.v[i].text);
+		stats.failed++;
+		stats.last_failed = time(NULL);
 		log_err("reload (%s) failed: still serving generation %lu "
-		    "unchanged", why, old != NULL ? old->generation : 0);
+		    "unchanged", why, stats.generation);
+		diag_clear(&d);
+		return;
+	}
+	if (snapshot_same(s, old) && d.nerrors == 0) {
+		log_debug("reload (%s): nothing changed", why);
+		snapshot_unref(s);
 		diag_clear(&d);
 		return;
 	}
@@ -63,22 +362,86 @@ reload_now(const char *why)
 		else
 			log_warn("reload: %s", d.v[i].text);
 	}
-	generation++;
-	log_info("reload (%s): generation %lu, %zu domains served, %zu failed, "
-	    "%.1f ms", why, generation, s->ndomains, s->nfailed,
+	report_restart_only(&s->cfg);
+	stats.generation++;
+	stats.ok++;
+	stats.last_ok = time(NULL);
+	stats.domain_failures += s->nfailed;
+	log_info("reload (%s): generation %lu: %zu added, %zu changed, %zu "
+	    "removed, %zu failed (%zu kept at their previous version); %zu "
+	    "domains served; %.1f ms", why, stats.generation, s->nadded,
+	    s->nchanged, s->nremoved, s->nfailed, s->nkept, s->ndomains,
 	    server_now_ms() - t0);
+	log_set_level(s->cfg.log_level);
+	if (log_access_open(s->cfg.access_log) == -1)
+		log_err("reload: access_log %s: %s; keeping the previous one",
+		    s->cfg.access_log, strerror(errno));
+	server_apply(&s->cfg);
 	snapshot_publish(s);
+	watch_sync();
 	diag_clear(&d);
 }
 
 void
-reload_tick(double now_ms)
+reload_tick(double now)
 {
+	const struct snapshot *cur = snapshot_current();
 	const char *why = pending_why;
 
-	(void)now_ms;
+	if (why == NULL && change_why != NULL &&
+	    (now - change_last >= DEBOUNCE_MS ||
+	    now - change_first >= DEBOUNCE_MAX_MS))
+		why = change_why;
+	if (why == NULL && next_poll > 0 && now >= next_poll)
+		why = "poll";
 	if (why == NULL)
 		return;
-	pending_why = NULL;
+	pending_why = change_why = NULL;
 	reload_now(why);
+	cur = snapshot_current();
+	next_poll = cur->cfg.poll_interval > 0 ?
+	    server_now_ms() + cur->cfg.poll_interval * 1000.0 : 0;
+}
+
+long
+reload_timeout_ms(double now)
+{
+	double due = -1;
+
+	if (pending_why != NULL)
+		return 0;
+	if (change_why != NULL) {
+		due = change_last + DEBOUNCE_MS;
+		if (change_first + DEBOUNCE_MAX_MS < due)
+			due = change_first + DEBOUNCE_MAX_MS;
+	}
+	if (next_poll > 0 && (due < 0 || next_poll < due))
+		due = next_poll;
+	if (due < 0)
+		return -1;
+	return due <= now ? 0 : (long)(due - now) + 1;
+}
+
+const struct reload_stats *
+reload_stats(void)
+{
+	return &stats;
+}
+
+void
+reload_stop(void)
+{
+	for (size_t i = 0; i < watch_n; i++)
+		watch_free(&watch_v[i]);
+	free(watch_v);
+	watch_v = NULL;
+	watch_n = 0;
+	if (ino_fd != -1)
+		close(ino_fd);
+	ino_fd = -1;
+	free(config_path);
+	free(boot_listen);
+	free(boot_user);
+	free(boot_group);
+	config_path = boot_listen = boot_user = boot_group = NULL;
 }

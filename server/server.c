@@ -520,6 +520,13 @@ handle_fd_event(int fd, uint32_t events)
 	conn_update_events(c);
 }
 
+void
+server_apply(const struct config *cfg)
+{
+	max_conns = cfg->max_connections;
+	handshake_ms = cfg->handshake_timeout * 1000;
+}
+
 int
 server_run(const struct config *cfg)
 {
@@ -527,8 +534,7 @@ server_run(const struct config *cfg)
 	double stop_deadline = 0, last_expire = 0;
 	sigset_t mask;
 
-	max_conns = cfg->max_connections;
-	handshake_ms = cfg->handshake_timeout * 1000;
+	server_apply(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -546,7 +552,7 @@ server_run(const struct config *cfg)
 	ev_add(mhd_epfd, EPOLLIN);
 	for (size_t i = 0; i < nlisteners; i++)
 		ev_add(listeners[i], EPOLLIN);
-	reload_start(cfg, epfd);
+	reload_start(epfd);
 
 	for (;;) {
 		double now = server_now_ms();
@@ -574,6 +580,9 @@ server_run(const struct config *cfg)
 			for (size_t i = 0; i < nlisteners; i++)
 				ev_add(listeners[i], EPOLLIN);
 		}
+		if (mt >= 0 && mt < timeout)
+			timeout = mt;
+		mt = reload_timeout_ms(now);
 		if (mt >= 0 && mt < timeout)
 			timeout = mt;
 		n = epoll_wait(epfd, evs, 128, (int)timeout);
@@ -621,5 +630,6 @@ server_run(const struct config *cfg)
 		conn_close(conns_head);
 	http_stop();
 	stop_accepting();
+	reload_stop();
 	return 0;
 }

@@ -22,11 +22,15 @@ struct server_conn_view {
  */
 int server_bind(const struct config *cfg);
 
+/* Apply the settings a reload may change (limits and timeouts). */
+void server_apply(const struct config *cfg);
+
 /*
  * Run the event loop until SIGTERM or SIGINT: accept, handshake, pump, and
  * drive libmicrohttpd. On a stop signal, stop accepting, let requests in
- * flight finish (at most shutdown_ms), then return 0. Returns -1 when the
- * loop cannot start.
+ * flight finish (at most 10 s), then return 0. Returns -1 when the loop
+ * cannot start. cfg is read before the loop starts, not after (a reload may
+ * free it).
  */
 int server_run(const struct config *cfg);
 

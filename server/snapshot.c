@@ -37,6 +37,8 @@ certset_free(struct certset *cs)
 {
 	struct namelist *nl, *next;
 
+	if (cs == NULL)
+		return;
 	for (size_t i = 0; i < cs->n; i++) {
 		certs_unref(cs->v[i]);
 		free(cs->pairs[i]);
@@ -49,14 +51,18 @@ certset_free(struct certset *cs)
 		next = nl->all;
 		free(nl);
 	}
-	memset(cs, 0, sizeof(*cs));
+	free(cs);
 }
 
-/* load a chain + key once per build; *out borrows the set's reference.
- * Returns 0, or -1 after adding the reason to d. */
+/*
+ * Load a chain + key once per build; *out borrows the set's reference. A pair
+ * that prev loaded from files that have not changed since is shared, not
+ * parsed again (key parsing is the expensive part of a reload). Returns 0, or
+ * -1 after adding the reason to d.
+ */
 static int
-certset_load(struct certset *cs, const char *cert, const char *key,
-    int index_names, struct certkey **out, struct diag *d)
+certset_load(struct certset *cs, const struct certset *prev, const char *cert,
+    const char *key, int index_names, struct certkey **out, struct diag *d)
 {
 	struct certkey *ck;
 	char *pair;
@@ -86,7 +92,10 @@ certset_load(struct certset *cs, const char *cert, const char *key,
 		cs->pairs = p;
 		cs->cap = cap;
 	}
-	if (certs_load(cert, key, &ck, d) == -1) {
+	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
+	    certs_unchanged(ck))
+		certs_ref(ck);
+	else if (certs_load(cert, key, &ck, d) == -1) {
 		free(pair);
 		return -1;
 	}
@@ -129,7 +138,8 @@ is_file(const char *path)
  * tls.key (a Kubernetes TLS secret). Names starting with '.' are skipped.
  */
 static void
-certset_discover(struct certset *cs, const char *dir, struct diag *d)
+certset_discover(struct certset *cs, const struct certset *prev,
+    const char *dir, struct diag *d)
 {
 	static const char *const layouts[][2] = {
 		{ "fullchain.pem", "privkey.pem" },
@@ -154,7 +164,7 @@ certset_discover(struct certset *cs, const char *dir, struct diag *d)
 			snprintf(key, sizeof(key), "%s/%s/%s", dir,
 			    ents[i]->d_name, layouts[l][1]);
 			if (is_file(cert) && is_file(key)) {
-				certset_load(cs, cert, key, 1, &ck, d);
+				certset_load(cs, prev, cert, key, 1, &ck, d);
 				break;
 			}
 		}
@@ -248,8 +258,10 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 }
 
 static void
-domain_free(struct domain *dom)
+domain_unref(struct domain *dom)
 {
+	if (dom == NULL || --dom->refs > 0)
+		return;
 	free(dom->name);
 	free(dom->host);
 	free(dom->policy_path);
@@ -257,37 +269,100 @@ domain_free(struct domain *dom)
 	http_response_free(dom->resp);
 	certs_unref(dom->ck[0]);
 	certs_unref(dom->ck[1]);
-	memset(dom, 0, sizeof(*dom));
+	free(dom);
+}
+
+/* the certificates a domain is to use: the section's, else [defaults], else
+ * the best match by SAN name in cert_dir. ck[] borrows the set's references.
+ * Returns 0, or -1 after adding the reason to d. */
+static int
+domain_certs(const struct config *cfg, const struct domain_conf *dc,
+    const char *name, const char *host, struct certset *cs,
+    const struct certset *prev, time_t now, struct certkey *ck[2],
+    struct diag *d)
+{
+	const struct cert_paths *cp = NULL;
+	int ok = 0;
+
+	ck[0] = ck[1] = NULL;
+	if (dc != NULL && dc->certs[0].cert != NULL)
+		cp = dc->certs;
+	else if (cfg->default_certs[0].cert != NULL)
+		cp = cfg->default_certs;
+	if (cp != NULL) {
+		for (int i = 0; i < 2 && cp[i].cert != NULL; i++)
+			if (certset_load(cs, prev, cp[i].cert, cp[i].key, 0, &ck[i],
+			    d) == -1) {
+				ck[i] = NULL;
+				ok = -1;
+			}
+		return ok;
+	}
+	certset_pick(cs, name, host, now, ck);
+	if (ck[0] == NULL) {
+		diag_err(d, cfg->path, dc != NULL ? dc->line : 0, "%s: no "
+		    "certificate for %s: name one with cert = and key = in [%s] "
+		    "or [defaults], or put one whose SAN covers %s in cert_dir",
+		    name, host, name, host);
+		return -1;
+	}
+	return 0;
 }
 
 /*
- * Load one domain into dom: its policy and its certificates, with every check
- * -t runs. Returns 0 when it can be served, -1 otherwise (dom freed).
+ * Load one domain: its policy and its certificates, with every check -t
+ * runs. When old (the previous version) used the same policy file, unchanged
+ * on disk, and the same certificate objects, old itself is returned with one
+ * more reference and nothing is read. Returns the domain (one reference), or
+ * NULL after adding every problem to d.
  */
-static int
-domain_load(struct domain *dom, const struct config *cfg,
-    const struct domain_conf *dc, const char *name, struct certset *cs,
-    time_t now, struct diag *d)
+static struct domain *
+domain_load(const struct config *cfg, const struct domain_conf *dc,
+    const char *name, struct certset *cs, const struct certset *prev_certs,
+    struct domain *old, time_t now, struct diag *d)
 {
-	const struct cert_paths *cp = NULL;
+	struct certkey *ck[2];
+	struct domain *dom;
 	struct stat sb;
-	char path[4096], *buf;
+	char path[4096], host[NAME_MAX_LEN + 9], *buf;
 	size_t len;
 	int ok = 0;
 
-	memset(dom, 0, sizeof(*dom));
-	if ((dom->name = strdup(name)) == NULL ||
-	    (dom->host = malloc(strlen(name) + 9)) == NULL)
-		goto oom;
-	sprintf(dom->host, "mta-sts.%s", name);
+	snprintf(host, sizeof(host), "mta-sts.%s", name);
 	if (dc != NULL && dc->policy != NULL)
 		snprintf(path, sizeof(path), "%s", dc->policy);
 	else
 		snprintf(path, sizeof(path), "%s/%s.txt", cfg->policy_dir, name);
-	if ((dom->policy_path = strdup(path)) == NULL)
-		goto oom;
+	if (domain_certs(cfg, dc, name, host, cs, prev_certs, now, ck, d) == -1)
+		ok = -1;
 
-	/* the policy */
+	if (ok == 0 && old != NULL && strcmp(old->policy_path, path) == 0 &&
+	    old->ck[0] == ck[0] && old->ck[1] == ck[1]) {
+		struct file_stamp st;
+
+		if (certs_stamp(path, &st) == 0 &&
+		    memcmp(&st, &old->policy_stamp, sizeof(st)) == 0) {
+			old->refs++;
+			return old;
+		}
+	}
+
+	if ((dom = calloc(1, sizeof(*dom))) == NULL) {
+		diag_err(d, name, 0, "out of memory");
+		return NULL;
+	}
+	dom->refs = 1;
+	if ((dom->name = strdup(name)) == NULL ||
+	    (dom->host = strdup(host)) == NULL ||
+	    (dom->policy_path = strdup(path)) == NULL)
+		goto oom;
+	for (int i = 0; i < 2; i++)
+		if ((dom->ck[i] = ck[i]) != NULL)
+			certs_ref(ck[i]);
+
+	/* stamp before reading: a file replaced meanwhile looks changed next time */
+	memset(&dom->policy_stamp, 0, sizeof(dom->policy_stamp));
+	certs_stamp(path, &dom->policy_stamp);
 	if ((buf = read_policy_file(path, &len, &sb, d)) == NULL)
 		ok = -1;
 	else {
@@ -295,49 +370,22 @@ domain_load(struct domain *dom, const struct config *cfg,
 			ok = -1;
 		free(buf);
 	}
-
-	/* the certificates: the section's, else [defaults], else by name */
-	if (dc != NULL && dc->certs[0].cert != NULL)
-		cp = dc->certs;
-	else if (cfg->default_certs[0].cert != NULL)
-		cp = cfg->default_certs;
-	if (cp != NULL) {
-		for (int i = 0; i < 2 && cp[i].cert != NULL; i++) {
-			if (certset_load(cs, cp[i].cert, cp[i].key, 0,
-			    &dom->ck[i], d) == -1) {
-				dom->ck[i] = NULL;
-				ok = -1;
-			} else
-				certs_ref(dom->ck[i]);
-		}
-	} else {
-		certset_pick(cs, name, dom->host, now, dom->ck);
-		if (dom->ck[0] == NULL) {
-			diag_err(d, cfg->path, dc != NULL ? dc->line : 0,
-			    "%s: no certificate for %s: name one with cert = and "
-			    "key = in [%s] or [defaults], or put one whose SAN "
-			    "covers %s in cert_dir", name, dom->host, name,
-			    dom->host);
-			ok = -1;
-		}
-		for (int i = 0; i < 2; i++)
-			if (dom->ck[i] != NULL)
-				certs_ref(dom->ck[i]);
-	}
 	for (int i = 0; i < 2; i++)
 		if (dom->ck[i] != NULL &&
-		    certs_check(dom->ck[i], name, dom->host, now, d) == -1)
+		    certs_check(dom->ck[i], name, host, now, d) == -1)
 			ok = -1;
-	if (ok == 0 && (dom->resp = http_policy_response(dom->policy.text,
+	if (ok == -1) {
+		domain_unref(dom);
+		return NULL;
+	}
+	if ((dom->resp = http_policy_response(dom->policy.text,
 	    dom->policy.text_len)) == NULL)
 		goto oom;
-	if (ok == -1)
-		domain_free(dom);
-	return ok;
+	return dom;
 oom:
 	diag_err(d, name, 0, "out of memory");
-	domain_free(dom);
-	return -1;
+	domain_unref(dom);
+	return NULL;
 }
 
 /* does the file name look like "<domain>.txt"? fills name when so */
@@ -416,52 +464,76 @@ static void
 snapshot_free(struct snapshot *s)
 {
 	for (size_t i = 0; i < s->ndomains; i++)
-		domain_free(&s->domains[i]);
+		domain_unref(s->domains[i]);
 	free(s->domains);
 	strmap_free(&s->index);
+	certset_free(s->certs);
 	config_free(&s->cfg);
 	free(s);
 }
 
 int
 snapshot_build(const char *config_path, unsigned long generation,
-    struct snapshot **out, struct diag *d)
+    const struct snapshot *prev, struct snapshot **out, struct diag *d)
 {
-	struct certset cs = { 0 };
+	const struct certset *prev_certs = prev != NULL ? prev->certs : NULL;
 	struct snapshot *s;
 	char **names = NULL;
 	size_t nnames = 0;
 	time_t now = time(NULL);
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->certs = calloc(1, sizeof(*s->certs))) == NULL) {
+		free(s);
+		diag_err(d, config_path, 0, "out of memory");
 		return -1;
+	}
 	atomic_init(&s->refs, 1);
 	s->generation = generation;
+	certs_stamp(config_path, &s->cfg_stamp);
 	if (config_load(config_path, &s->cfg, d) == -1) {
+		free(s->certs);
 		free(s);
 		return -1;
 	}
 	if (s->cfg.cert_dir != NULL)
-		certset_discover(&cs, s->cfg.cert_dir, d);
+		certset_discover(s->certs, prev_certs, s->cfg.cert_dir, d);
 	if (collect_names(&s->cfg, &names, &nnames, d) == -1)
 		goto fail;
 	if ((s->domains = calloc(nnames ? nnames : 1, sizeof(*s->domains))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < nnames; i++) {
-		struct domain *dom = &s->domains[s->ndomains];
+		struct domain *old = prev != NULL ?
+		    (struct domain *)snapshot_find(prev, names[i]) : NULL;
+		struct domain *dom;
 
-		if (domain_load(dom, &s->cfg, config_find_domain(&s->cfg,
-		    names[i]), names[i], &cs, now, d) == -1) {
+		dom = domain_load(&s->cfg, config_find_domain(&s->cfg, names[i]),
+		    names[i], s->certs, prev_certs, old, now, d);
+		if (dom == NULL) {
 			s->nfailed++;
-			continue;
-		}
+			if (old == NULL)
+				continue;
+			/* one customer's mistake never takes down what worked */
+			diag_warn(d, names[i], 0, "keeping the previous version of "
+			    "this domain until the problems above are fixed");
+			s->nkept++;
+			old->refs++;
+			dom = old;
+		} else if (old == NULL)
+			s->nadded++;
+		else if (dom != old)
+			s->nchanged++;
 		if (strmap_put(&s->index, dom->name, dom) == -1) {
-			domain_free(dom);
+			domain_unref(dom);
 			goto fail;
 		}
-		s->ndomains++;
+		s->domains[s->ndomains++] = dom;
 	}
+	if (prev != NULL)
+		for (size_t i = 0; i < prev->ndomains; i++)
+			if (snapshot_find(s, prev->domains[i]->name) == NULL)
+				s->nremoved++;
 	if (s->cfg.default_domain != NULL &&
 	    (s->default_domain = snapshot_find(s, s->cfg.default_domain)) == NULL)
 		diag_err(d, s->cfg.path, 0, "default_domain %s is not served "
@@ -480,16 +552,26 @@ snapshot_build(const char *config_path, unsigned long generation,
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);
-	certset_free(&cs);
 	*out = s;
 	return 0;
 fail:
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);
-	certset_free(&cs);
 	snapshot_free(s);
 	return -1;
+}
+
+int
+snapshot_same(const struct snapshot *s, const struct snapshot *prev)
+{
+	if (prev == NULL || s->ndomains != prev->ndomains ||
+	    memcmp(&s->cfg_stamp, &prev->cfg_stamp, sizeof(s->cfg_stamp)) != 0)
+		return 0;
+	for (size_t i = 0; i < s->ndomains; i++)
+		if (snapshot_find(prev, s->domains[i]->name) != s->domains[i])
+			return 0;
+	return 1;
 }
 
 const struct domain *

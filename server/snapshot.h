@@ -12,12 +12,20 @@
 #include "strmap.h"
 
 struct MHD_Response;
+struct certset;
 
-/* One domain as served: its policy, the ready 200 response, its certificates. */
+/*
+ * One domain as served: its policy, the ready 200 response, its
+ * certificates. Shared, unchanged, by every snapshot in which neither its
+ * policy file nor its certificates changed (reference counted, loop thread
+ * only).
+ */
 struct domain {
+	unsigned refs;
 	char *name;			/* "example.com" */
 	char *host;			/* "mta-sts.example.com" */
 	char *policy_path;
+	struct file_stamp policy_stamp;
 	struct policy policy;
 	struct MHD_Response *resp;	/* one reference, released with the snapshot */
 	struct certkey *ck[2];		/* one reference each; ck[1] may be NULL */
@@ -35,23 +43,35 @@ struct snapshot {
 	atomic_uint refs;
 	unsigned long generation;
 	struct config cfg;
-	struct domain *domains;
+	struct file_stamp cfg_stamp;
+	struct domain **domains;	/* one reference each */
 	size_t ndomains;
 	struct strmap index;		/* name -> struct domain * */
 	const struct domain *default_domain;
-	size_t nfailed;			/* domains refused at load */
+	struct certset *certs;		/* every certificate loaded, for reuse */
+	size_t nfailed;			/* domains that failed to load */
+	size_t nkept;			/* of those, kept at their previous version */
+	size_t nadded, nchanged, nremoved; /* against the previous snapshot */
 };
 
 /*
  * Load the configuration at config_path and everything it names: policies
  * (sections and policy_dir discovery), certificates (explicit, [defaults],
  * cert_dir discovery by SAN names) and the name index. Every problem goes to
- * d. A domain with any error is left out and counted in nfailed. Returns 0
- * and *out (one reference) when the configuration is valid and at least one
- * domain loaded; -1 otherwise.
+ * d. A domain with any error is left out and counted in nfailed.
+ *
+ * With prev (a reload), files whose stamps did not change are not read
+ * again: their certificates and domains are shared with prev. A domain that
+ * fails now but loaded in prev keeps its prev version (counted in nkept).
+ *
+ * Returns 0 and *out (one reference) when the configuration is valid and at
+ * least one domain loaded; -1 otherwise.
  */
 int snapshot_build(const char *config_path, unsigned long generation,
-    struct snapshot **out, struct diag *d);
+    const struct snapshot *prev, struct snapshot **out, struct diag *d);
+
+/* Does s serve exactly what prev serves, from the same files? (1 or 0) */
+int snapshot_same(const struct snapshot *s, const struct snapshot *prev);
 
 /* Find a loaded domain by lower-case name, or NULL. */
 const struct domain *snapshot_find(const struct snapshot *s, const char *name);
