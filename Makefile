@@ -35,7 +35,8 @@ $(error missing $(DEP_MISSING): install libmicrohttpd-dev libinih-dev pkg-config
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS))
 DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS))
-LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS)
+# -lresolv: glibc's DNS resolver API, for `mta-stsd check`
+LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
 
 # every server source except main.c forms a library the unit tests link too
 SRCS := $(wildcard server/*.c)
@@ -49,7 +50,8 @@ all: $(BUILD)/mta-stsd
 
 deps: $(MBEDTLS_DEP)
 
-$(MBEDTLS_PREFIX)/lib/libmbedtls.a:
+$(MBEDTLS_PREFIX)/lib/libmbedtls.a: scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh
+	rm -rf $(MBEDTLS_PREFIX)
 	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
 
 $(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) | $(BUILD)
@@ -65,8 +67,10 @@ $(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
 UNIT_policy = diag names policy
-UNIT_config = diag names policy config
+UNIT_config = diag names policy records config
 UNIT_certs = diag names certs
+UNIT_records = diag names policy records
+UNIT_strmap = strmap
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
 	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
@@ -92,7 +96,7 @@ e2e: all
 
 # run-all.sh runs the unit binaries itself, so only build them here
 test: all $(UNIT_BINS)
-	@sh tests/run-all.sh
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 check: test
 

@@ -13,3 +13,6 @@ $cfg unset MBEDTLS_SSL_DTLS_ANTI_REPLAY
 $cfg unset MBEDTLS_SSL_DTLS_HELLO_VERIFY
 $cfg unset MBEDTLS_SSL_DTLS_CLIENT_PORT_REUSE
 $cfg unset MBEDTLS_SSL_DTLS_CONNECTION_ID
+# thread-safe RNG and PSA state: reloads build snapshots on a thread of their own
+$cfg set MBEDTLS_THREADING_C
+$cfg set MBEDTLS_THREADING_PTHREAD

@@ -124,7 +124,7 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		diag_err(d, cert_path, 0, "out of memory");
 		return -1;
 	}
-	ck->refs = 1;
+	atomic_init(&ck->refs, 1);
 	mbedtls_x509_crt_init(&ck->chain);
 	mbedtls_pk_init(&ck->key);
 	if ((ck->cert_path = strdup(cert_path)) == NULL ||
@@ -194,13 +194,14 @@ fail:
 void
 certs_ref(struct certkey *ck)
 {
-	ck->refs++;
+	atomic_fetch_add_explicit(&ck->refs, 1, memory_order_relaxed);
 }
 
 void
 certs_unref(struct certkey *ck)
 {
-	if (ck == NULL || --ck->refs > 0)
+	if (ck == NULL ||
+	    atomic_fetch_sub_explicit(&ck->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	mbedtls_pk_free(&ck->key);		/* wipes the key material */
 	mbedtls_x509_crt_free(&ck->chain);

@@ -2,6 +2,7 @@
 #ifndef MTA_STSD_CERTS_H
 #define MTA_STSD_CERTS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -28,7 +29,7 @@ struct file_stamp {
  * with the key material wiped when the last user lets go.
  */
 struct certkey {
-	unsigned refs;
+	atomic_uint refs;
 	char *cert_path;
 	char *key_path;
 	struct file_stamp cert_stamp, key_stamp;

@@ -1,6 +1,7 @@
 /* config.c - the INI configuration file (inih) as plain structs */
 #include "config.h"
 #include "names.h"
+#include "records.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,18 +65,23 @@ enum section_kind {
 static const char *const server_keys[] = {
 	"listen", "user", "group", "policy_dir", "cert_dir", "default_domain",
 	"handshake_timeout", "idle_timeout", "max_connections", "log_level",
-	"access_log", "auto_reload", "poll_interval", NULL
+	"access_log", "auto_reload", "poll_interval", "max_connections_per_ip",
+	"request_timeout", "max_header_size", "max_requests_per_connection",
+	"allow_root", "admin_listen", "metrics_per_domain", "log_format",
+	"error_log", NULL
 };
 enum { SK_LISTEN, SK_USER, SK_GROUP, SK_POLICY_DIR, SK_CERT_DIR,
 	SK_DEFAULT_DOMAIN, SK_HANDSHAKE_TIMEOUT, SK_IDLE_TIMEOUT,
 	SK_MAX_CONNECTIONS, SK_LOG_LEVEL, SK_ACCESS_LOG, SK_AUTO_RELOAD,
-	SK_POLL_INTERVAL, SK_COUNT };
+	SK_POLL_INTERVAL, SK_MAX_PER_IP, SK_REQUEST_TIMEOUT, SK_MAX_HEADER,
+	SK_MAX_REQUESTS, SK_ALLOW_ROOT, SK_ADMIN_LISTEN, SK_METRICS_PER_DOMAIN,
+	SK_LOG_FORMAT, SK_ERROR_LOG, SK_COUNT };
 
 static const char *const defaults_keys[] = {
-	"cert", "key", "cert2", "key2", NULL
+	"cert", "key", "cert2", "key2", "tlsrpt", NULL
 };
 static const char *const domain_keys[] = {
-	"cert", "key", "cert2", "key2", "policy", NULL
+	"cert", "key", "cert2", "key2", "policy", "tlsrpt", "policy_id", NULL
 };
 enum { CK_CERT, CK_KEY, CK_CERT2, CK_KEY2, DK_POLICY };
 
@@ -592,6 +598,65 @@ listen_parse(struct loader *ld, const char *value)
 	ld->listen_given = 1;
 }
 
+/* admin_listen: "off", or one address with an explicit port:
+ * "127.0.0.1:9100" or "[::1]:9100" */
+static void
+admin_parse(struct loader *ld, const char *value)
+{
+	struct listen_addr *a = &ld->cfg->admin;
+	char buf[72], *host = buf, *port;
+	unsigned portnum;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	memset(a, 0, sizeof(*a));
+	if (strcmp(value, "off") == 0)
+		return;
+	if (strlen(value) >= 56)
+		goto bad;
+	memcpy(buf, value, strlen(value) + 1);
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+
+		if (close == NULL || close[1] != ':')
+			goto bad;
+		*close = '\0';
+		host = buf + 1;
+		port = close + 2;
+	} else {
+		if ((port = strrchr(buf, ':')) == NULL || strchr(buf, ':') != port)
+			goto bad;
+		*port++ = '\0';
+	}
+	if (parse_uint(port, 1, 65535, &portnum) != 0)
+		goto bad;
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)portnum);
+		sin6->sin6_addr = a6;
+		a->len = sizeof(*sin6);
+		snprintf(a->text, sizeof(a->text), "[%.46s]:%u", host, portnum);
+	} else if (inet_pton(AF_INET, host, &a4) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)portnum);
+		sin->sin_addr = a4;
+		a->len = sizeof(*sin);
+		snprintf(a->text, sizeof(a->text), "%.46s:%u", host, portnum);
+	} else
+		goto bad;
+	a->line = ld->lineno;
+	return;
+bad:
+	memset(a, 0, sizeof(*a));
+	diag_err(ld->d, ld->file, ld->lineno,
+	    "admin_listen \"%s\" is not an address with a port; use off, "
+	    "127.0.0.1:9100 or [::1]:9100", value);
+}
+
 static int
 has_blank(const char *s)
 {
@@ -688,6 +753,50 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 		set_number(ld, key, value, 0, 86400, " seconds (0: no polling)",
 		    &cfg->poll_interval);
 		break;
+	case SK_MAX_PER_IP:
+		set_number(ld, key, value, 1, 1000000, "",
+		    &cfg->max_connections_per_ip);
+		break;
+	case SK_REQUEST_TIMEOUT:
+		set_number(ld, key, value, 1, 300, " seconds",
+		    &cfg->request_timeout);
+		break;
+	case SK_MAX_HEADER:
+		set_number(ld, key, value, 1024, 65536, " bytes",
+		    &cfg->max_header_size);
+		break;
+	case SK_MAX_REQUESTS:
+		set_number(ld, key, value, 1, 1000000, "",
+		    &cfg->max_requests_per_connection);
+		break;
+	case SK_ALLOW_ROOT:
+	case SK_METRICS_PER_DOMAIN:
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s \"%s\" is not yes or no", key, value);
+		else if (k == SK_ALLOW_ROOT)
+			cfg->allow_root = strcmp(value, "yes") == 0;
+		else
+			cfg->metrics_per_domain = strcmp(value, "yes") == 0;
+		break;
+	case SK_ADMIN_LISTEN:
+		admin_parse(ld, value);
+		break;
+	case SK_LOG_FORMAT:
+		if (strcmp(value, "text") == 0)
+			cfg->log_json = 0;
+		else if (strcmp(value, "json") == 0)
+			cfg->log_json = 1;
+		else
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "log_format \"%s\" is not text or json", value);
+		break;
+	case SK_ERROR_LOG:
+		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0)
+			set_string(&cfg->error_log, ld_strdup(ld, value));
+		else
+			set_string(&cfg->error_log, path_absolute(ld, value));
+		break;
 	}
 }
 
@@ -715,6 +824,33 @@ paths_key(struct loader *ld, int k, const char *value)
 		    path_absolute(ld, value));
 		break;
 	}
+}
+
+/* tlsrpt of [defaults] and domains, policy_id of domains: DNS record values */
+static void
+record_key(struct loader *ld, const char *key, const char *value)
+{
+	char err[RECORDS_ERR_MAX], rua[RECORDS_RUA_MAX];
+
+	if (strcmp(key, "policy_id") == 0) {
+		if (!records_id_valid(value, strlen(value))) {
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "policy_id \"%s\" is not 1 to %d letters and digits "
+			    "(RFC 8461 section 3.1); use e.g. policy_id = 20240501T1",
+			    value, RECORDS_ID_MAX);
+			return;
+		}
+		set_string(&ld->cfg->domains[ld->dom].policy_id,
+		    ld_strdup(ld, value));
+		return;
+	}
+	if (records_rua_list(value, strlen(value), rua, sizeof(rua), err,
+	    sizeof(err)) == -1) {
+		diag_err(ld->d, ld->file, ld->lineno, "tlsrpt: %s", err);
+		return;
+	}
+	set_string(ld->sec == SEC_DEFAULTS ? &ld->cfg->default_tlsrpt :
+	    &ld->cfg->domains[ld->dom].tlsrpt, ld_strdup(ld, rua));
 }
 
 /* "a, b, c" from a NULL-terminated list, into buf. */
@@ -785,6 +921,8 @@ key_set(struct loader *ld, const char *key, const char *value)
 
 	if (ld->sec == SEC_SERVER)
 		server_key(ld, k, key, value);
+	else if (strcmp(key, "tlsrpt") == 0 || strcmp(key, "policy_id") == 0)
+		record_key(ld, key, value);
 	else
 		paths_key(ld, k, value);
 }
@@ -928,6 +1066,10 @@ config_defaults(struct config *cfg)
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->auto_reload = 1;
 	cfg->poll_interval = 0;
+	cfg->max_connections_per_ip = 64;
+	cfg->request_timeout = 10;
+	cfg->max_header_size = 8192;
+	cfg->max_requests_per_connection = 1000;
 }
 
 /* Fill what the file left out; reports only memory failures. */
@@ -1055,14 +1197,18 @@ config_free(struct config *cfg)
 	free(cfg->cert_dir);
 	free(cfg->default_domain);
 	free(cfg->access_log);
+	free(cfg->error_log);
 	for (int i = 0; i < 2; i++) {
 		free(cfg->default_certs[i].cert);
 		free(cfg->default_certs[i].key);
 	}
+	free(cfg->default_tlsrpt);
 	for (size_t i = 0; i < cfg->ndomains; i++) {
 		struct domain_conf *dc = &cfg->domains[i];
 		free(dc->name);
 		free(dc->policy);
+		free(dc->policy_id);
+		free(dc->tlsrpt);
 		for (int j = 0; j < 2; j++) {
 			free(dc->certs[j].cert);
 			free(dc->certs[j].key);
@@ -1083,4 +1229,15 @@ config_find_domain(const struct config *cfg, const char *name)
 		return NULL;
 	slot = *index_slot(cfg, name);
 	return slot != 0 ? &cfg->domains[slot - 1] : NULL;
+}
+
+/* A domain's section tlsrpt, else the [defaults] one, else NULL. */
+const char *
+config_domain_tlsrpt(const struct config *cfg, const char *name)
+{
+	const struct domain_conf *dc = config_find_domain(cfg, name);
+
+	if (dc != NULL && dc->tlsrpt != NULL)
+		return dc->tlsrpt;
+	return cfg->default_tlsrpt;
 }

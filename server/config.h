@@ -27,6 +27,8 @@ struct domain_conf {
 	char *name;			/* lower case, e.g. "example.com" */
 	char *policy;			/* path; NULL: <policy_dir>/<name>.txt */
 	struct cert_paths certs[2];	/* certs[0].cert NULL: [defaults] or cert_dir */
+	char *policy_id;		/* pinned policy id; NULL: derived from the policy */
+	char *tlsrpt;			/* TLS-RPT rua list "uri,uri"; NULL: [defaults]' */
 	unsigned line;			/* line of the section header, for messages */
 };
 
@@ -47,6 +49,15 @@ struct config {
 	unsigned handshake_timeout;	/* seconds, default 10 */
 	unsigned idle_timeout;		/* seconds, keep-alive idle, default 30 */
 	unsigned max_connections;	/* default 1024 */
+	unsigned max_connections_per_ip; /* default 64 */
+	unsigned request_timeout;	/* seconds from a request's first byte to its answer, default 10 */
+	unsigned max_header_size;	/* bytes of request line + headers, default 8192 */
+	unsigned max_requests_per_connection; /* default 1000 */
+	int allow_root;			/* keep running as root without user =; default no */
+	struct listen_addr admin;	/* admin_listen; admin.len 0: off (default) */
+	int metrics_per_domain;		/* per-domain series in /metrics; default no */
+	int log_json;			/* log_format json; default text */
+	char *error_log;		/* NULL/"stderr" (default), "syslog", or an absolute path */
 	int auto_reload;		/* watch files with inotify; default yes */
 	unsigned poll_interval;		/* seconds between polls for changes; 0 (default): none */
 	enum log_level log_level;	/* default info */
@@ -54,6 +65,7 @@ struct config {
 
 	/* [defaults] */
 	struct cert_paths default_certs[2];
+	char *default_tlsrpt;		/* TLS-RPT rua list "uri,uri" or NULL */
 
 	/* one per [domain] section, in file order */
 	struct domain_conf *domains;
@@ -92,5 +104,9 @@ void config_free(struct config *cfg);
 /* Find a [domain] section by lower-case name, or NULL. */
 const struct domain_conf *config_find_domain(const struct config *cfg,
     const char *name);
+
+/* The TLS-RPT report URIs of a domain ("uri,uri"): its section's tlsrpt,
+ * else the [defaults] one, else NULL. */
+const char *config_domain_tlsrpt(const struct config *cfg, const char *name);
 
 #endif

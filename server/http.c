@@ -8,14 +8,14 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
 #include "server.h"
 #include "snapshot.h"
 
-#define MAX_REQUEST_HEADER 8192		/* request line + headers, bytes */
-
 static struct MHD_Daemon *daemon_;
-static struct MHD_Response *resp_404, *resp_405, *resp_421, *resp_500;
+static unsigned max_requests;		/* per connection */
+static struct MHD_Response *resp_404, *resp_405, *resp_421;
 static int req_marker;
 
 static const char body_404[] = "Not Found: the MTA-STS policy is at "
@@ -23,7 +23,6 @@ static const char body_404[] = "Not Found: the MTA-STS policy is at "
 static const char body_405[] = "Method Not Allowed: use GET or HEAD\n";
 static const char body_421[] = "Misdirected Request: the Host header names "
     "another domain than the TLS server name\n";
-static const char body_500[] = "Internal Server Error\n";
 
 /* headers every response carries */
 static int
@@ -75,16 +74,39 @@ http_response_free(struct MHD_Response *r)
 		MHD_destroy_response(r);
 }
 
+/*
+ * Queue r. On the connection's last allowed request (max_requests_per_
+ * connection) a copy with "Connection: close" is sent instead, so the client
+ * is told, and libmicrohttpd closes after it.
+ */
 static enum MHD_Result
 respond(struct MHD_Connection *mc, const struct server_conn_view *v,
     const char *host, const char *method, const char *url, unsigned status,
-    struct MHD_Response *r, size_t body_len)
+    struct MHD_Response *r, const char *body, size_t body_len)
 {
 	int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	struct MHD_Response *last;
+	enum MHD_Result ret;
 
+	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
 	    head ? 0 : body_len, server_now_ms() - v->started_ms);
-	return MHD_queue_response(mc, status, r);
+	if (v->requests < max_requests)
+		return MHD_queue_response(mc, status, r);
+	last = MHD_create_response_from_buffer(body_len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (last == NULL || add_common_headers(last) == -1 ||
+	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
+	    MHD_add_response_header(last, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") !=
+	    MHD_YES) ||
+	    MHD_add_response_header(last, MHD_HTTP_HEADER_CONNECTION, "close") !=
+	    MHD_YES) {
+		http_response_free(last);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(mc, status, last);
+	MHD_destroy_response(last);
+	return ret;
 }
 
 /* does the request announce a body? */
@@ -131,6 +153,7 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	if (*req_cls == NULL) {
 		*req_cls = &req_marker;
 		v->inflight++;
+		v->requests++;
 		if (!has_body(mc))
 			return MHD_YES;
 	} else if (*upload_data_size != 0) {
@@ -143,16 +166,17 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	if (host != NULL && (name_from_host_header(host, name,
 	    sizeof(name)) == -1 || strcmp(name, dom->host) != 0))
 		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
-		    resp_421, sizeof(body_421) - 1);
+		    resp_421, body_421, sizeof(body_421) - 1);
 	if (strcmp(url, HTTP_POLICY_PATH) != 0)
 		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
-		    resp_404, sizeof(body_404) - 1);
+		    resp_404, body_404, sizeof(body_404) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return respond(mc, v, host, method, url,
-		    MHD_HTTP_METHOD_NOT_ALLOWED, resp_405, sizeof(body_405) - 1);
+		    MHD_HTTP_METHOD_NOT_ALLOWED, resp_405, body_405,
+		    sizeof(body_405) - 1);
 	return respond(mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
-	    dom->policy.text_len);
+	    dom->policy.text, dom->policy.text_len);
 }
 
 /* a request is over (sent, or aborted): the connection may be idle again */
@@ -197,12 +221,11 @@ http_start(const struct config *cfg, int *epoll_fd)
 {
 	const union MHD_DaemonInfo *di;
 
+	max_requests = cfg->max_requests_per_connection;
 	resp_404 = static_response(body_404);
 	resp_405 = static_response(body_405);
 	resp_421 = static_response(body_421);
-	resp_500 = static_response(body_500);
 	if (resp_404 == NULL || resp_405 == NULL || resp_421 == NULL ||
-	    resp_500 == NULL ||
 	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") != MHD_YES) {
 		log_err("http: out of memory");
@@ -213,7 +236,9 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MAX_REQUEST_HEADER * 2,
+	    /* the pool holds the request line and headers, and the
+	     * response headers: twice the header limit leaves room for both */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
@@ -260,6 +285,5 @@ http_stop(void)
 	http_response_free(resp_404);
 	http_response_free(resp_405);
 	http_response_free(resp_421);
-	http_response_free(resp_500);
-	resp_404 = resp_405 = resp_421 = resp_500 = NULL;
+	resp_404 = resp_405 = resp_421 = NULL;
 }

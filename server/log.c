@@ -1,16 +1,28 @@
-/* log.c - leveled error log to stderr and the access log */
+/* log.c - leveled error log and the access log, as text or JSON lines */
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
+/* one log destination: stderr, a file (reopened on SIGUSR1), syslog or off */
+struct sink {
+	FILE *fp;			/* NULL: stderr */
+	char *path;			/* when a file */
+	int off;
+	int syslog;
+};
+
 static enum log_level log_level = LOG_LEVEL_INFO;
-static FILE *access_fp;			/* NULL: stderr */
-static int access_off;
+static int log_json;
+static struct sink err_sink, access_sink;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 /* "2026-11-28T10:00:00.123Z" */
 static void
@@ -21,9 +33,72 @@ log_timestamp(char *buf, size_t len)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	    tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
+static FILE *
+sink_fp(const struct sink *s)
+{
+	return s->fp != NULL ? s->fp : stderr;
+}
+
+/* point a sink at dest; keeps the old one when a file cannot be opened */
+static int
+sink_open(struct sink *s, const char *dest, int allow_off, int allow_syslog)
+{
+	struct sink n = { 0 };
+
+	if (dest == NULL || strcmp(dest, "stderr") == 0)
+		;
+	else if (allow_off && strcmp(dest, "off") == 0)
+		n.off = 1;
+	else if (allow_syslog && strcmp(dest, "syslog") == 0) {
+		openlog("mta-stsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		n.syslog = 1;
+	} else {
+		if ((n.fp = fopen(dest, "ae")) == NULL)
+			return -1;
+		setvbuf(n.fp, NULL, _IOLBF, 0);
+		if ((n.path = strdup(dest)) == NULL) {
+			fclose(n.fp);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	if (s->fp != NULL)
+		fclose(s->fp);
+	free(s->path);
+	*s = n;
+	return 0;
+}
+
+/* append s to buf as a JSON string body (without quotes) */
+static size_t
+json_escape(char *buf, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+
+	for (; s != NULL && *s != '\0' && i + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[i++] = '\\';
+			buf[i++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			buf[i++] = '\\';
+			buf[i++] = 'u';
+			buf[i++] = '0';
+			buf[i++] = '0';
+			buf[i++] = hex[c >> 4];
+			buf[i++] = hex[c & 15];
+		} else
+			buf[i++] = (char)c;
+	}
+	buf[i] = '\0';
+	return i;
 }
 
 static void
@@ -31,11 +106,23 @@ log_write(enum log_level level, const char *fmt, va_list ap)
 {
 	char ts[64], msg[2048];
 
-	if (level > log_level)
+	if (level > log_level || err_sink.off)
 		return;
-	log_timestamp(ts, sizeof(ts));
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s mta-stsd %s: %s\n", ts, level_names[level], msg);
+	if (err_sink.syslog) {
+		syslog(syslog_prio[level], "%s", msg);
+		return;
+	}
+	log_timestamp(ts, sizeof(ts));
+	if (log_json) {
+		char esc[sizeof(msg) * 6];
+
+		json_escape(esc, sizeof(esc), msg);
+		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
+		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
+	} else
+		fprintf(sink_fp(&err_sink), "%s mta-stsd %s: %s\n", ts,
+		    level_names[level], msg);
 }
 
 void
@@ -48,6 +135,47 @@ int
 log_enabled(enum log_level level)
 {
 	return level <= log_level;
+}
+
+void
+log_set_json(int json)
+{
+	log_json = json;
+}
+
+int
+log_error_open(const char *dest)
+{
+	return sink_open(&err_sink, dest, 0, 1);
+}
+
+int
+log_access_open(const char *dest)
+{
+	return sink_open(&access_sink, dest, 1, 0);
+}
+
+void
+log_reopen(void)
+{
+	struct sink *sinks[] = { &err_sink, &access_sink };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct sink *s = sinks[i];
+		FILE *fp;
+
+		if (s->path == NULL)
+			continue;
+		if ((fp = fopen(s->path, "ae")) == NULL) {
+			log_err("cannot reopen %s: %s; still writing to the old "
+			    "file", s->path, strerror(errno));
+			continue;
+		}
+		setvbuf(fp, NULL, _IOLBF, 0);
+		fclose(s->fp);
+		s->fp = fp;
+	}
+	log_info("log files reopened");
 }
 
 void
@@ -90,35 +218,6 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-log_access_open(const char *dest)
-{
-	FILE *fp;
-
-	if (dest == NULL || strcmp(dest, "stderr") == 0) {
-		if (access_fp != NULL)
-			fclose(access_fp);
-		access_fp = NULL;
-		access_off = 0;
-		return 0;
-	}
-	if (strcmp(dest, "off") == 0) {
-		if (access_fp != NULL)
-			fclose(access_fp);
-		access_fp = NULL;
-		access_off = 1;
-		return 0;
-	}
-	if ((fp = fopen(dest, "ae")) == NULL)
-		return -1;
-	setvbuf(fp, NULL, _IOLBF, 0);
-	if (access_fp != NULL)
-		fclose(access_fp);
-	access_fp = fp;
-	access_off = 0;
-	return 0;
-}
-
 /* copy s into out, replacing anything that is not printable ASCII or is a
  * quote/backslash, so a client cannot forge log lines */
 static const char *
@@ -142,10 +241,24 @@ log_access(const char *client, const char *sni, const char *host,
 {
 	char ts[64], b1[256], b2[256], b3[32], b4[256];
 
-	if (access_off)
+	if (access_sink.off)
 		return;
 	log_timestamp(ts, sizeof(ts));
-	fprintf(access_fp != NULL ? access_fp : stderr,
+	if (log_json) {
+		char e1[256 * 6], e2[256 * 6], e3[32 * 6], e4[256 * 6];
+
+		json_escape(e1, sizeof(e1), sni != NULL ? sni : "");
+		json_escape(e2, sizeof(e2), host != NULL ? host : "");
+		json_escape(e3, sizeof(e3), method);
+		json_escape(e4, sizeof(e4), path);
+		fprintf(sink_fp(&access_sink), "{\"ts\":\"%s\",\"type\":\"access\","
+		    "\"client\":\"%s\",\"sni\":\"%s\",\"host\":\"%s\",\"method\":"
+		    "\"%s\",\"path\":\"%s\",\"status\":%u,\"bytes\":%zu,"
+		    "\"duration_ms\":%.3f}\n", ts, client, e1, e2, e3, e4, status,
+		    bytes, duration_ms);
+		return;
+	}
+	fprintf(sink_fp(&access_sink),
 	    "%s access: %s sni=%s host=%s \"%s %s\" %u %zu %.3fms\n", ts,
 	    client, log_clean(sni, b1, sizeof(b1)),
 	    log_clean(host, b2, sizeof(b2)), log_clean(method, b3, sizeof(b3)),

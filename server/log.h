@@ -1,27 +1,43 @@
-/* log.h - leveled error log and the access log */
+/* log.h - leveled error log and the access log, as text or JSON lines */
 #ifndef MTA_STSD_LOG_H
 #define MTA_STSD_LOG_H
 
+#include <stddef.h>
+
 #include "config.h"
 
-/* Set the lowest level written to the error log (stderr). */
+/* Set the lowest level written to the error log. */
 void log_set_level(enum log_level level);
 
 /* Is a message of this level written? (to skip formatting work when not) */
 int log_enabled(enum log_level level);
 
-/* Write one line to the error log, prefixed with time and level. */
+/* Write both logs as JSON lines (1) or as human text (0, the default). */
+void log_set_json(int json);
+
+/*
+ * Direct the error log: NULL or "stderr", "syslog", or an absolute file path
+ * (appended to). Returns 0, or -1 with errno set when the file cannot be
+ * opened (the previous destination is then kept).
+ */
+int log_error_open(const char *dest);
+
+/*
+ * Direct the access log: "stderr", "off", or an absolute file path
+ * (appended to). Returns 0, or -1 with errno set when the file cannot be
+ * opened (the previous destination is then kept).
+ */
+int log_access_open(const char *dest);
+
+/* Reopen the log files (SIGUSR1, after logrotate moved them). */
+void log_reopen(void);
+
+/* Write one line to the error log, with time and level. Never logs secrets:
+ * callers pass names, addresses and file paths, never key material. */
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/*
- * Direct the access log: "stderr", "off", or an absolute file path (opened
- * for appending). Returns 0, or -1 with errno set when the file cannot be
- * opened (the previous destination is then kept).
- */
-int log_access_open(const char *dest);
 
 /* Write one access-log line (a no-op when the access log is off). */
 void log_access(const char *client, const char *sni, const char *host,

@@ -117,7 +117,8 @@ int
 main(int argc, char **argv)
 {
 	const char *config_path = DEFAULT_CONFIG;
-	struct snapshot *snap;
+	struct snapshot *snap = NULL;
+	struct config cfg = { 0 };
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
 
@@ -151,8 +152,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	rc = snapshot_build(config_path, 1, NULL, &snap, &d);
 	if (test_only) {
+		rc = snapshot_build(config_path, 1, NULL, &snap, &d);
 		report(&d, 0);
 		if (rc == 0 && d.nerrors == 0)
 			fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
@@ -168,36 +169,42 @@ main(int argc, char **argv)
 		mbedtls_psa_crypto_free();
 		return rc;
 	}
-	report(&d, 1);
-	if (rc == -1) {
+	/* serving: the configuration now (listen addresses, user), the
+	 * domains in the background once the event loop runs */
+	if (config_load(config_path, &cfg, &d) == -1) {
+		report(&d, 1);
 		log_err("%s: not started: %zu error(s)", config_path, d.nerrors);
+		diag_clear(&d);
 		return 1;
 	}
-	log_set_level(snap->cfg.log_level);
-	if (log_access_open(snap->cfg.access_log) == -1) {
-		log_err("access_log %s: %s", snap->cfg.access_log,
-		    strerror(errno));
+	diag_clear(&d);
+	log_set_level(cfg.log_level);
+	log_set_json(cfg.log_json);
+	if (log_error_open(cfg.error_log) == -1) {
+		log_err("error_log %s: %s", cfg.error_log, strerror(errno));
 		return 1;
 	}
-	if (server_bind(&snap->cfg) == -1 || drop_privileges(&snap->cfg) == -1 ||
+	if (log_access_open(cfg.access_log) == -1) {
+		log_err("access_log %s: %s", cfg.access_log, strerror(errno));
+		return 1;
+	}
+	if (server_bind(&cfg) == -1 || drop_privileges(&cfg) == -1 ||
 	    tls_init() == -1)
 		return 1;
-	reload_init(config_path, &snap->cfg);
-	snapshot_publish(snap);
+	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";
 		size_t used = 0;
 
-		for (size_t i = 0; i < snap->cfg.nlisten && used < sizeof(addrs);
-		    i++)
+		for (size_t i = 0; i < cfg.nlisten && used < sizeof(addrs); i++)
 			used += (size_t)snprintf(addrs + used, sizeof(addrs) - used,
-			    "%s%s", i ? ", " : "", snap->cfg.listen[i].text);
-		log_info("mta-stsd %s started: listening on %s; %zu domain(s) "
-		    "served, %zu failed, %zu warning(s)", MTA_STSD_VERSION, addrs,
-		    snap->ndomains, snap->nfailed, d.nwarnings);
+			    "%s%s", i ? ", " : "", cfg.listen[i].text);
+		log_info("mta-stsd %s starting: listening on %s%s%s", MTA_STSD_VERSION,
+		    addrs, cfg.admin.len ? ", admin on " : "",
+		    cfg.admin.len ? cfg.admin.text : "");
 	}
-	diag_clear(&d);
-	rc = server_run(&snap->cfg) == 0 ? 0 : 1;
+	rc = server_run(&cfg) == 0 ? 0 : 1;
+	config_free(&cfg);
 	snapshot_publish(NULL);
 	tls_free();
 	mbedtls_psa_crypto_free();

@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
+
+#include <mbedtls/build_info.h>
 
 #include "log.h"
 #include "server.h"
@@ -25,6 +29,7 @@
 
 static char *config_path;
 static struct reload_stats stats = { .generation = 1 };
+static double next_poll;
 
 /* settings that only a restart can change, as started */
 static char *boot_listen, *boot_user, *boot_group;
@@ -54,7 +59,6 @@ static struct strmap want_map;		/* dir -> struct watch * while syncing */
 static const char *pending_why;		/* a reload is due now */
 static const char *change_why;		/* a change was seen: due after debounce */
 static double change_first, change_last;
-static double next_poll;
 
 /* every listen address as one string, for comparison */
 static char *
@@ -273,27 +277,194 @@ watch_event_counts(int wd, const char *name, uint32_t mask)
 	return 0;
 }
 
+/* inotify on or off, as the current configuration says */
+static void
+watch_setup(int on)
+{
+	struct epoll_event ev;
+
+	if (!on) {
+		if (ino_fd != -1) {
+			close(ino_fd);	/* drops every watch */
+			ino_fd = -1;
+			for (size_t i = 0; i < watch_n; i++)
+				watch_free(&watch_v[i]);
+			free(watch_v);
+			watch_v = NULL;
+			watch_n = 0;
+		}
+		return;
+	}
+	if (ino_fd == -1) {
+		if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+			log_warn("reload: inotify unavailable (%s); reloading on "
+			    "SIGHUP and polling only", strerror(errno));
+			return;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = ino_fd;
+		epoll_ctl(loop_fd, EPOLL_CTL_ADD, ino_fd, &ev);
+	}
+	watch_sync();
+}
+
+/*
+ * A build in progress. snapshot_build runs on a thread of its own, so a
+ * reload that must parse many keys never stalls the event loop: requests
+ * keep being answered from the current snapshot meanwhile. The thread only
+ * reads prev (held by a reference for the duration) and files; everything
+ * it shares with the loop is reference counted with atomics. When it is
+ * done it writes to done_fd and the loop publishes the result.
+ */
+struct build_job {
+	const char *why;
+	unsigned long generation;
+	struct snapshot *prev;		/* one reference, or NULL */
+	struct snapshot *result;
+	struct diag d;
+	int rc;
+	double t0;
+	pthread_t thread;
+};
+
+static struct build_job *job;		/* the build running, or NULL */
+static int done_fd = -1;
+static int startup_failed;
+static int threaded = -1;
+
+static void *
+build_main(void *arg)
+{
+	struct build_job *j = arg;
+	uint64_t one = 1;
+
+	j->rc = snapshot_build(config_path, j->generation, j->prev, &j->result,
+	    &j->d);
+	/* an eventfd write cannot fail short of a bug; nothing to do then */
+	(void)!write(done_fd, &one, sizeof(one));
+	return NULL;
+}
+
+static void
+log_diag(const struct diag *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].severity == DIAG_ERROR)
+			log_err("%s", d->v[i].text);
+		else
+			log_warn("%s", d->v[i].text);
+	}
+}
+
+/* the build is done: publish it, or keep what is served */
+static void
+build_finish(struct build_job *j)
+{
+	struct snapshot *s = j->result;
+	int first = j->prev == NULL && snapshot_current() == NULL;
+	double ms = server_now_ms() - j->t0;
+
+	if (j->rc == -1) {
+		log_diag(&j->d);
+		if (first) {
+			log_err("%s: not started: %zu error(s)", config_path,
+			    j->d.nerrors);
+			startup_failed = 1;
+		} else {
+			stats.failed++;
+			stats.last_failed = time(NULL);
+			log_err("reload (%s) failed: still serving generation %lu "
+			    "unchanged", j->why, stats.generation);
+		}
+	} else if (!first && snapshot_same(s, j->prev) && j->d.nerrors == 0) {
+		log_debug("reload (%s): nothing changed", j->why);
+		snapshot_unref(s);
+	} else {
+		log_diag(&j->d);
+		stats.domain_failures += s->nfailed;
+		if (first) {
+			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
+			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
+		} else {
+			report_restart_only(&s->cfg);
+			stats.generation = s->generation;
+			stats.ok++;
+			stats.last_ok = time(NULL);
+			log_info("reload (%s): generation %lu: %zu added, %zu "
+			    "changed, %zu removed, %zu failed (%zu kept at their "
+			    "previous version); %zu domains served; %.1f ms", j->why,
+			    stats.generation, s->nadded, s->nchanged, s->nremoved,
+			    s->nfailed, s->nkept, s->ndomains, ms);
+		}
+		log_set_level(s->cfg.log_level);
+		if (!first && log_access_open(s->cfg.access_log) == -1)
+			log_err("reload: access_log %s: %s; keeping the previous "
+			    "one", s->cfg.access_log, strerror(errno));
+		server_apply(&s->cfg);
+		snapshot_publish(s);
+		watch_setup(s->cfg.auto_reload);
+	}
+	if (snapshot_current() != NULL) {
+		unsigned poll = snapshot_current()->cfg.poll_interval;
+
+		next_poll = poll > 0 ? server_now_ms() + poll * 1000.0 : 0;
+	}
+	snapshot_unref(j->prev);
+	diag_clear(&j->d);
+	free(j);
+}
+
+/* start a build of the next generation from the current snapshot */
+static void
+build_start(const char *why)
+{
+	struct snapshot *cur = snapshot_current();
+	struct build_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_err("reload (%s): out of memory; will retry", why);
+		pending_why = why;
+		return;
+	}
+	j->why = why;
+	j->generation = stats.generation + (cur != NULL ? 1 : 0);
+	j->prev = cur != NULL ? snapshot_ref(cur) : NULL;
+	j->t0 = server_now_ms();
+	if (threaded && pthread_create(&j->thread, NULL, build_main, j) == 0) {
+		job = j;
+		return;
+	}
+	build_main(j);		/* no threads: build on the loop */
+	build_finish(j);
+}
+
 void
 reload_start(int epfd)
 {
-	const struct snapshot *s = snapshot_current();
 	struct epoll_event ev;
 
 	loop_fd = epfd;
-	if (s != NULL && s->cfg.poll_interval > 0)
-		next_poll = server_now_ms() + s->cfg.poll_interval * 1000.0;
-	if (s == NULL || !s->cfg.auto_reload)
-		return;
-	if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
-		log_warn("reload: inotify unavailable (%s); reloading on SIGHUP "
-		    "and polling only", strerror(errno));
-		return;
-	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.fd = ino_fd;
-	epoll_ctl(epfd, EPOLL_CTL_ADD, ino_fd, &ev);
-	watch_sync();
+#if defined(MBEDTLS_THREADING_C)
+	threaded = 1;
+#else
+	threaded = 0;	/* mbedTLS's RNG would be shared without locks */
+#endif
+	if (threaded &&
+	    (done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = done_fd;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, done_fd, &ev);
+	} else
+		threaded = 0;
+	build_start("startup");
+}
+
+int
+reload_startup_failed(void)
+{
+	return startup_failed;
 }
 
 void
@@ -308,7 +479,21 @@ reload_handle_fd(int fd)
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 
-	if (fd != ino_fd || fd == -1)
+	if (fd == -1)
+		return 0;
+	if (fd == done_fd) {
+		uint64_t v;
+
+		if (read(done_fd, &v, sizeof(v)) == sizeof(v) && job != NULL) {
+			struct build_job *j = job;
+
+			pthread_join(j->thread, NULL);
+			job = NULL;
+			build_finish(j);
+		}
+		return 1;
+	}
+	if (fd != ino_fd)
 		return 0;
 	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
@@ -328,66 +513,13 @@ reload_handle_fd(int fd)
 	return 1;
 }
 
-/*
- * Build the new snapshot entirely to the side, with every check -t runs,
- * reusing what did not change; then swap it in. A configuration that does
- * not load leaves the current snapshot serving, untouched.
- */
-static void
-reload_now(const char *why)
-{
-	struct snapshot *s, *old = snapshot_current();
-	struct diag d = { 0 };
-	double t0 = server_now_ms();
-
-	if (snapshot_build(config_path, stats.generation + 1, old, &s, &d) == -1) {
-		for (size_t i = 0; i < d.n; i++)
-			log_err("reload: %s", d.v[i].text);
-		stats.failed++;
-		stats.last_failed = time(NULL);
-		log_err("reload (%s) failed: still serving generation %lu "
-		    "unchanged", why, stats.generation);
-		diag_clear(&d);
-		return;
-	}
-	if (snapshot_same(s, old) && d.nerrors == 0) {
-		log_debug("reload (%s): nothing changed", why);
-		snapshot_unref(s);
-		diag_clear(&d);
-		return;
-	}
-	for (size_t i = 0; i < d.n; i++) {
-		if (d.v[i].severity == DIAG_ERROR)
-			log_err("reload: %s", d.v[i].text);
-		else
-			log_warn("reload: %s", d.v[i].text);
-	}
-	report_restart_only(&s->cfg);
-	stats.generation++;
-	stats.ok++;
-	stats.last_ok = time(NULL);
-	stats.domain_failures += s->nfailed;
-	log_info("reload (%s): generation %lu: %zu added, %zu changed, %zu "
-	    "removed, %zu failed (%zu kept at their previous version); %zu "
-	    "domains served; %.1f ms", why, stats.generation, s->nadded,
-	    s->nchanged, s->nremoved, s->nfailed, s->nkept, s->ndomains,
-	    server_now_ms() - t0);
-	log_set_level(s->cfg.log_level);
-	if (log_access_open(s->cfg.access_log) == -1)
-		log_err("reload: access_log %s: %s; keeping the previous one",
-		    s->cfg.access_log, strerror(errno));
-	server_apply(&s->cfg);
-	snapshot_publish(s);
-	watch_sync();
-	diag_clear(&d);
-}
-
 void
 reload_tick(double now)
 {
-	const struct snapshot *cur = snapshot_current();
 	const char *why = pending_why;
 
+	if (job != NULL || snapshot_current() == NULL)
+		return;		/* one build at a time; changes wait for it */
 	if (why == NULL && change_why != NULL &&
 	    (now - change_last >= DEBOUNCE_MS ||
 	    now - change_first >= DEBOUNCE_MAX_MS))
@@ -396,11 +528,8 @@ reload_tick(double now)
 		why = "poll";
 	if (why == NULL)
 		return;
-	pending_why = change_why = NULL;
-	reload_now(why);
-	cur = snapshot_current();
-	next_poll = cur->cfg.poll_interval > 0 ?
-	    server_now_ms() + cur->cfg.poll_interval * 1000.0 : 0;
+	pending_why = change_why = NULL;	/* one build covers every trigger */
+	build_start(why);
 }
 
 long
@@ -408,6 +537,8 @@ reload_timeout_ms(double now)
 {
 	double due = -1;
 
+	if (job != NULL)
+		return -1;	/* done_fd wakes the loop */
 	if (pending_why != NULL)
 		return 0;
 	if (change_why != NULL) {
@@ -431,14 +562,18 @@ reload_stats(void)
 void
 reload_stop(void)
 {
-	for (size_t i = 0; i < watch_n; i++)
-		watch_free(&watch_v[i]);
-	free(watch_v);
-	watch_v = NULL;
-	watch_n = 0;
-	if (ino_fd != -1)
-		close(ino_fd);
-	ino_fd = -1;
+	if (job != NULL) {
+		pthread_join(job->thread, NULL);
+		snapshot_unref(job->result);
+		snapshot_unref(job->prev);
+		diag_clear(&job->d);
+		free(job);
+		job = NULL;
+	}
+	watch_setup(0);
+	if (done_fd != -1)
+		close(done_fd);
+	done_fd = -1;
 	free(config_path);
 	free(boot_listen);
 	free(boot_user);

@@ -18,12 +18,17 @@ struct reload_stats {
 void reload_init(const char *config_path, const struct config *cfg);
 
 /*
- * Start watching what the current snapshot was loaded from: inotify on every
- * directory holding the configuration, policies, certificates and keys (and
- * cert_dir's subdirectories), registered with epfd. Without inotify, or
- * with auto_reload off, only SIGHUP and polling (poll_interval) reload.
+ * Start the first load in the background (the loop keeps answering the
+ * admin listener meanwhile) and, once a snapshot is current, watch what it
+ * was loaded from: inotify on every directory holding the configuration,
+ * policies, certificates and keys (and cert_dir's subdirectories),
+ * registered with epfd. Without inotify, or with auto_reload off, only
+ * SIGHUP and polling (poll_interval) reload.
  */
 void reload_start(int epfd);
+
+/* Did the first load (started by reload_start) fail? Then the server exits. */
+int reload_startup_failed(void);
 
 /* Ask for a reload at the next loop turn (why names the trigger in the log). */
 void reload_request(const char *why);

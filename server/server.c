@@ -17,12 +17,16 @@
 
 #include <mbedtls/ssl.h>
 
+#include "admin.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
+#include "strmap.h"
 #include "tls.h"
 
 #define ACCEPT_BATCH 64			/* accepts per wake-up per listener */
+#define LIMIT_LOG_MS 10000		/* at most one limits line per interval */
 #define SHUTDOWN_MS 10000		/* longest wait for requests in flight */
 #define IN_BUF 4096			/* decrypted bytes on their way to MHD */
 #define OUT_BUF 8192			/* MHD's bytes on their way to TLS */
@@ -45,6 +49,7 @@ struct conn {
 	socklen_t addrlen;
 	char addr_text[INET6_ADDRSTRLEN];
 	double deadline_ms;		/* handshake deadline */
+	struct ipcount *ip;		/* this address's connection count */
 	uint32_t ev_fd, ev_pfd;		/* epoll interest now registered */
 	int tls_want_write;		/* the last TLS call wants the socket writable */
 	int client_eof;			/* the client will send nothing more */
@@ -55,7 +60,17 @@ struct conn {
 	unsigned char out[OUT_BUF];
 };
 
-static int epfd = -1, sigfd = -1, mhd_epfd = -1;
+/* open connections per client address, for max_connections_per_ip */
+struct ipcount {
+	unsigned n;
+	char addr[INET6_ADDRSTRLEN];	/* the map's key */
+};
+
+static int epfd = -1, sigfd = -1, mhd_epfd = -1, admin_epfd = -1;
+static struct strmap per_ip;
+static unsigned max_per_ip;
+static double request_ms;
+static int armed;			/* listeners registered: a snapshot is loaded */
 static int *listeners;
 static size_t nlisteners;
 static struct conn **by_fd;		/* fd -> connection, for fd, pfd and mhd_fd */
@@ -141,7 +156,7 @@ server_bind(const struct config *cfg)
 		}
 		listeners[nlisteners++] = fd;
 	}
-	return 0;
+	return admin_start(cfg, &admin_epfd);
 }
 
 static void
@@ -182,6 +197,11 @@ conn_close(struct conn *c)
 	close(c->fd);
 	mbedtls_ssl_free(&c->ssl);
 	snapshot_unref((struct snapshot *)c->peer.snap);
+	if (c->ip != NULL && --c->ip->n == 0) {
+		strmap_del(&per_ip, c->ip->addr);
+		free(c->ip);
+	}
+	metrics_conn_closed();
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -350,33 +370,95 @@ conn_handshake(struct conn *c)
 		conn_update_events(c);
 		return;
 	}
+	if (r == 0 && c->peer.domain == NULL)
+		r = MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE;	/* cannot happen: no cert */
 	if (r != 0) {
-		if (c->peer.sni_unknown)
+		if (c->peer.sni_unknown) {
+			metrics_handshake_failed(HS_FAIL_UNKNOWN_SNI);
 			log_debug("%s: handshake refused: unknown SNI %s",
 			    c->addr_text, c->peer.sni);
-		else if (c->peer.domain == NULL)
+		} else if (c->peer.domain == NULL && c->peer.sni[0] == '\0' &&
+		    c->peer.hello_seen) {
+			metrics_handshake_failed(HS_FAIL_NO_SNI);
 			log_debug("%s: handshake refused: no SNI and no "
 			    "default_domain", c->addr_text);
-		else
+		} else {
+			metrics_handshake_failed(HS_FAIL_PROTOCOL);
 			log_debug("%s: handshake failed: %s", c->addr_text,
 			    tls_error_string(r, err, sizeof(err)));
+		}
 		conn_close(c);
 		return;
 	}
-	if (c->peer.domain == NULL || conn_established(c) == -1 ||
-	    conn_pump(c) == -1) {
+	metrics_handshake_ok();
+	if (conn_established(c) == -1 || conn_pump(c) == -1) {
 		conn_close(c);
 		return;
 	}
 	conn_update_events(c);
 }
 
+/* count one more connection from c's address; -1 when over the limit */
+static int
+conn_count_ip(struct conn *c)
+{
+	struct ipcount *ip = strmap_get(&per_ip, c->addr_text);
+
+	if (ip == NULL) {
+		if ((ip = calloc(1, sizeof(*ip))) == NULL)
+			return -1;
+		memcpy(ip->addr, c->addr_text, sizeof(ip->addr));
+		if (strmap_put(&per_ip, ip->addr, ip) == -1) {
+			free(ip);
+			return -1;
+		}
+	}
+	if (ip->n >= max_per_ip) {
+		if (ip->n == 0) {
+			strmap_del(&per_ip, ip->addr);
+			free(ip);
+		}
+		return -1;
+	}
+	ip->n++;
+	c->ip = ip;
+	return 0;
+}
+
+/* one line per LIMIT_LOG_MS at most, with the counts since the last one */
+static void
+limits_log(double now)
+{
+	static double last;
+	static unsigned long seen[SHED_COUNT], seen_to;
+	unsigned long cur[SHED_COUNT], to, total = 0;
+
+	if (now - last < LIMIT_LOG_MS)
+		return;
+	last = now;
+	for (int i = 0; i < SHED_COUNT; i++) {
+		cur[i] = metrics_shed_count((enum metrics_shed)i);
+		total += cur[i] - seen[i];
+	}
+	to = metrics_handshake_failed_count(HS_FAIL_TIMEOUT);
+	total += to - seen_to;
+	if (total == 0)
+		return;
+	log_warn("limits in the last %d s: %lu refused at max_connections "
+	    "(%u), %lu at max_connections_per_ip (%u), %lu handshakes timed "
+	    "out, %lu requests timed out, %lu refused for lack of memory",
+	    LIMIT_LOG_MS / 1000, cur[SHED_MAX_CONNECTIONS] -
+	    seen[SHED_MAX_CONNECTIONS], max_conns, cur[SHED_PER_IP] -
+	    seen[SHED_PER_IP], max_per_ip, to - seen_to,
+	    cur[SHED_REQUEST_TIMEOUT] - seen[SHED_REQUEST_TIMEOUT],
+	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY]);
+	memcpy(seen, cur, sizeof(seen));
+	seen_to = to;
+}
+
 static void
 conn_accept(int lfd)
 {
-	static double last_shed_log;
-	static unsigned long shed;
-
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -396,18 +478,18 @@ conn_accept(int lfd)
 			}
 			return;
 		}
-		if (nconns >= max_conns || (c = calloc(1, sizeof(*c))) == NULL) {
+		if (nconns >= max_conns) {
 			/* shed the newest: the ones in progress go on */
 			close(fd);
-			shed++;
-			if (server_now_ms() - last_shed_log > 10000) {
-				log_warn("connection limit %u reached: %lu new "
-				    "connections refused so far", max_conns, shed);
-				last_shed_log = server_now_ms();
-			}
+			metrics_shed(SHED_MAX_CONNECTIONS);
+			metrics_handshake_failed(HS_FAIL_LIMIT);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			metrics_shed(SHED_NO_MEMORY);
+			continue;
+		}
 		c->fd = fd;
 		c->pfd = c->mhd_fd = -1;
 		c->addr = ss;
@@ -418,6 +500,14 @@ conn_accept(int lfd)
 		else
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 			    c->addr_text, sizeof(c->addr_text));
+		if (conn_count_ip(c) == -1) {
+			close(fd);
+			free(c);
+			metrics_shed(SHED_PER_IP);
+			metrics_handshake_failed(HS_FAIL_LIMIT);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->view.peer = c->addr_text;
 		c->view.sni = "";
 		c->peer.snap = snapshot_ref(snapshot_current());
@@ -430,8 +520,10 @@ conn_accept(int lfd)
 			conns_head = c;
 		conns_tail = c;
 		nconns++;
+		metrics_conn_opened();
 		if (mbedtls_ssl_setup(&c->ssl, tls_conf()) != 0 ||
 		    by_fd_set(fd, c) == -1 || ev_add(fd, EPOLLIN) == -1) {
+			metrics_shed(SHED_NO_MEMORY);
 			conn_close(c);
 			continue;
 		}
@@ -441,8 +533,12 @@ conn_accept(int lfd)
 	}
 }
 
-/* close handshakes past their deadline; connections are kept oldest first,
- * and every handshake has the same timeout */
+/*
+ * Close what ran out of time: handshakes past handshake_timeout, and
+ * requests whose first byte came more than request_timeout ago without the
+ * request being answered (slowloris: libmicrohttpd's own timeout is an idle
+ * timeout, which a byte now and then defeats).
+ */
 static void
 conn_expire(double now)
 {
@@ -451,7 +547,13 @@ conn_expire(double now)
 	for (c = conns_head; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == CONN_HANDSHAKE && now > c->deadline_ms) {
+			metrics_handshake_failed(HS_FAIL_TIMEOUT);
 			log_debug("%s: handshake timed out", c->addr_text);
+			conn_close(c);
+		} else if (c->state == CONN_OPEN && c->view.forwarded &&
+		    c->view.inflight == 0 && now - c->view.started_ms > request_ms) {
+			metrics_shed(SHED_REQUEST_TIMEOUT);
+			log_debug("%s: request timed out", c->addr_text);
 			conn_close(c);
 		}
 	}
@@ -474,6 +576,12 @@ stop_accepting(void)
 	nlisteners = 0;
 }
 
+int
+server_accepting(void)
+{
+	return armed && nlisteners > 0 && !stopping && accept_paused_until == 0;
+}
+
 static void
 handle_signal(void)
 {
@@ -490,6 +598,9 @@ handle_signal(void)
 			break;
 		case SIGHUP:
 			reload_request("SIGHUP");
+			break;
+		case SIGUSR1:
+			log_reopen();
 			break;
 		default:
 			break;
@@ -524,7 +635,19 @@ void
 server_apply(const struct config *cfg)
 {
 	max_conns = cfg->max_connections;
+	max_per_ip = cfg->max_connections_per_ip;
 	handshake_ms = cfg->handshake_timeout * 1000;
+	request_ms = cfg->request_timeout * 1000.0;
+}
+
+static void
+listeners_arm(int on)
+{
+	for (size_t i = 0; i < nlisteners; i++)
+		if (on)
+			ev_add(listeners[i], EPOLLIN);
+		else
+			epoll_ctl(epfd, EPOLL_CTL_DEL, listeners[i], NULL);
 }
 
 int
@@ -533,6 +656,7 @@ server_run(const struct config *cfg)
 	struct epoll_event evs[128];
 	double stop_deadline = 0, last_expire = 0;
 	sigset_t mask;
+	int rc = 0;
 
 	server_apply(cfg);
 	signal(SIGPIPE, SIG_IGN);
@@ -540,6 +664,7 @@ server_run(const struct config *cfg)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
@@ -550,8 +675,8 @@ server_run(const struct config *cfg)
 		return -1;
 	ev_add(sigfd, EPOLLIN);
 	ev_add(mhd_epfd, EPOLLIN);
-	for (size_t i = 0; i < nlisteners; i++)
-		ev_add(listeners[i], EPOLLIN);
+	if (admin_epfd != -1)
+		ev_add(admin_epfd, EPOLLIN);
 	reload_start(epfd);
 
 	for (;;) {
@@ -559,6 +684,16 @@ server_run(const struct config *cfg)
 		long timeout = 1000, mt = http_timeout_ms();
 		int n;
 
+		/* the first snapshot is built in the background: accept only
+		 * once there is something to serve */
+		if (!armed && snapshot_current() != NULL) {
+			listeners_arm(1);
+			armed = 1;
+		}
+		if (!armed && reload_startup_failed()) {
+			rc = -1;
+			break;
+		}
 		if (stopping) {
 			struct conn *c, *next;
 
@@ -577,18 +712,20 @@ server_run(const struct config *cfg)
 		}
 		if (accept_paused_until > 0 && now >= accept_paused_until) {
 			accept_paused_until = 0;
-			for (size_t i = 0; i < nlisteners; i++)
-				ev_add(listeners[i], EPOLLIN);
+			if (armed)
+				listeners_arm(1);
 		}
 		if (mt >= 0 && mt < timeout)
 			timeout = mt;
-		mt = reload_timeout_ms(now);
-		if (mt >= 0 && mt < timeout)
+		if ((mt = admin_timeout_ms()) >= 0 && mt < timeout)
+			timeout = mt;
+		if ((mt = reload_timeout_ms(now)) >= 0 && mt < timeout)
 			timeout = mt;
 		n = epoll_wait(epfd, evs, 128, (int)timeout);
 		if (n == -1 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
-			return -1;
+			rc = -1;
+			break;
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
@@ -598,8 +735,8 @@ server_run(const struct config *cfg)
 				handle_signal();
 				continue;
 			}
-			if (fd == mhd_epfd)
-				continue;	/* http_run below */
+			if (fd == mhd_epfd || fd == admin_epfd)
+				continue;	/* http_run, admin_run below */
 			if (reload_handle_fd(fd))
 				continue;
 			for (l = 0; l < nlisteners && listeners[l] != fd; l++)
@@ -608,9 +745,7 @@ server_run(const struct config *cfg)
 				if (!stopping && accept_paused_until == 0)
 					conn_accept(fd);
 				if (accept_paused_until > 0)
-					for (size_t k = 0; k < nlisteners; k++)
-						epoll_ctl(epfd, EPOLL_CTL_DEL,
-						    listeners[k], NULL);
+					listeners_arm(0);
 				continue;
 			}
 			handle_fd_event(fd, evs[i].events);
@@ -618,18 +753,32 @@ server_run(const struct config *cfg)
 		/* libmicrohttpd reads requests and writes responses here; the
 		 * bytes it wrote are picked up by the next epoll round */
 		http_run();
+		admin_run();
 		now = server_now_ms();
 		if (now - last_expire >= 250) {
 			conn_expire(now);
+			limits_log(now);
 			last_expire = now;
 		}
 		reload_tick(now);
 	}
-	log_info("stopped: %zu connection(s) still open at exit", nconns);
+	if (rc == 0)
+		log_info("stopped: %zu connection(s) still open at exit", nconns);
 	while (conns_head != NULL)
 		conn_close(conns_head);
 	http_stop();
+	admin_stop();
 	stop_accepting();
 	reload_stop();
-	return 0;
+	for (size_t i = 0; i < per_ip.cap; i++)
+		free(per_ip.slots[i].value);
+	strmap_free(&per_ip);
+	free(by_fd);
+	by_fd = NULL;
+	by_fd_cap = 0;
+	free(listeners);
+	listeners = NULL;
+	close(epfd);
+	close(sigfd);
+	return rc;
 }

@@ -14,6 +14,7 @@ struct server_conn_view {
 	double started_ms;		/* when the current request's first bytes came */
 	unsigned inflight;		/* requests begun and not yet completed */
 	int forwarded;			/* request bytes passed on since the last completion */
+	unsigned requests;		/* requests begun on this connection */
 };
 
 /*
@@ -21,6 +22,9 @@ struct server_conn_view {
  * are logged with the address. Returns 0 or -1.
  */
 int server_bind(const struct config *cfg);
+
+/* Are the TLS listeners accepting? (a snapshot is loaded, not stopping) */
+int server_accepting(void);
 
 /* Apply the settings a reload may change (limits and timeouts). */
 void server_apply(const struct config *cfg);

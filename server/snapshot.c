@@ -260,7 +260,8 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 static void
 domain_unref(struct domain *dom)
 {
-	if (dom == NULL || --dom->refs > 0)
+	if (dom == NULL ||
+	    atomic_fetch_sub_explicit(&dom->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	free(dom->name);
 	free(dom->host);
@@ -342,7 +343,8 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 
 		if (certs_stamp(path, &st) == 0 &&
 		    memcmp(&st, &old->policy_stamp, sizeof(st)) == 0) {
-			old->refs++;
+			atomic_fetch_add_explicit(&old->refs, 1,
+			    memory_order_relaxed);
 			return old;
 		}
 	}
@@ -351,7 +353,7 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 		diag_err(d, name, 0, "out of memory");
 		return NULL;
 	}
-	dom->refs = 1;
+	atomic_init(&dom->refs, 1);
 	if ((dom->name = strdup(name)) == NULL ||
 	    (dom->host = strdup(host)) == NULL ||
 	    (dom->policy_path = strdup(path)) == NULL)
@@ -518,7 +520,8 @@ snapshot_build(const char *config_path, unsigned long generation,
 			diag_warn(d, names[i], 0, "keeping the previous version of "
 			    "this domain until the problems above are fixed");
 			s->nkept++;
-			old->refs++;
+			atomic_fetch_add_explicit(&old->refs, 1,
+			    memory_order_relaxed);
 			dom = old;
 		} else if (old == NULL)
 			s->nadded++;

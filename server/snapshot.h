@@ -17,11 +17,11 @@ struct certset;
 /*
  * One domain as served: its policy, the ready 200 response, its
  * certificates. Shared, unchanged, by every snapshot in which neither its
- * policy file nor its certificates changed (reference counted, loop thread
- * only).
+ * policy file nor its certificates changed (reference counted with atomics:
+ * a reload builds on another thread while connections drop references).
  */
 struct domain {
-	unsigned refs;
+	atomic_uint refs;
 	char *name;			/* "example.com" */
 	char *host;			/* "mta-sts.example.com" */
 	char *policy_path;

@@ -72,6 +72,38 @@ strmap_put(struct strmap *m, const char *key, void *value)
 	return 0;
 }
 
+void *
+strmap_del(struct strmap *m, const char *key)
+{
+	size_t i, j, mask = m->cap - 1;
+	void *value;
+
+	if (m->cap == 0)
+		return NULL;
+	for (i = strmap_hash(key) & mask; m->slots[i].key != NULL;
+	    i = (i + 1) & mask)
+		if (strcmp(m->slots[i].key, key) == 0)
+			break;
+	if (m->slots[i].key == NULL)
+		return NULL;
+	value = m->slots[i].value;
+	/* backward-shift deletion keeps every probe sequence unbroken: move
+	 * later entries of the cluster into the hole when their home slot
+	 * does not lie (cyclically) between the hole and their position */
+	for (j = (i + 1) & mask; m->slots[j].key != NULL; j = (j + 1) & mask) {
+		size_t home = strmap_hash(m->slots[j].key) & mask;
+
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		m->slots[i] = m->slots[j];
+		i = j;
+	}
+	m->slots[i].key = NULL;
+	m->slots[i].value = NULL;
+	m->n--;
+	return value;
+}
+
 void
 strmap_free(struct strmap *m)
 {

@@ -24,6 +24,9 @@ void *strmap_get(const struct strmap *m, const char *key);
  */
 int strmap_put(struct strmap *m, const char *key, void *value);
 
+/* Remove key if present; returns its value or NULL. */
+void *strmap_del(struct strmap *m, const char *key);
+
 /* Free the table (not the keys or values); the map may be reused. */
 void strmap_free(struct strmap *m);
 

@@ -89,6 +89,7 @@ tls_cert_select(mbedtls_ssl_context *ssl)
 {
 	struct tls_peer *peer = mbedtls_ssl_get_user_data_p(ssl);
 
+	peer->hello_seen = 1;
 	if (peer->domain != NULL || peer->sni_unknown)
 		return 0;
 	if (peer->snap->default_domain != NULL)

@@ -18,6 +18,7 @@ struct tls_peer {
 	const struct domain *domain;	/* set by the handshake */
 	char sni[NAME_MAX_LEN + 1];	/* as sent, lower case; "" when none */
 	int sni_unknown;		/* an SNI was sent that we do not serve */
+	int hello_seen;			/* the ClientHello was parsed */
 };
 
 /*

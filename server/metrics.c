@@ -1,0 +1,270 @@
+/* metrics.c - counters for operators, and their Prometheus text rendering */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/version.h>
+#include <microhttpd.h>
+
+#include "reload.h"
+#include "snapshot.h"
+
+#ifndef MTA_STSD_VERSION
+#define MTA_STSD_VERSION "0.0.0"
+#endif
+
+/* relaxed atomics: a counter increment is one instruction on the request
+ * path, and the scrape needs no consistent cut across counters */
+static const unsigned status_codes[] = { 200, 400, 404, 405, 408, 413, 421,
+    431, 500, 503, 0 };
+#define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]))
+static atomic_ulong requests[NSTATUS];	/* the last slot: any other code */
+static atomic_ulong hs_ok;
+static atomic_ulong hs_failed[HS_FAIL_COUNT];
+static atomic_ulong shed[SHED_COUNT];
+static atomic_ulong conns_opened, conns_closed;
+static time_t started = 0;
+
+static const char *const hs_reasons[HS_FAIL_COUNT] = {
+	"unknown_sni", "no_sni", "protocol", "timeout", "limit"
+};
+static const char *const shed_reasons[SHED_COUNT] = {
+	"max_connections", "max_connections_per_ip", "request_timeout",
+	"no_memory"
+};
+
+void
+metrics_request(unsigned status)
+{
+	size_t i;
+
+	for (i = 0; i < NSTATUS - 1 && status_codes[i] != status; i++)
+		;
+	atomic_fetch_add_explicit(&requests[i], 1, memory_order_relaxed);
+}
+
+void
+metrics_handshake_ok(void)
+{
+	atomic_fetch_add_explicit(&hs_ok, 1, memory_order_relaxed);
+}
+
+void
+metrics_handshake_failed(enum metrics_hs_fail why)
+{
+	atomic_fetch_add_explicit(&hs_failed[why], 1, memory_order_relaxed);
+}
+
+void
+metrics_shed(enum metrics_shed why)
+{
+	atomic_fetch_add_explicit(&shed[why], 1, memory_order_relaxed);
+}
+
+void
+metrics_conn_opened(void)
+{
+	if (started == 0)
+		started = time(NULL);
+	atomic_fetch_add_explicit(&conns_opened, 1, memory_order_relaxed);
+}
+
+void
+metrics_conn_closed(void)
+{
+	atomic_fetch_add_explicit(&conns_closed, 1, memory_order_relaxed);
+}
+
+unsigned long
+metrics_shed_count(enum metrics_shed why)
+{
+	return atomic_load_explicit(&shed[why], memory_order_relaxed);
+}
+
+unsigned long
+metrics_handshake_failed_count(enum metrics_hs_fail why)
+{
+	return atomic_load_explicit(&hs_failed[why], memory_order_relaxed);
+}
+
+/* a growing output buffer */
+struct out {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+out_printf(struct out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = 1;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = (o->cap + (size_t)n + 1) * 2;
+		char *b = realloc(o->buf, cap);
+		if (b == NULL) {
+			o->failed = 1;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+}
+
+/* HELP and TYPE lines for one metric family */
+static void
+family(struct out *o, const char *name, const char *type, const char *help)
+{
+	out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *
+metrics_render(int per_domain, size_t *len)
+{
+	const struct snapshot *s = snapshot_current();
+	const struct reload_stats *rs = reload_stats();
+	struct out o = { 0 };
+	char tls[64];
+	time_t earliest = 0;
+
+	if ((o.buf = malloc(4096)) == NULL)
+		return NULL;
+	o.cap = 4096;
+	mbedtls_version_get_string(tls);
+
+	family(&o, "mta_stsd_build_info", "gauge",
+	    "Build information: versions of mta-stsd and its libraries.");
+	out_printf(&o, "mta_stsd_build_info{version=\"%s\",mbedtls=\"%s\","
+	    "libmicrohttpd=\"%s\"} 1\n", MTA_STSD_VERSION, tls,
+	    MHD_get_version());
+
+	family(&o, "mta_stsd_requests_total", "counter",
+	    "HTTP requests answered, by status code.");
+	for (size_t i = 0; i < NSTATUS; i++) {
+		unsigned long v = atomic_load_explicit(&requests[i],
+		    memory_order_relaxed);
+
+		if (status_codes[i] != 0)
+			out_printf(&o, "mta_stsd_requests_total{code=\"%u\"} %lu\n",
+			    status_codes[i], v);
+		else
+			out_printf(&o, "mta_stsd_requests_total{code=\"other\"} "
+			    "%lu\n", v);
+	}
+
+	family(&o, "mta_stsd_tls_handshakes_total", "counter",
+	    "TLS handshakes completed.");
+	out_printf(&o, "mta_stsd_tls_handshakes_total %lu\n",
+	    atomic_load_explicit(&hs_ok, memory_order_relaxed));
+	family(&o, "mta_stsd_tls_handshake_failures_total", "counter",
+	    "TLS handshakes that failed, by reason.");
+	for (int i = 0; i < HS_FAIL_COUNT; i++)
+		out_printf(&o, "mta_stsd_tls_handshake_failures_total{reason="
+		    "\"%s\"} %lu\n", hs_reasons[i],
+		    atomic_load_explicit(&hs_failed[i], memory_order_relaxed));
+
+	family(&o, "mta_stsd_connections_open", "gauge",
+	    "Client connections open now.");
+	out_printf(&o, "mta_stsd_connections_open %lu\n",
+	    atomic_load_explicit(&conns_opened, memory_order_relaxed) -
+	    atomic_load_explicit(&conns_closed, memory_order_relaxed));
+	family(&o, "mta_stsd_connections_total", "counter",
+	    "Client connections accepted.");
+	out_printf(&o, "mta_stsd_connections_total %lu\n",
+	    atomic_load_explicit(&conns_opened, memory_order_relaxed));
+	family(&o, "mta_stsd_connections_shed_total", "counter",
+	    "Connections refused or closed early by a limit, by reason.");
+	for (int i = 0; i < SHED_COUNT; i++)
+		out_printf(&o, "mta_stsd_connections_shed_total{reason=\"%s\"} "
+		    "%lu\n", shed_reasons[i],
+		    atomic_load_explicit(&shed[i], memory_order_relaxed));
+
+	family(&o, "mta_stsd_reloads_total", "counter",
+	    "Reloads, by result (a failure keeps the previous snapshot).");
+	out_printf(&o, "mta_stsd_reloads_total{result=\"success\"} %lu\n"
+	    "mta_stsd_reloads_total{result=\"failure\"} %lu\n", rs->ok,
+	    rs->failed);
+	family(&o, "mta_stsd_last_reload_success_timestamp_seconds", "gauge",
+	    "Time of the last successful reload (0: none yet).");
+	out_printf(&o, "mta_stsd_last_reload_success_timestamp_seconds %lld\n",
+	    (long long)rs->last_ok);
+	family(&o, "mta_stsd_last_reload_failure_timestamp_seconds", "gauge",
+	    "Time of the last failed reload (0: none yet).");
+	out_printf(&o, "mta_stsd_last_reload_failure_timestamp_seconds %lld\n",
+	    (long long)rs->last_failed);
+	family(&o, "mta_stsd_snapshot_generation", "gauge",
+	    "Generation number of the configuration being served.");
+	out_printf(&o, "mta_stsd_snapshot_generation %lu\n",
+	    s != NULL ? s->generation : 0);
+
+	family(&o, "mta_stsd_domains_loaded", "gauge", "Domains being served.");
+	out_printf(&o, "mta_stsd_domains_loaded %zu\n", s != NULL ? s->ndomains : 0);
+	family(&o, "mta_stsd_domains_failed", "gauge",
+	    "Domains whose files failed validation at the last load "
+	    "(kept at their previous version when they had one).");
+	out_printf(&o, "mta_stsd_domains_failed %zu\n", s != NULL ? s->nfailed : 0);
+
+	for (size_t i = 0; s != NULL && i < s->ndomains; i++)
+		for (int k = 0; k < 2; k++) {
+			const struct certkey *ck = s->domains[i]->ck[k];
+
+			if (ck != NULL && (earliest == 0 || ck->not_after < earliest))
+				earliest = ck->not_after;
+		}
+	family(&o, "mta_stsd_certificate_expiry_earliest_timestamp_seconds",
+	    "gauge", "Earliest expiry among the certificates being served.");
+	out_printf(&o, "mta_stsd_certificate_expiry_earliest_timestamp_seconds "
+	    "%lld\n", (long long)earliest);
+
+	if (per_domain && s != NULL) {
+		family(&o, "mta_stsd_domain_certificate_expiry_timestamp_seconds",
+		    "gauge", "Expiry of each domain's certificate(s).");
+		for (size_t i = 0; i < s->ndomains; i++)
+			for (int k = 0; k < 2; k++) {
+				const struct certkey *ck = s->domains[i]->ck[k];
+
+				if (ck != NULL)
+					out_printf(&o, "mta_stsd_domain_certificate_"
+					    "expiry_timestamp_seconds{domain=\"%s\","
+					    "key=\"%s\"} %lld\n", s->domains[i]->name,
+					    ck->is_ec ? "ecdsa" : "rsa",
+					    (long long)ck->not_after);
+			}
+		family(&o, "mta_stsd_domain_policy_info", "gauge",
+		    "Each domain's policy id and mode.");
+		for (size_t i = 0; i < s->ndomains; i++)
+			out_printf(&o, "mta_stsd_domain_policy_info{domain=\"%s\","
+			    "id=\"%s\",mode=\"%s\"} 1\n", s->domains[i]->name,
+			    s->domains[i]->policy.id,
+			    policy_mode_name(s->domains[i]->policy.mode));
+	}
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

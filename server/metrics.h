@@ -1,0 +1,53 @@
+/* metrics.h - counters for operators, and their Prometheus text rendering */
+#ifndef MTA_STSD_METRICS_H
+#define MTA_STSD_METRICS_H
+
+#include <stddef.h>
+
+/* why a TLS handshake did not complete */
+enum metrics_hs_fail {
+	HS_FAIL_UNKNOWN_SNI,	/* an SNI name we do not serve */
+	HS_FAIL_NO_SNI,		/* no SNI and no default_domain */
+	HS_FAIL_PROTOCOL,	/* anything else mbedTLS refused, or the peer left */
+	HS_FAIL_TIMEOUT,	/* handshake_timeout passed */
+	HS_FAIL_LIMIT,		/* refused at accept: a connection limit */
+	HS_FAIL_COUNT
+};
+
+/* why a connection was shed */
+enum metrics_shed {
+	SHED_MAX_CONNECTIONS,
+	SHED_PER_IP,
+	SHED_REQUEST_TIMEOUT,
+	SHED_NO_MEMORY,
+	SHED_COUNT
+};
+
+/* A request was answered with this status. */
+void metrics_request(unsigned status);
+
+/* A handshake completed. */
+void metrics_handshake_ok(void);
+
+/* A handshake failed for this reason. */
+void metrics_handshake_failed(enum metrics_hs_fail why);
+
+/* A connection was shed (refused or closed early) for this reason. */
+void metrics_shed(enum metrics_shed why);
+
+/* Connections opened / closed (the difference is the open count). */
+void metrics_conn_opened(void);
+void metrics_conn_closed(void);
+
+/* Counter values, for the rate-limited log and the tests. */
+unsigned long metrics_shed_count(enum metrics_shed why);
+unsigned long metrics_handshake_failed_count(enum metrics_hs_fail why);
+
+/*
+ * Render every metric in the Prometheus text exposition format (version
+ * 0.0.4) into a new buffer (*len bytes); per-domain series only when
+ * per_domain is set. Returns the buffer (free it) or NULL.
+ */
+char *metrics_render(int per_domain, size_t *len);
+
+#endif
