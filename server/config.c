@@ -68,14 +68,14 @@ static const char *const server_keys[] = {
 	"access_log", "auto_reload", "poll_interval", "max_connections_per_ip",
 	"request_timeout", "max_header_size", "max_requests_per_connection",
 	"allow_root", "admin_listen", "metrics_per_domain", "log_format",
-	"error_log", NULL
+	"error_log", "workers", NULL
 };
 enum { SK_LISTEN, SK_USER, SK_GROUP, SK_POLICY_DIR, SK_CERT_DIR,
 	SK_DEFAULT_DOMAIN, SK_HANDSHAKE_TIMEOUT, SK_IDLE_TIMEOUT,
 	SK_MAX_CONNECTIONS, SK_LOG_LEVEL, SK_ACCESS_LOG, SK_AUTO_RELOAD,
 	SK_POLL_INTERVAL, SK_MAX_PER_IP, SK_REQUEST_TIMEOUT, SK_MAX_HEADER,
 	SK_MAX_REQUESTS, SK_ALLOW_ROOT, SK_ADMIN_LISTEN, SK_METRICS_PER_DOMAIN,
-	SK_LOG_FORMAT, SK_ERROR_LOG, SK_COUNT };
+	SK_LOG_FORMAT, SK_ERROR_LOG, SK_WORKERS, SK_COUNT };
 
 static const char *const defaults_keys[] = {
 	"cert", "key", "cert2", "key2", "tlsrpt", NULL
@@ -791,6 +791,15 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 			diag_err(ld->d, ld->file, ld->lineno,
 			    "log_format \"%s\" is not text or json", value);
 		break;
+	case SK_WORKERS:
+		if (strcmp(value, "auto") == 0) {
+			long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+			cfg->workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+		} else
+			set_number(ld, key, value, 1, 64, " threads, or auto (one "
+			    "per core)", &cfg->workers);
+		break;
 	case SK_ERROR_LOG:
 		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0)
 			set_string(&cfg->error_log, ld_strdup(ld, value));
@@ -1070,6 +1079,7 @@ config_defaults(struct config *cfg)
 	cfg->request_timeout = 10;
 	cfg->max_header_size = 8192;
 	cfg->max_requests_per_connection = 1000;
+	cfg->workers = 1;
 }
 
 /* Fill what the file left out; reports only memory failures. */

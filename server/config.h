@@ -53,6 +53,7 @@ struct config {
 	unsigned request_timeout;	/* seconds from a request's first byte to its answer, default 10 */
 	unsigned max_header_size;	/* bytes of request line + headers, default 8192 */
 	unsigned max_requests_per_connection; /* default 1000 */
+	unsigned workers;		/* event-loop threads, default 1 */
 	int allow_root;			/* keep running as root without user =; default no */
 	struct listen_addr admin;	/* admin_listen; admin.len 0: off (default) */
 	int metrics_per_domain;		/* per-domain series in /metrics; default no */

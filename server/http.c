@@ -13,9 +13,9 @@
 #include "server.h"
 #include "snapshot.h"
 
-static struct MHD_Daemon *daemon_;
-static unsigned max_requests;		/* per connection */
-static struct MHD_Response *resp_404, *resp_405, *resp_421;
+static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
+static _Thread_local unsigned max_requests;		/* per connection */
+static _Thread_local struct MHD_Response *resp_404, *resp_405, *resp_421;
 static int req_marker;
 
 static const char body_404[] = "Not Found: the MTA-STS policy is at "

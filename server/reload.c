@@ -402,7 +402,7 @@ build_finish(struct build_job *j)
 			log_err("reload: access_log %s: %s; keeping the previous "
 			    "one", s->cfg.access_log, strerror(errno));
 		server_apply(&s->cfg);
-		snapshot_publish(s);
+		server_publish(s);
 		watch_setup(s->cfg.auto_reload);
 	}
 	if (snapshot_current() != NULL) {

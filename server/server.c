@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -66,21 +69,47 @@ struct ipcount {
 	char addr[INET6_ADDRSTRLEN];	/* the map's key */
 };
 
-static int epfd = -1, sigfd = -1, mhd_epfd = -1, admin_epfd = -1;
-static struct strmap per_ip;
-static unsigned max_per_ip;
-static double request_ms;
-static int armed;			/* listeners registered: a snapshot is loaded */
-static int *listeners;
-static size_t nlisteners;
-static struct conn **by_fd;		/* fd -> connection, for fd, pfd and mhd_fd */
-static size_t by_fd_cap;
-static struct conn *conns_head, *conns_tail;
-static size_t nconns;
-static unsigned max_conns;
-static unsigned handshake_ms;
-static int stopping;
-static double accept_paused_until;
+/*
+ * One event-loop thread. Worker 0 is the main thread: it also owns signals,
+ * the admin listener and reloads. Every worker has its own listening
+ * sockets (SO_REUSEPORT: the kernel spreads connections), epoll set,
+ * libmicrohttpd daemon, connections and current snapshot; workers share
+ * nothing mutable but atomic counters and this mailbox, through which
+ * worker 0 hands each of them every new snapshot and the stop order.
+ */
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	int *listeners;
+	size_t nlisteners;
+	int ctl_fd;			/* eventfd: the mailbox has something */
+	pthread_mutex_t lock;
+	struct snapshot *incoming;	/* one reference, or NULL */
+	int stop;
+	int rc;
+};
+
+static struct worker *workers;
+static unsigned nworkers;
+static int sigfd = -1, admin_epfd = -1;
+static const struct config *run_cfg;	/* read while threads start, not after */
+
+/* limits shared by every worker, changed by reloads */
+static atomic_uint max_conns, max_per_ip, handshake_ms, request_ms;
+
+/* the state of the worker running on this thread */
+static _Thread_local struct worker *self;
+static _Thread_local int epfd = -1, mhd_epfd = -1;
+static _Thread_local struct strmap per_ip;
+static _Thread_local int armed;		/* listeners registered: a snapshot is loaded */
+static _Thread_local int *listeners;
+static _Thread_local size_t nlisteners;
+static _Thread_local struct conn **by_fd; /* fd -> connection: fd, pfd and mhd_fd */
+static _Thread_local size_t by_fd_cap;
+static _Thread_local struct conn *conns_head, *conns_tail;
+static _Thread_local size_t nconns;
+static _Thread_local int stopping;
+static _Thread_local double accept_paused_until;
 
 double
 server_now_ms(void)
@@ -124,37 +153,59 @@ server_conn_lookup(int fd)
 	return c != NULL && c->mhd_fd == fd ? &c->view : NULL;
 }
 
+/* one listening socket for la; SO_REUSEPORT when several workers share it */
+static int
+bind_one(const struct listen_addr *la, int reuseport)
+{
+	int fd, one = 1;
+
+	fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		log_err("listen %s: socket: %s", la->text, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (la->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1) {
+		log_err("listen %s: cannot bind: %s%s", la->text,
+		    strerror(errno), errno == EACCES ? " (ports below 1024 need "
+		    "root or CAP_NET_BIND_SERVICE)" : "");
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 1024) == -1) {
+		log_err("listen %s: %s", la->text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
 server_bind(const struct config *cfg)
 {
-	if ((listeners = calloc(cfg->nlisten, sizeof(int))) == NULL)
+	nworkers = cfg->workers ? cfg->workers : 1;
+	if ((workers = calloc(nworkers, sizeof(*workers))) == NULL)
 		return -1;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		const struct listen_addr *la = &cfg->listen[i];
-		int fd, one = 1;
+	for (unsigned w = 0; w < nworkers; w++) {
+		struct worker *wk = &workers[w];
 
-		fd = socket(la->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			log_err("listen %s: socket: %s", la->text, strerror(errno));
+		wk->id = w;
+		wk->ctl_fd = -1;
+		pthread_mutex_init(&wk->lock, NULL);
+		if ((wk->listeners = calloc(cfg->nlisten, sizeof(int))) == NULL)
 			return -1;
+		for (size_t i = 0; i < cfg->nlisten; i++) {
+			int fd = bind_one(&cfg->listen[i], nworkers > 1);
+
+			if (fd == -1)
+				return -1;
+			wk->listeners[wk->nlisteners++] = fd;
 		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (la->ss.ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)&la->ss, la->len) == -1) {
-			log_err("listen %s: cannot bind: %s%s", la->text,
-			    strerror(errno), errno == EACCES ? " (ports below "
-			    "1024 need root or CAP_NET_BIND_SERVICE)" : "");
-			close(fd);
-			return -1;
-		}
-		if (listen(fd, 1024) == -1) {
-			log_err("listen %s: %s", la->text, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		listeners[nlisteners++] = fd;
 	}
 	return admin_start(cfg, &admin_epfd);
 }
@@ -582,6 +633,56 @@ server_accepting(void)
 	return armed && nlisteners > 0 && !stopping && accept_paused_until == 0;
 }
 
+void
+server_publish(struct snapshot *s)
+{
+	for (unsigned w = 1; w < nworkers; w++) {
+		struct worker *wk = &workers[w];
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&wk->lock);
+		snapshot_unref(wk->incoming);
+		wk->incoming = snapshot_ref(s);
+		pthread_mutex_unlock(&wk->lock);
+		(void)!write(wk->ctl_fd, &one, sizeof(one));
+	}
+	snapshot_publish(s);
+}
+
+/* worker 0 tells the others to stop */
+static void
+stop_workers(void)
+{
+	for (unsigned w = 1; w < nworkers; w++) {
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&workers[w].lock);
+		workers[w].stop = 1;
+		pthread_mutex_unlock(&workers[w].lock);
+		(void)!write(workers[w].ctl_fd, &one, sizeof(one));
+	}
+}
+
+/* a worker other than 0 reads its mailbox */
+static void
+handle_mailbox(void)
+{
+	struct snapshot *s;
+	uint64_t v;
+	int stop;
+
+	(void)!read(self->ctl_fd, &v, sizeof(v));
+	pthread_mutex_lock(&self->lock);
+	s = self->incoming;
+	self->incoming = NULL;
+	stop = self->stop;
+	pthread_mutex_unlock(&self->lock);
+	if (s != NULL)
+		snapshot_publish(s);
+	if (stop)
+		stopping = 1;
+}
+
 static void
 handle_signal(void)
 {
@@ -592,9 +693,10 @@ handle_signal(void)
 		case SIGTERM:
 		case SIGINT:
 			if (!stopping)
-				log_info("%s: shutting down; %zu connection(s) "
-				    "open", strsignal((int)si.ssi_signo), nconns);
+				log_info("%s: shutting down", strsignal(
+				    (int)si.ssi_signo));
 			stopping = 1;
+			stop_workers();
 			break;
 		case SIGHUP:
 			reload_request("SIGHUP");
@@ -634,10 +736,12 @@ handle_fd_event(int fd, uint32_t events)
 void
 server_apply(const struct config *cfg)
 {
-	max_conns = cfg->max_connections;
-	max_per_ip = cfg->max_connections_per_ip;
-	handshake_ms = cfg->handshake_timeout * 1000;
-	request_ms = cfg->request_timeout * 1000.0;
+	/* the connection limit is shared out among the workers */
+	atomic_store(&max_conns, (cfg->max_connections + nworkers - 1) /
+	    (nworkers ? nworkers : 1));
+	atomic_store(&max_per_ip, cfg->max_connections_per_ip);
+	atomic_store(&handshake_ms, cfg->handshake_timeout * 1000);
+	atomic_store(&request_ms, cfg->request_timeout * 1000);
 }
 
 static void
@@ -650,34 +754,35 @@ listeners_arm(int on)
 			epoll_ctl(epfd, EPOLL_CTL_DEL, listeners[i], NULL);
 }
 
-int
-server_run(const struct config *cfg)
+/*
+ * One worker's event loop, until it stops. Worker 0 (main) also handles
+ * signals, the admin listener and reloads; the others take snapshots and
+ * the stop order from their mailbox.
+ */
+static int
+worker_loop(struct worker *w)
 {
 	struct epoll_event evs[128];
 	double stop_deadline = 0, last_expire = 0;
-	sigset_t mask;
-	int rc = 0;
+	int main_worker = w->id == 0, rc = 0;
 
-	server_apply(cfg);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
-	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+	self = w;
+	listeners = w->listeners;
+	nlisteners = w->nlisteners;
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		log_err("event loop: %s", strerror(errno));
 		return -1;
 	}
-	if (http_start(cfg, &mhd_epfd) == -1)
+	if (http_start(run_cfg, &mhd_epfd) == -1)
 		return -1;
-	ev_add(sigfd, EPOLLIN);
 	ev_add(mhd_epfd, EPOLLIN);
-	if (admin_epfd != -1)
-		ev_add(admin_epfd, EPOLLIN);
-	reload_start(epfd);
+	if (main_worker) {
+		ev_add(sigfd, EPOLLIN);
+		if (admin_epfd != -1)
+			ev_add(admin_epfd, EPOLLIN);
+		reload_start(epfd);
+	} else
+		ev_add(w->ctl_fd, EPOLLIN);
 
 	for (;;) {
 		double now = server_now_ms();
@@ -690,7 +795,8 @@ server_run(const struct config *cfg)
 			listeners_arm(1);
 			armed = 1;
 		}
-		if (!armed && reload_startup_failed()) {
+		if (main_worker && !armed && reload_startup_failed()) {
+			stop_workers();
 			rc = -1;
 			break;
 		}
@@ -717,10 +823,12 @@ server_run(const struct config *cfg)
 		}
 		if (mt >= 0 && mt < timeout)
 			timeout = mt;
-		if ((mt = admin_timeout_ms()) >= 0 && mt < timeout)
-			timeout = mt;
-		if ((mt = reload_timeout_ms(now)) >= 0 && mt < timeout)
-			timeout = mt;
+		if (main_worker) {
+			if ((mt = admin_timeout_ms()) >= 0 && mt < timeout)
+				timeout = mt;
+			if ((mt = reload_timeout_ms(now)) >= 0 && mt < timeout)
+				timeout = mt;
+		}
 		n = epoll_wait(epfd, evs, 128, (int)timeout);
 		if (n == -1 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
@@ -731,13 +839,17 @@ server_run(const struct config *cfg)
 			int fd = evs[i].data.fd;
 			size_t l;
 
-			if (fd == sigfd) {
+			if (main_worker && fd == sigfd) {
 				handle_signal();
 				continue;
 			}
-			if (fd == mhd_epfd || fd == admin_epfd)
+			if (!main_worker && fd == w->ctl_fd) {
+				handle_mailbox();
+				continue;
+			}
+			if (fd == mhd_epfd || (main_worker && fd == admin_epfd))
 				continue;	/* http_run, admin_run below */
-			if (reload_handle_fd(fd))
+			if (main_worker && reload_handle_fd(fd))
 				continue;
 			for (l = 0; l < nlisteners && listeners[l] != fd; l++)
 				;
@@ -753,32 +865,92 @@ server_run(const struct config *cfg)
 		/* libmicrohttpd reads requests and writes responses here; the
 		 * bytes it wrote are picked up by the next epoll round */
 		http_run();
-		admin_run();
 		now = server_now_ms();
 		if (now - last_expire >= 250) {
 			conn_expire(now);
-			limits_log(now);
+			if (main_worker)
+				limits_log(now);
 			last_expire = now;
 		}
-		reload_tick(now);
+		if (main_worker) {
+			admin_run();
+			reload_tick(now);
+		}
 	}
-	if (rc == 0)
-		log_info("stopped: %zu connection(s) still open at exit", nconns);
 	while (conns_head != NULL)
 		conn_close(conns_head);
 	http_stop();
-	admin_stop();
 	stop_accepting();
-	reload_stop();
 	for (size_t i = 0; i < per_ip.cap; i++)
 		free(per_ip.slots[i].value);
 	strmap_free(&per_ip);
 	free(by_fd);
 	by_fd = NULL;
 	by_fd_cap = 0;
-	free(listeners);
-	listeners = NULL;
 	close(epfd);
+	snapshot_publish(NULL);
+	return rc;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	w->rc = worker_loop(w);
+	return NULL;
+}
+
+int
+server_run(const struct config *cfg)
+{
+	sigset_t mask;
+	int rc;
+
+	run_cfg = cfg;
+	server_apply(cfg);
+	signal(SIGPIPE, SIG_IGN);
+	/* blocked in every thread (they inherit the mask); worker 0 reads
+	 * them from a signalfd */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_err("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 1; i < nworkers; i++) {
+		workers[i].ctl_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (workers[i].ctl_fd == -1 ||
+		    pthread_create(&workers[i].thread, NULL, worker_main,
+		    &workers[i]) != 0) {
+			log_err("cannot start worker %u: %s", i, strerror(errno));
+			nworkers = i;	/* the others are stopped below */
+			break;
+		}
+	}
+	rc = worker_loop(&workers[0]);
+	stop_workers();
+	for (unsigned i = 1; i < nworkers; i++) {
+		pthread_join(workers[i].thread, NULL);
+		if (workers[i].rc != 0)
+			rc = -1;
+		snapshot_unref(workers[i].incoming);
+		close(workers[i].ctl_fd);
+	}
+	if (rc == 0)
+		log_info("stopped");
+	admin_stop();
+	reload_stop();
+	for (unsigned i = 0; i < nworkers; i++) {
+		free(workers[i].listeners);
+		pthread_mutex_destroy(&workers[i].lock);
+	}
+	free(workers);
+	workers = NULL;
 	close(sigfd);
 	return rc;
 }

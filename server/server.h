@@ -26,6 +26,9 @@ int server_bind(const struct config *cfg);
 /* Are the TLS listeners accepting? (a snapshot is loaded, not stopping) */
 int server_accepting(void);
 
+/* Make s current in every worker (the caller's reference passes on). */
+void server_publish(struct snapshot *s);
+
 /* Apply the settings a reload may change (limits and timeouts). */
 void server_apply(const struct config *cfg);
 

@@ -14,7 +14,7 @@
 #include "http.h"
 #include "names.h"
 
-static struct snapshot *current;
+static _Thread_local struct snapshot *current;	/* per event-loop thread */
 
 /* certificates known to one build: by "cert\nkey" path pair and by SAN name */
 struct certset {
