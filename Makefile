@@ -44,7 +44,7 @@ LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
-.PHONY: all run test check unit integration e2e install clean distclean asan deps
+.PHONY: all run test check unit integration e2e install clean distclean asan deps fuzz bench
 
 all: $(BUILD)/mta-stsd
 
@@ -110,8 +110,40 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined"
 
+# libFuzzer harnesses (clang from Debian), each run for FUZZ_TIME seconds from
+# its seed corpus; a crash, a leak or a sanitizer report fails the target
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+FUZZ_names = names
+FUZZ_policy = policy names diag
+FUZZ_config = config names diag policy records
+FUZZ_SEEDS_names = tests/fuzz/corpus/names
+FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
+FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
+FUZZERS = names policy config
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) \
+		$(MBEDTLS_LIBS) $(DEP_LIBS)
+
+fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
+	@for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus-$$f; \
+		case $$f in names) seeds="$(FUZZ_SEEDS_names)";; policy) seeds="$(FUZZ_SEEDS_policy)";; \
+		config) seeds="$(FUZZ_SEEDS_config)";; esac; \
+		echo "fuzz: $$f for $(FUZZ_TIME) s"; \
+		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -max_len=70000 -print_final_stats=0 \
+			-artifact_prefix=build-fuzz/crash-$$f- build-fuzz/corpus-$$f $$seeds \
+			>build-fuzz/fuzz_$$f.log 2>&1 || { tail -n 40 build-fuzz/fuzz_$$f.log; \
+			echo "fuzz: $$f FAILED (artifact in build-fuzz/)"; exit 1; }; \
+		tail -n 1 build-fuzz/fuzz_$$f.log; \
+	done; echo "fuzz: every harness ran $(FUZZ_TIME) s without a finding"
+
 clean:
-	rm -rf build build-asan .demo
+	rm -rf build build-asan build-fuzz .demo
 
 distclean: clean
 	rm -rf .deps
