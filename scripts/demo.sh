@@ -30,6 +30,10 @@ listen = 127.0.0.1:$port
 policy_dir = ../policies
 cert_dir = certs
 CONF
+if [ "$(id -u)" -eq 0 ]; then
+	# the demo runs as whoever starts it; a real deployment sets user =
+	echo "allow_root = yes" >>"$demo/mta-stsd.conf"
+fi
 
 echo "mta-stsd demo: serving policies/example.com.txt for example.com on 127.0.0.1:$port"
 echo "try it from another terminal:"

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -15,12 +16,15 @@
 
 static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
 static _Thread_local unsigned max_requests;		/* per connection */
-static _Thread_local struct MHD_Response *resp_404, *resp_405, *resp_421;
+static _Thread_local struct MHD_Response *resp_400, *resp_404, *resp_405,
+    *resp_421;
 static int req_marker;
 
 static const char body_404[] = "Not Found: the MTA-STS policy is at "
     HTTP_POLICY_PATH "\n";
 static const char body_405[] = "Method Not Allowed: use GET or HEAD\n";
+static const char body_400[] = "Bad Request: HTTP/1.1 needs exactly one Host "
+    "header\n";
 static const char body_421[] = "Misdirected Request: the Host header names "
     "another domain than the TLS server name\n";
 
@@ -109,6 +113,42 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	return ret;
 }
 
+/* count the Host headers of a request */
+static enum MHD_Result
+count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
+/*
+ * Does a Host header value (or an absolute-form authority) name want, the
+ * policy host? Case-insensitive, with an optional ":port" and an optional
+ * trailing dot (the fully qualified form).
+ */
+static int
+host_matches(const char *host, size_t len, const char *want)
+{
+	char buf[NAME_MAX_LEN + 16], name[NAME_MAX_LEN + 1];
+	char *colon;
+
+	if (len >= sizeof(buf))
+		return 0;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	colon = strrchr(buf, ':');
+	if (colon != NULL && colon > buf && colon[-1] == '.')
+		memmove(colon - 1, colon, strlen(colon) + 1);	/* "name.:443" */
+	else if (colon == NULL && len > 1 && buf[len - 1] == '.')
+		buf[len - 1] = '\0';
+	return name_from_host_header(buf, name, sizeof(name)) == 0 &&
+	    strcmp(name, want) == 0;
+}
+
 /* does the request announce a body? */
 static int
 has_body(struct MHD_Connection *mc)
@@ -122,9 +162,10 @@ has_body(struct MHD_Connection *mc)
 }
 
 /*
- * The request handler: 421 when Host names another domain than the handshake
- * selected, 404 for any path but the policy's, 405 for any method but GET
- * and HEAD, else 200 with the domain's policy. Never a redirect.
+ * The request handler: 400 when an HTTP/1.1 request has no Host or several,
+ * 421 when Host (or an absolute-form target) names another host than the
+ * handshake selected, 404 for any path but the policy's, 405 for any method
+ * but GET and HEAD, else 200 with the domain's policy. Never a redirect.
  *
  * libmicrohttpd closes the connection when a response is queued on the first
  * call, so a request without a body is answered on the second call and the
@@ -140,11 +181,10 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	const union MHD_ConnectionInfo *ci;
 	struct server_conn_view *v;
 	const struct domain *dom;
-	const char *host;
-	char name[NAME_MAX_LEN + 1];
+	const char *host, *path = url;
+	int nhost = 0;
 
 	(void)cls;
-	(void)version;
 	(void)upload_data;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
@@ -163,11 +203,28 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 
 	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
-	if (host != NULL && (name_from_host_header(host, name,
-	    sizeof(name)) == -1 || strcmp(name, dom->host) != 0))
+	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &nhost);
+	if (nhost > 1 || (nhost == 0 &&
+	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		    resp_400, body_400, sizeof(body_400) - 1);
+	if (host != NULL && !host_matches(host, strlen(host), dom->host))
 		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
 		    resp_421, body_421, sizeof(body_421) - 1);
-	if (strcmp(url, HTTP_POLICY_PATH) != 0)
+	/* absolute form (RFC 9112 3.2.2): its authority must name us too */
+	if (strncasecmp(path, "https://", 8) == 0 ||
+	    strncasecmp(path, "http://", 7) == 0) {
+		const char *auth = strstr(path, "://") + 3;
+		const char *end = strchr(auth, '/');
+
+		if (!host_matches(auth, end != NULL ? (size_t)(end - auth) :
+		    strlen(auth), dom->host))
+			return respond(mc, v, host, method, url,
+			    MHD_HTTP_MISDIRECTED_REQUEST, resp_421, body_421,
+			    sizeof(body_421) - 1);
+		path = end != NULL ? end : "/";
+	}
+	if (strcmp(path, HTTP_POLICY_PATH) != 0)
 		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
 		    resp_404, body_404, sizeof(body_404) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -222,10 +279,12 @@ http_start(const struct config *cfg, int *epoll_fd)
 	const union MHD_DaemonInfo *di;
 
 	max_requests = cfg->max_requests_per_connection;
+	resp_400 = static_response(body_400);
 	resp_404 = static_response(body_404);
 	resp_405 = static_response(body_405);
 	resp_421 = static_response(body_421);
-	if (resp_404 == NULL || resp_405 == NULL || resp_421 == NULL ||
+	if (resp_400 == NULL || resp_404 == NULL || resp_405 == NULL ||
+	    resp_421 == NULL ||
 	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") != MHD_YES) {
 		log_err("http: out of memory");
@@ -282,8 +341,9 @@ http_stop(void)
 	if (daemon_ != NULL)
 		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	http_response_free(resp_400);
 	http_response_free(resp_404);
 	http_response_free(resp_405);
 	http_response_free(resp_421);
-	resp_404 = resp_405 = resp_421 = NULL;
+	resp_400 = resp_404 = resp_405 = resp_421 = NULL;
 }

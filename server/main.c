@@ -12,7 +12,9 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
+#include "check.h"
 #include "log.h"
+#include "publish.h"
 #include "reload.h"
 #include "server.h"
 #include "snapshot.h"
@@ -28,6 +30,9 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: mta-stsd [-t] [-c file]\n"
+	    "       mta-stsd dns [-c file] [--json] [domain...]\n"
+	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
+	    "[--timeout sec] [domain...]\n"
 	    "       mta-stsd -h | -V\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
@@ -38,6 +43,10 @@ usage(FILE *fp)
 	    "           print every problem, exit 1 if there is an error\n"
 	    "  -h       show this help\n"
 	    "  -V       show the version and the library versions\n"
+	    "\n"
+	    "  dns      print the DNS records each domain must publish\n"
+	    "  check    check live what sending MTAs see; exit 0 clean,\n"
+	    "           1 warnings, 2 errors (mta-stsd check -h)\n"
 	    "\n"
 	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.\n"
 	    "See mta-stsd(8) and README.md.\n");
@@ -81,9 +90,16 @@ drop_privileges(const struct config *cfg)
 	if (getuid() != 0 && geteuid() != 0)
 		return 0;
 	if (cfg->user == NULL) {
-		log_warn("running as root: set user = in [server] to drop "
-		    "privileges after binding");
-		return 0;
+		if (cfg->allow_root) {
+			log_warn("running as root (allow_root = yes); set user = "
+			    "in [server] to drop privileges after binding");
+			return 0;
+		}
+		log_err("%s: refusing to keep running as root: set user = "
+		    "(e.g. user = mta-stsd) in [server] to drop privileges after "
+		    "binding, or allow_root = yes to run as root anyway",
+		    cfg->path);
+		return -1;
 	}
 	if ((pw = getpwnam(cfg->user)) == NULL) {
 		log_err("%s: user %s does not exist; create it or change user =",
@@ -122,6 +138,10 @@ main(int argc, char **argv)
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
 
+	if (argc > 1 && strcmp(argv[1], "dns") == 0)
+		return publish_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "check") == 0)
+		return check_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
 		switch (ch) {
 		case 'c':

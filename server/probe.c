@@ -1,0 +1,636 @@
+/* probe.c - fetch a policy over HTTPS the way a sending MTA does (mbedTLS client) */
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/psa_util.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#ifndef MTA_STSD_VERSION
+#define MTA_STSD_VERSION "0.0.0"
+#endif
+
+#define HEAD_MAX 16384			/* status line + headers */
+#define READ_MAX (HEAD_MAX + PROBE_BODY_MAX * 2 + 1024)	/* chunked overhead */
+
+static mbedtls_x509_crt trust;
+static mbedtls_ssl_config conf;
+static int ready;
+
+/* the socket and the deadline the BIO callbacks work against */
+struct conn {
+	int fd;
+	struct timespec deadline;
+	int timed_out;
+};
+
+static double
+ts_seconds(const struct timespec *ts)
+{
+	return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts_seconds(&ts);
+}
+
+/* milliseconds left before the deadline (0 when passed) */
+static long
+ms_left(const struct conn *c)
+{
+	double left = ts_seconds(&c->deadline) - now();
+
+	return left > 0 ? (long)(left * 1000) + 1 : 0;
+}
+
+/* wait until fd is ready for events or the deadline passes: 1, 0 (timeout), -1 */
+static int
+wait_fd(struct conn *c, short events)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = events };
+		long ms = ms_left(c);
+		int n;
+
+		if (ms == 0) {
+			c->timed_out = 1;
+			return 0;
+		}
+		n = poll(&pfd, 1, ms > 1000000 ? 1000000 : (int)ms);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0)
+			continue;	/* the loop sees the deadline */
+		return n > 0 ? 1 : -1;
+	}
+}
+
+static int
+bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+
+	for (;;) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+		if (n >= 0)
+			return (int)n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return MBEDTLS_ERR_NET_SEND_FAILED;
+		if (wait_fd(c, POLLOUT) != 1)
+			return MBEDTLS_ERR_NET_SEND_FAILED;
+	}
+}
+
+static int
+bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct conn *c = ctx;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+
+		if (n >= 0)
+			return (int)n;
+		if (errno == EINTR)
+			continue;
+		if (errno == ECONNRESET)
+			return MBEDTLS_ERR_NET_CONN_RESET;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+		if (wait_fd(c, POLLIN) != 1)
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+}
+
+int
+probe_init(const char *ca_file, char *err, size_t errsz)
+{
+	const char *path = ca_file != NULL ? ca_file : PROBE_SYSTEM_CA;
+	char buf[160];
+	int ret;
+
+	probe_done();
+	mbedtls_x509_crt_init(&trust);
+	mbedtls_ssl_config_init(&conf);
+	ready = 1;
+	ret = mbedtls_x509_crt_parse_file(&trust, path);
+	if (ret < 0 || trust.version == 0) {
+		if (ret < 0)
+			mbedtls_strerror(ret, buf, sizeof(buf));
+		else
+			snprintf(buf, sizeof(buf), "no certificate in it");
+		snprintf(err, errsz, "%s: cannot load trusted certificates: %s%s",
+		    path, buf, ca_file == NULL ? " (install ca-certificates, or "
+		    "name a file with --ca-file)" : "");
+		return -1;
+	}
+	ret = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		mbedtls_strerror(ret, buf, sizeof(buf));
+		snprintf(err, errsz, "cannot configure TLS: %s", buf);
+		return -1;
+	}
+	/* verify, but finish the handshake anyway, so every problem is seen */
+	mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+	mbedtls_ssl_conf_ca_chain(&conf, &trust, NULL);
+	mbedtls_ssl_conf_rng(&conf, mbedtls_psa_get_random,
+	    MBEDTLS_PSA_RANDOM_STATE);
+	return 0;
+}
+
+void
+probe_done(void)
+{
+	if (!ready)
+		return;
+	mbedtls_ssl_config_free(&conf);
+	mbedtls_x509_crt_free(&trust);
+	ready = 0;
+}
+
+void
+probe_result_free(struct probe_result *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+/* TCP connect to sa within the deadline; the socket stays non-blocking */
+static int
+tcp_connect(struct conn *c, const struct sockaddr *sa, socklen_t salen,
+    struct probe_result *r)
+{
+	int soerr = 0, one = 1;
+	socklen_t len = sizeof(soerr);
+
+	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (c->fd == -1) {
+		snprintf(r->conn_err, sizeof(r->conn_err), "socket: %s",
+		    strerror(errno));
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, sa, salen) == 0)
+		return 0;
+	if (errno != EINPROGRESS) {
+		soerr = errno;
+		goto fail;
+	}
+	if (wait_fd(c, POLLOUT) != 1) {
+		snprintf(r->conn_err, sizeof(r->conn_err), "no answer within the "
+		    "timeout");
+		return -1;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		soerr = errno;
+	if (soerr == 0)
+		return 0;
+fail:
+	r->conn_errno = soerr;
+	snprintf(r->conn_err, sizeof(r->conn_err), "%s", strerror(soerr));
+	return -1;
+}
+
+/* what the certificate presented says about itself */
+static void
+cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
+{
+	const mbedtls_x509_crt *leaf = mbedtls_ssl_get_peer_cert(ssl), *c;
+	const mbedtls_x509_sequence *seq;
+	size_t used = 0;
+	struct tm tm;
+	char *p;
+
+	r->verify_flags = mbedtls_ssl_get_verify_result(ssl);
+	if (r->verify_flags == (uint32_t)-1)
+		r->verify_flags = 0;	/* no certificate was verified */
+	if (r->verify_flags != 0) {
+		mbedtls_x509_crt_verify_info(r->verify_text,
+		    sizeof(r->verify_text), "", r->verify_flags);
+		for (p = r->verify_text; *p != '\0'; p++)
+			if (*p == '\n')
+				*p = p[1] != '\0' ? ';' : '\0';
+	}
+	if (leaf == NULL)
+		return;
+	r->have_cert = 1;
+	for (c = leaf; c != NULL && c->raw.len > 0; c = c->next)
+		r->chain_len++;
+	r->self_signed = leaf->issuer_raw.len == leaf->subject_raw.len &&
+	    memcmp(leaf->issuer_raw.p, leaf->subject_raw.p,
+	    leaf->issuer_raw.len) == 0;
+	if (mbedtls_x509_dn_gets(r->leaf_issuer, sizeof(r->leaf_issuer),
+	    &leaf->issuer) < 0)
+		r->leaf_issuer[0] = '\0';
+	for (seq = &leaf->subject_alt_names; seq != NULL; seq = seq->next) {
+		if (seq->buf.p == NULL || seq->buf.len == 0 || seq->buf.tag !=
+		    (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME))
+			continue;
+		if (used + seq->buf.len + 3 >= sizeof(r->leaf_names))
+			break;
+		used += (size_t)snprintf(r->leaf_names + used,
+		    sizeof(r->leaf_names) - used, "%s%.*s", used ? ", " : "",
+		    (int)seq->buf.len, (const char *)seq->buf.p);
+	}
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = leaf->valid_to.year - 1900;
+	tm.tm_mon = leaf->valid_to.mon - 1;
+	tm.tm_mday = leaf->valid_to.day;
+	tm.tm_hour = leaf->valid_to.hour;
+	tm.tm_min = leaf->valid_to.min;
+	tm.tm_sec = leaf->valid_to.sec;
+	r->not_after = timegm(&tm);
+}
+
+/* find the end of the headers: the offset after "\r\n\r\n" (or "\n\n"), or 0 */
+static size_t
+head_end(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			return i + 2;
+		if (i + 3 < len && memcmp(buf + i, "\r\n\r\n", 4) == 0)
+			return i + 4;
+	}
+	return 0;
+}
+
+/* copy a header value, blanks trimmed */
+static void
+header_value(const char *v, const char *e, char *out, size_t outsz)
+{
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	snprintf(out, outsz, "%.*s", (int)(e - v), v);
+}
+
+/*
+ * Decode a chunked body buf[0..len) into out. Returns 1 when the last chunk
+ * was seen, 0 when more is needed, -1 when the framing is broken.
+ */
+static int
+dechunk(const char *buf, size_t len, char *out, size_t outsz, size_t *outlen)
+{
+	size_t i = 0;
+
+	*outlen = 0;
+	for (;;) {
+		size_t size = 0, start = i;
+		const char *nl;
+
+		nl = memchr(buf + i, '\n', len - i);
+		if (nl == NULL)
+			return 0;
+		for (; i < (size_t)(nl - buf); i++) {
+			int c = buf[i], v;
+
+			if (c >= '0' && c <= '9')
+				v = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				v = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				v = c - 'A' + 10;
+			else
+				break;
+			if (size > PROBE_BODY_MAX * 2)
+				return -1;
+			size = size * 16 + (size_t)v;
+		}
+		if (i == start)
+			return -1;
+		i = (size_t)(nl - buf) + 1;	/* chunk extensions ignored */
+		if (size == 0)
+			return 1;		/* trailers are not needed */
+		if (len - i < size + 1)
+			return 0;
+		if (*outlen + size < outsz)
+			memcpy(out + *outlen, buf + i, size);
+		*outlen += size;
+		i += size;
+		if (buf[i] == '\r')
+			i++;
+		if (i >= len)
+			return 0;
+		if (buf[i] != '\n')
+			return -1;
+		i++;
+	}
+}
+
+/*
+ * Parse what has arrived: buf[0..len), eof when the server closed. Returns 1
+ * when the answer is complete (r filled), 0 when more is needed, -1 on a
+ * broken answer (r->http_err).
+ */
+static int
+parse_response(char *buf, size_t len, int eof, struct probe_result *r)
+{
+	size_t he = head_end(buf, len), clen = 0, blen;
+	const char *line, *end, *nl;
+	int have_clen = 0, chunked = 0;
+	char value[300];
+
+	if (he == 0) {
+		if (len >= HEAD_MAX) {
+			snprintf(r->http_err, sizeof(r->http_err), "the headers "
+			    "are larger than %d bytes", HEAD_MAX);
+			return -1;
+		}
+		if (eof) {
+			snprintf(r->http_err, sizeof(r->http_err), len == 0 ?
+			    "the server closed the connection without an answer" :
+			    "the server closed the connection in the middle of the "
+			    "headers");
+			return -1;
+		}
+		return 0;
+	}
+	/* status line */
+	nl = memchr(buf, '\n', he);
+	header_value(buf, nl, r->status_line, sizeof(r->status_line));
+	if (strncmp(r->status_line, "HTTP/1.", 7) != 0 ||
+	    strlen(r->status_line) < 12 || r->status_line[8] != ' ' ||
+	    sscanf(r->status_line + 9, "%3d", &r->status) != 1) {
+		snprintf(r->http_err, sizeof(r->http_err), "the answer does not "
+		    "start with an HTTP/1.x status line: \"%.60s\"",
+		    r->status_line);
+		return -1;
+	}
+	r->content_type[0] = r->location[0] = '\0';
+	r->has_content_type = 0;
+	for (line = nl + 1; line < buf + he; line = end + 1) {
+		const char *colon;
+
+		end = memchr(line, '\n', (size_t)(buf + he - line));
+		if (end == NULL)
+			break;
+		colon = memchr(line, ':', (size_t)(end - line));
+		if (colon == NULL)
+			continue;
+		header_value(colon + 1, end, value, sizeof(value));
+#define IS(name) ((size_t)(colon - line) == strlen(name) && \
+	strncasecmp(line, name, strlen(name)) == 0)
+		if (IS("Content-Type")) {
+			snprintf(r->content_type, sizeof(r->content_type), "%s",
+			    value);
+			r->has_content_type = 1;
+		} else if (IS("Location"))
+			snprintf(r->location, sizeof(r->location), "%s", value);
+		else if (IS("Content-Length")) {
+			char *ep;
+			unsigned long long v = strtoull(value, &ep, 10);
+
+			if (*value == '\0' || *ep != '\0') {
+				snprintf(r->http_err, sizeof(r->http_err),
+				    "Content-Length \"%.40s\" is not a number",
+				    value);
+				return -1;
+			}
+			clen = v > READ_MAX ? READ_MAX : (size_t)v;
+			have_clen = 1;
+		} else if (IS("Transfer-Encoding"))
+			chunked = strcasestr(value, "chunked") != NULL;
+#undef IS
+	}
+	r->have_response = 1;
+
+	blen = len - he;
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	if (chunked) {
+		char *out = malloc(PROBE_BODY_MAX + 2);
+		size_t olen;
+		int done;
+
+		if (out == NULL)
+			return -1;
+		done = dechunk(buf + he, blen, out, PROBE_BODY_MAX + 1, &olen);
+		if (done == -1) {
+			free(out);
+			snprintf(r->http_err, sizeof(r->http_err), "the chunked "
+			    "body is malformed");
+			return -1;
+		}
+		if (olen > PROBE_BODY_MAX) {
+			free(out);
+			r->body_too_large = 1;
+			return 1;
+		}
+		if (done == 0 && !eof) {
+			free(out);
+			return 0;
+		}
+		out[olen] = '\0';
+		r->body = out;
+		r->body_len = olen;
+		if (done == 0)
+			snprintf(r->http_err, sizeof(r->http_err), "the connection "
+			    "closed before the last chunk");
+		return 1;
+	}
+	if (have_clen && clen > PROBE_BODY_MAX) {
+		r->body_too_large = 1;
+		return 1;
+	}
+	if (have_clen && blen < clen && !eof)
+		return 0;
+	if (!have_clen && !eof) {
+		if (blen > PROBE_BODY_MAX) {
+			r->body_too_large = 1;
+			return 1;
+		}
+		return 0;
+	}
+	if (have_clen && blen < clen)
+		snprintf(r->http_err, sizeof(r->http_err), "the body ended after "
+		    "%zu of the %zu bytes Content-Length announced", blen, clen);
+	if (have_clen && blen > clen)
+		blen = clen;
+	if (blen > PROBE_BODY_MAX) {
+		r->body_too_large = 1;
+		return 1;
+	}
+	if ((r->body = malloc(blen + 1)) == NULL)
+		return -1;
+	memcpy(r->body, buf + he, blen);
+	r->body[blen] = '\0';
+	r->body_len = blen;
+	return 1;
+}
+
+/* send the request and read the answer; 0 when complete, -1 otherwise */
+static int
+http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
+    struct probe_result *r)
+{
+	char req[512], *buf;
+	size_t len = 0, off = 0;
+	int n, ret, done = 0;
+
+	n = snprintf(req, sizeof(req), "GET " PROBE_PATH " HTTP/1.1\r\n"
+	    "Host: %s\r\nUser-Agent: mta-stsd-check/" MTA_STSD_VERSION "\r\n"
+	    "Accept: */*\r\nConnection: close\r\n\r\n", host);
+	while (off < (size_t)n) {
+		ret = mbedtls_ssl_write(ssl, (const unsigned char *)req + off,
+		    (size_t)n - off);
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+		    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
+		if (ret < 0) {
+			char e[120];
+
+			mbedtls_strerror(ret, e, sizeof(e));
+			snprintf(r->http_err, sizeof(r->http_err), "%s",
+			    c->timed_out ? "timed out sending the request" : e);
+			return -1;
+		}
+		off += (size_t)ret;
+	}
+	if ((buf = malloc(READ_MAX + 1)) == NULL)
+		return -1;
+	while (!done) {
+		int eof = 0;
+
+		ret = mbedtls_ssl_read(ssl, (unsigned char *)buf + len,
+		    READ_MAX - len);
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+		    ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
+		    ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+			continue;
+		if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+		    ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+			eof = 1;
+		else if (ret < 0) {
+			char e[120];
+
+			if (c->timed_out)
+				snprintf(r->http_err, sizeof(r->http_err),
+				    "no complete answer within the timeout");
+			else {
+				mbedtls_strerror(ret, e, sizeof(e));
+				snprintf(r->http_err, sizeof(r->http_err),
+				    "reading the answer: %s", e);
+			}
+			/* what arrived may still say something (a status) */
+			parse_response(buf, len, 0, r);
+			free(buf);
+			return -1;
+		} else
+			len += (size_t)ret;
+		if (len >= READ_MAX)
+			eof = 1;
+		buf[len] = '\0';
+		ret = parse_response(buf, len, eof, r);
+		if (ret == -1) {
+			free(buf);
+			return -1;
+		}
+		done = ret == 1;
+	}
+	free(buf);
+	return 0;
+}
+
+int
+probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
+    const char *host, unsigned timeout, struct probe_result *r)
+{
+	struct sockaddr_storage ss;
+	mbedtls_ssl_context ssl;
+	struct conn c = { .fd = -1 };
+	double start = now();
+	char host_ip[INET6_ADDRSTRLEN];
+	int ret, rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(&ss, sa, salen);
+	if (ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    host_ip, sizeof(host_ip));
+		snprintf(r->addr, sizeof(r->addr), "[%s]", host_ip);
+	} else {
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+		    host_ip, sizeof(host_ip));
+		snprintf(r->addr, sizeof(r->addr), "%s", host_ip);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
+	c.deadline.tv_sec += timeout > 0 ? timeout : 1;
+
+	mbedtls_ssl_init(&ssl);
+	if (tcp_connect(&c, (struct sockaddr *)&ss, salen, r) == -1)
+		goto out;
+	r->connected = 1;
+	if ((ret = mbedtls_ssl_setup(&ssl, &conf)) != 0 ||
+	    (ret = mbedtls_ssl_set_hostname(&ssl, host)) != 0) {
+		mbedtls_strerror(ret, r->tls_err, sizeof(r->tls_err));
+		goto out;
+	}
+	mbedtls_ssl_set_bio(&ssl, &c, bio_send, bio_recv, NULL);
+	while ((ret = mbedtls_ssl_handshake(&ssl)) != 0) {
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+		    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+			continue;
+		if (c.timed_out)
+			snprintf(r->tls_err, sizeof(r->tls_err), "the TLS "
+			    "handshake did not finish within the timeout");
+		else if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+			snprintf(r->tls_err, sizeof(r->tls_err), "the server "
+			    "ended the handshake with a fatal alert (does it "
+			    "have a certificate for this name?)");
+		else if (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == 0 ||
+		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+			snprintf(r->tls_err, sizeof(r->tls_err), "the server "
+			    "closed the connection during the handshake (is it "
+			    "speaking TLS on this port?)");
+		else
+			mbedtls_strerror(ret, r->tls_err, sizeof(r->tls_err));
+		cert_facts(&ssl, r);
+		goto out;
+	}
+	r->handshake_ok = 1;
+	snprintf(r->tls_version, sizeof(r->tls_version), "%s",
+	    mbedtls_ssl_get_version(&ssl));
+	cert_facts(&ssl, r);
+	if (http_get(&ssl, &c, host, r) == 0)
+		rc = 0;
+	mbedtls_ssl_close_notify(&ssl);
+out:
+	r->timed_out = c.timed_out;
+	r->seconds = now() - start;
+	mbedtls_ssl_free(&ssl);
+	if (c.fd != -1)
+		close(c.fd);
+	return rc;
+}

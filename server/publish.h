@@ -1,0 +1,33 @@
+/* publish.h - what each domain must publish in DNS: `mta-stsd dns` */
+#ifndef MTA_STSD_PUBLISH_H
+#define MTA_STSD_PUBLISH_H
+
+#include <stdio.h>
+
+#include "snapshot.h"
+
+/*
+ * Load the configuration and everything it names as the server would
+ * (snapshot_build), printing every problem to stderr as "mta-stsd: error:
+ * ..." / "mta-stsd: warning: ...". Returns the snapshot (one reference), or
+ * NULL when nothing could be loaded. *nerrors gets the number of errors.
+ */
+struct snapshot *publish_load(const char *config_path, size_t *nerrors);
+
+/* The policy id to publish for dom: its section's policy_id when pinned,
+ * else the id derived from the policy text. */
+const char *publish_policy_id(const struct snapshot *s,
+    const struct domain *dom);
+
+/*
+ * Turn a domain named on the command line into the lower-case name the
+ * snapshot knows: a trailing dot is dropped; "mta-sts.<domain>" is refused
+ * with a hint. Returns 0, or -1 after printing why to stderr.
+ */
+int publish_domain_arg(const char *arg, char *out, size_t outsz);
+
+/* `mta-stsd dns [-c FILE] [--json] [domain...]`: argv[0] is "dns".
+ * Returns the exit status. */
+int publish_main(int argc, char **argv);
+
+#endif
