@@ -9,7 +9,8 @@
 # test failed, or any suite timed out, crashed or printed no summary line (such
 # a suite adds one to the failed count).
 #
-# Environment: PYTHON (default python3), BUILD (default build).
+# Environment: PYTHON (default python3), BUILD (default build), FULL=1 to
+# add the sanitizer, valgrind and fuzzing passes (what `make test` and CI run).
 
 set -u
 
@@ -69,11 +70,33 @@ run_suite() {
 "
 }
 
-set -- "$BUILD"/test_*
-[ -e "$1" ] || set --
-run_suite unit 600 sh tests/run-unit.sh "$@"
-run_suite integration 300 "$PYTHON" tests/integration/run.py --binary "$BIN"
-run_suite e2e 180 sh tests/e2e/sender.sh "$BIN"
+# every suite against one build; a suite file not present yet is not run
+suites() {
+	tag=$1 build=$2 bin=$2/mta-stsd
+	set -- "$build"/test_*
+	[ -e "$1" ] || set --
+	run_suite "unit$tag" 600 sh tests/run-unit.sh "$@"
+	run_suite "integration$tag" 600 "$PYTHON" tests/integration/run.py --binary "$bin"
+	run_suite "e2e$tag" 300 sh tests/e2e/sender.sh "$bin"
+	for t in reload observe hostile; do
+		[ -f "tests/integration/${t}_test.py" ] &&
+			run_suite "$t$tag" 900 "$PYTHON" "tests/integration/${t}_test.py" --binary "$bin"
+	done
+	[ -f tests/integration/tls_scan_test.sh ] &&
+		run_suite "tls-scan$tag" 300 bash tests/integration/tls_scan_test.sh "$bin"
+	[ -f tests/check/run.sh ] &&
+		run_suite "check$tag" 600 bash tests/check/run.sh "$bin"
+	return 0
+}
+
+suites "" "$BUILD"
+# FULL=1 (make test): the whole suite again on the ASan + UBSan build, the
+# integration suite under valgrind, and every fuzzer for FUZZ_TIME seconds
+if [ "${FULL:-0}" = 1 ]; then
+	suites "-asan" "${ASAN_BUILD:-build-asan}"
+	run_suite valgrind 1800 sh tests/valgrind.sh "$BIN"
+	run_suite fuzz 1200 sh -c 'make -s fuzz FUZZ_TIME=${FUZZ_TIME:-60} && echo "1 passed, 0 failed"'
+fi
 
 echo "##### summary"
 printf '%s' "$report"

@@ -943,6 +943,9 @@ def idle_timeout_closes_keep_alive(env):
 @test
 def concurrent_clients_answered_fast(env):
     # the strictest sender measured gives up after 2 s
+    if os.environ.get("MTASTSD_SLOW"):
+        raise Skip("a latency test; MTASTSD_SLOW says the server runs under "
+            "valgrind, which multiplies every handshake's time")
     sec, _ = env.domain("example.com", kind="rsa")
     env.start(env.server_section() + sec)
     results = []
