@@ -124,10 +124,12 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
 FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
+FUZZ_records = records policy names diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
-FUZZERS = names policy config
+FUZZ_SEEDS_records = tests/fuzz/corpus/records
+FUZZERS = names policy config records
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP)
 	@mkdir -p build-fuzz
@@ -138,7 +140,7 @@ fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	@for f in $(FUZZERS); do \
 		mkdir -p build-fuzz/corpus-$$f; \
 		case $$f in names) seeds="$(FUZZ_SEEDS_names)";; policy) seeds="$(FUZZ_SEEDS_policy)";; \
-		config) seeds="$(FUZZ_SEEDS_config)";; esac; \
+		config) seeds="$(FUZZ_SEEDS_config)";; records) seeds="$(FUZZ_SEEDS_records)";; esac; \
 		echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -max_len=70000 -print_final_stats=0 \
 			-artifact_prefix=build-fuzz/crash-$$f- build-fuzz/corpus-$$f $$seeds \

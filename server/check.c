@@ -41,7 +41,7 @@ struct report {
 	struct finding *v;
 	size_t n, cap;
 	size_t count[3];		/* by severity */
-	char summary[400];		/* said when there is no finding */
+	char summary[640];		/* said when there is no finding */
 };
 
 struct options {

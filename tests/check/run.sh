@@ -158,7 +158,7 @@ EOF
 # leaf NAME DATES SAN...: $CA/NAME.key, NAME.pem (leaf), NAME.full (leaf + intermediate)
 # DATES is "-days N" or "-startdate X -enddate Y"
 leaf() {
-	local name=$1 dates=$2 san= n
+	local name=$1 dates=$2 san='' n
 	shift 2
 	for n in "$@"; do san="${san:+$san,}DNS:$n"; done
 	ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$CA/$name.key"
@@ -243,6 +243,7 @@ listen = [::1]:443
 policy_dir = policies
 log_level = warn
 access_log = off
+allow_root = yes
 
 [defaults]
 cert = certs/fullchain.pem

@@ -465,6 +465,41 @@ test_diag_accumulates(void **state)
 	diag_clear(&d);
 }
 
+/* tlsrpt ([defaults] and domains, normalised) and policy_id (domains) */
+static void
+test_records_keys(void **state)
+{
+	struct config cfg;
+	const struct domain_conf *dc;
+
+	(void)state;
+	load_good(data_path("good/records.conf"), &cfg);
+	assert_string_equal(cfg.default_tlsrpt, "mailto:tlsrpt@example.com");
+	dc = config_find_domain(&cfg, "example.com");
+	assert_non_null(dc);
+	assert_string_equal(dc->policy_id, "2024may01a");
+	assert_string_equal(dc->tlsrpt, "mailto:reports@example.com,"
+	    "https://tlsrpt.example.net:8443/v1/report?d=example.com");
+	assert_string_equal(config_domain_tlsrpt(&cfg, "example.com"),
+	    dc->tlsrpt);
+	dc = config_find_domain(&cfg, "example.net");
+	assert_string_equal(dc->policy_id, "Z");
+	assert_null(dc->tlsrpt);
+	assert_string_equal(config_domain_tlsrpt(&cfg, "example.net"),
+	    "mailto:tlsrpt@example.com");
+	dc = config_find_domain(&cfg, "example.org");
+	assert_null(dc->policy_id);
+	/* a domain without a section (found in policy_dir) gets [defaults]' */
+	assert_string_equal(config_domain_tlsrpt(&cfg, "example.info"),
+	    "mailto:tlsrpt@example.com");
+	config_free(&cfg);
+
+	load_good(data_path("good/minimal.conf"), &cfg);
+	assert_null(cfg.default_tlsrpt);
+	assert_null(config_domain_tlsrpt(&cfg, "example.com"));
+	config_free(&cfg);
+}
+
 /* the shipped example loads cleanly and says what it shows */
 static void
 test_example(void **state)
@@ -543,6 +578,7 @@ main(void)
 		cmocka_unit_test(test_dir_of_name),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_diag_accumulates),
+		cmocka_unit_test(test_records_keys),
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_many_domains),
 	};
