@@ -133,15 +133,20 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	}
 
-	/* stamps first: a file replaced while we read it then looks changed */
-	if (certs_stamp(cert_path, &ck->cert_stamp) == -1) {
+	/* stamps first: a file replaced while we read it then looks changed;
+	 * and only regular files: mbedTLS opens them blocking (a FIFO) */
+	errno = 0;
+	if (certs_stamp(cert_path, &ck->cert_stamp) == -1 ||
+	    stat(cert_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		diag_err(d, cert_path, 0, "cannot read certificate: %s",
-		    strerror(errno));
+		    errno ? strerror(errno) : "not a regular file");
 		goto fail;
 	}
-	if (certs_stamp(key_path, &ck->key_stamp) == -1) {
+	errno = 0;
+	if (certs_stamp(key_path, &ck->key_stamp) == -1 ||
+	    stat(key_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		diag_err(d, key_path, 0, "cannot read private key: %s",
-		    strerror(errno));
+		    errno ? strerror(errno) : "not a regular file");
 		goto fail;
 	}
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -1149,14 +1151,27 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 int
 config_load(const char *path, struct config *cfg, struct diag *d)
 {
+	struct stat sb;
 	FILE *f;
+	int fd;
 	char *buf = NULL;
 	size_t len = 0, cap = 0, n;
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	if ((f = fopen(path, "rb")) == NULL) {
+	/* O_NONBLOCK: a FIFO put where the file should be must not hang us */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		diag_err(d, path, 0, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		diag_err(d, path, 0, "is not a regular file");
+		close(fd);
+		return -1;
+	}
+	if ((f = fdopen(fd, "rb")) == NULL) {
+		diag_err(d, path, 0, "cannot open: %s", strerror(errno));
+		close(fd);
 		return -1;
 	}
 	for (;;) {

@@ -188,9 +188,15 @@ metrics_render(int per_domain, size_t *len)
 
 	family(&o, "mta_stsd_connections_open", "gauge",
 	    "Client connections open now.");
-	out_printf(&o, "mta_stsd_connections_open %lu\n",
-	    atomic_load_explicit(&conns_opened, memory_order_relaxed) -
-	    atomic_load_explicit(&conns_closed, memory_order_relaxed));
+	{
+		/* closed first: a connection closed on another worker between
+		 * the two reads can then only make the difference larger */
+		unsigned long closed = atomic_load(&conns_closed);
+		unsigned long opened = atomic_load(&conns_opened);
+
+		out_printf(&o, "mta_stsd_connections_open %lu\n",
+		    opened >= closed ? opened - closed : 0);
+	}
 	family(&o, "mta_stsd_connections_total", "counter",
 	    "Client connections accepted.");
 	out_printf(&o, "mta_stsd_connections_total %lu\n",

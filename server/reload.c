@@ -72,8 +72,9 @@ listen_text(const struct config *cfg)
 	if ((s = calloc(1, len)) == NULL)
 		return NULL;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (i > 0)
+			strcat(s, " ");
 		strcat(s, cfg->listen[i].text);
-		strcat(s, " ");
 	}
 	return s;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 
 #include "admin.h"
@@ -433,6 +434,11 @@ conn_handshake(struct conn *c)
 			metrics_handshake_failed(HS_FAIL_NO_SNI);
 			log_debug("%s: handshake refused: no SNI and no "
 			    "default_domain", c->addr_text);
+		} else if (!c->peer.hello_seen && (r == MBEDTLS_ERR_SSL_CONN_EOF ||
+		    r == MBEDTLS_ERR_NET_CONN_RESET)) {
+			/* closed before saying anything: a TCP health check or
+			 * a port scan, not a failed handshake */
+			log_debug("%s: closed before a ClientHello", c->addr_text);
 		} else {
 			metrics_handshake_failed(HS_FAIL_PROTOCOL);
 			log_debug("%s: handshake failed: %s", c->addr_text,

@@ -223,7 +223,8 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 	char *buf;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	/* O_NONBLOCK: a FIFO in policy_dir must not hang the loader */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		diag_err(d, path, 0, "cannot open policy: %s", strerror(errno));
 		return NULL;
 	}

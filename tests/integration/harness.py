@@ -33,6 +33,19 @@ SANITIZER_ANY_RE = re.compile(
     r"(Address|Leak)Sanitizer|runtime error:).*$", re.M)
 
 
+def server_section(env, **settings):
+    """run.Env.server_section with settings (key=value) set: a key the
+    default section already has is replaced, others are added."""
+    text = env.server_section()
+    for key, value in settings.items():
+        line = "%s = %s\n" % (key, value)
+        text, n = re.subn(r"(?m)^%s = .*\n" % re.escape(key), line.replace("\\", "\\\\"),
+            text, count=1)
+        if n == 0:
+            text += line
+    return text
+
+
 def binary():
     return run.BINARY
 
@@ -108,6 +121,33 @@ class LogTail:
 
 
 # ---------------------------------------------------------------- clients
+
+class NoDelayConn(run.Conn):
+    """run.Conn with TCP_NODELAY on the client socket: without it the client's
+    TLS Finished and request records meet Nagle + delayed ACK (40 ms each)."""
+
+    def connect(self):
+        fam = socket.AF_INET6 if ":" in self.addr else socket.AF_INET
+        raw = socket.socket(fam, socket.SOCK_STREAM)
+        raw.settimeout(run.IO_TIMEOUT)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            raw.connect((self.addr, self.port))
+            self.sock = self.ctx.wrap_socket(raw, server_hostname=self.sni)
+        except BaseException:
+            raw.close()
+            raise
+
+
+def fast_fetch(env, sni, ctx, path=run.WELL_KNOWN):
+    """GET on a new TCP_NODELAY connection: (status, body)."""
+    conn = NoDelayConn(env.port, sni, ctx)
+    try:
+        st, _, body = run.request(conn, "GET", path, sni)
+        return st, body
+    finally:
+        conn.close()
+
 
 def get(env, domain, path=run.WELL_KNOWN, ctx=None):
     """GET over a new connection: (status, body)."""
