@@ -1,6 +1,7 @@
 /* http.c - the libmicrohttpd daemon and the request handler */
 #include "http.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +17,8 @@
 
 static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
 static _Thread_local unsigned max_requests;		/* per connection */
-static _Thread_local struct MHD_Response *resp_400, *resp_404, *resp_405,
-    *resp_421;
+static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
+    *resp_404, *resp_405, *resp_421;
 static int req_marker;
 
 static const char body_404[] = "Not Found: the MTA-STS policy is at "
@@ -25,6 +26,8 @@ static const char body_404[] = "Not Found: the MTA-STS policy is at "
 static const char body_405[] = "Method Not Allowed: use GET or HEAD\n";
 static const char body_400[] = "Bad Request: HTTP/1.1 needs exactly one Host "
     "header\n";
+static const char body_400_target[] = "Bad Request: the request target "
+    "decodes to a control character\n";
 static const char body_421[] = "Misdirected Request: the Host header names "
     "another domain than the TLS server name\n";
 
@@ -111,6 +114,49 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	ret = MHD_queue_response(mc, status, last);
 	MHD_destroy_response(last);
 	return ret;
+}
+
+static int
+hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/*
+ * Percent-decode a request target in place, as libmicrohttpd's own decoder
+ * does, but note on the connection when something decodes to a control
+ * byte: "%00" would otherwise cut the path short at the NUL, and
+ * "/.well-known/mta-sts.txt%00.html" would look like the policy path.
+ */
+static size_t
+http_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server_conn_view *v;
+	char *r = s, *w = s;
+	int bad = 0;
+
+	(void)cls;
+	while (*r != '\0') {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
+		    isxdigit((unsigned char)r[2])) {
+			int c = hexval(r[1]) * 16 + hexval(r[2]);
+
+			if (c < 0x20 || c == 0x7f) {
+				bad = 1;
+				c = '?';
+			}
+			*w++ = (char)c;
+			r += 3;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	if (bad && (ci = MHD_get_connection_info(mc,
+	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL &&
+	    (v = server_conn_lookup(ci->connect_fd)) != NULL)
+		v->bad_target = 1;
+	return (size_t)(w - s);
 }
 
 /* count the Host headers of a request */
@@ -203,6 +249,9 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 
 	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
+	if (v->bad_target)
+		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		    resp_400_target, body_400_target, sizeof(body_400_target) - 1);
 	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1 || (nhost == 0 &&
 	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
@@ -254,6 +303,8 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		if (v->inflight > 0)
 			v->inflight--;
 		v->forwarded = 0;
+		v->bad_target = 0;
+		v->in_body = 0;
 	}
 }
 
@@ -280,10 +331,11 @@ http_start(const struct config *cfg, int *epoll_fd)
 
 	max_requests = cfg->max_requests_per_connection;
 	resp_400 = static_response(body_400);
+	resp_400_target = static_response(body_400_target);
 	resp_404 = static_response(body_404);
 	resp_405 = static_response(body_405);
 	resp_421 = static_response(body_421);
-	if (resp_400 == NULL || resp_404 == NULL || resp_405 == NULL ||
+	if (resp_400 == NULL || resp_400_target == NULL || resp_404 == NULL || resp_405 == NULL ||
 	    resp_421 == NULL ||
 	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") != MHD_YES) {
@@ -299,6 +351,7 @@ http_start(const struct config *cfg, int *epoll_fd)
 	     * response headers: twice the header limit leaves room for both */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		log_err("http: libmicrohttpd failed to start");
@@ -342,8 +395,9 @@ http_stop(void)
 		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
 	http_response_free(resp_400);
+	http_response_free(resp_400_target);
 	http_response_free(resp_404);
 	http_response_free(resp_405);
 	http_response_free(resp_421);
-	resp_400 = resp_404 = resp_405 = resp_421 = NULL;
+	resp_400 = resp_400_target = resp_404 = resp_405 = resp_421 = NULL;
 }

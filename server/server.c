@@ -57,6 +57,7 @@ struct conn {
 	uint32_t ev_fd, ev_pfd;		/* epoll interest now registered */
 	int tls_want_write;		/* the last TLS call wants the socket writable */
 	int client_eof;			/* the client will send nothing more */
+	double eof_ms;			/* since when */
 	int pfd_eof;			/* libmicrohttpd closed its end */
 	size_t in_off, in_len, out_off, out_len;
 	struct conn *prev, *next;	/* every connection, oldest first */
@@ -273,7 +274,7 @@ conn_update_events(struct conn *c)
 	uint32_t want = 0;
 
 	if (c->state == CONN_HANDSHAKE)
-		want = c->tls_want_write ? EPOLLOUT : EPOLLIN;
+		want = (c->tls_want_write ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
 	else {
 		if (!c->client_eof && c->in_off == c->in_len)
 			want |= EPOLLIN;
@@ -289,6 +290,26 @@ conn_update_events(struct conn *c)
 			want |= EPOLLOUT;
 		ev_set(c->pfd, &c->ev_pfd, want);
 	}
+}
+
+/*
+ * Answer a request holding a NUL byte with 400 ourselves, best effort, when
+ * nothing else is being answered on the connection; the caller closes it.
+ */
+static void
+conn_refuse_nul(struct conn *c)
+{
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 36\r\n"
+	    "Connection: close\r\n\r\n"
+	    "Bad Request: NUL byte in a request\r\n";
+
+	log_debug("%s: NUL byte in a request; closing", c->addr_text);
+	metrics_request(400);
+	if (c->view.inflight == 0 && c->out_off == c->out_len)
+		mbedtls_ssl_write(&c->ssl, (const unsigned char *)resp,
+		    sizeof(resp) - 1);
+	mbedtls_ssl_close_notify(&c->ssl);
 }
 
 /*
@@ -318,12 +339,28 @@ conn_pump(struct conn *c)
 			else if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
 				/* let libmicrohttpd answer what it has, then close */
 				c->client_eof = 1;
+				c->eof_ms = server_now_ms();
 				shutdown(c->pfd, SHUT_WR);
 				progress = 1;
 			} else if (r != MBEDTLS_ERR_SSL_WANT_READ)
 				return -1;
 		}
-		/* in -> libmicrohttpd */
+		/* in -> libmicrohttpd; a NUL byte has no place in HTTP/1.1
+		 * headers, and C strings would cut a request line at it */
+		if (c->in_off < c->in_len && !c->view.in_body) {
+			const unsigned char *p = c->in + c->in_off;
+			size_t len = c->in_len - c->in_off;
+			const unsigned char *end = memmem(p, len, "\r\n\r\n", 4);
+
+			if (end != NULL) {
+				len = (size_t)(end - p) + 4;	/* a body may hold NULs */
+				c->view.in_body = 1;
+			}
+			if (memchr(p, 0, len) != NULL) {
+				conn_refuse_nul(c);
+				return -1;
+			}
+		}
 		if (c->in_off < c->in_len) {
 			n = send(c->pfd, c->in + c->in_off, c->in_len - c->in_off,
 			    MSG_NOSIGNAL);
@@ -579,15 +616,25 @@ conn_accept(int lfd)
 		nconns++;
 		metrics_conn_opened();
 		if (mbedtls_ssl_setup(&c->ssl, tls_conf()) != 0 ||
-		    by_fd_set(fd, c) == -1 || ev_add(fd, EPOLLIN) == -1) {
+		    by_fd_set(fd, c) == -1 ||
+		    ev_add(fd, EPOLLIN | EPOLLRDHUP) == -1) {
 			metrics_shed(SHED_NO_MEMORY);
 			conn_close(c);
 			continue;
 		}
-		c->ev_fd = EPOLLIN;
+		c->ev_fd = EPOLLIN | EPOLLRDHUP;
 		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
 		mbedtls_ssl_set_bio(&c->ssl, &c->fd, tls_send, tls_recv, NULL);
 	}
+}
+
+/* a connection with nothing in flight, which a shutdown may close now */
+static int
+conn_idle(const struct conn *c)
+{
+	return c->state == CONN_HANDSHAKE ||
+	    (c->view.inflight == 0 && (!c->view.forwarded || c->client_eof) &&
+	    c->in_off == c->in_len && c->out_off == c->out_len);
 }
 
 /*
@@ -612,17 +659,15 @@ conn_expire(double now)
 			metrics_shed(SHED_REQUEST_TIMEOUT);
 			log_debug("%s: request timed out", c->addr_text);
 			conn_close(c);
+		} else if (c->state == CONN_OPEN && c->client_eof &&
+		    now - c->eof_ms > 100 && conn_idle(c)) {
+			/* the client said goodbye in the middle of a request
+			 * that can now never be complete: libmicrohttpd keeps
+			 * waiting for the rest, we need not */
+			log_debug("%s: closed by the client", c->addr_text);
+			conn_close(c);
 		}
 	}
-}
-
-/* a connection with nothing in flight, which a shutdown may close now */
-static int
-conn_idle(const struct conn *c)
-{
-	return c->state == CONN_HANDSHAKE ||
-	    (c->view.inflight == 0 && !c->view.forwarded &&
-	    c->in_off == c->in_len && c->out_off == c->out_len);
 }
 
 static void
@@ -729,6 +774,15 @@ handle_fd_event(int fd, uint32_t events)
 		return;
 	}
 	if (c->state == CONN_HANDSHAKE) {
+		/* a client that has stopped sending before the handshake is
+		 * done cannot finish it: drop it before doing the expensive
+		 * key exchange and signature for nobody (ClientHello floods) */
+		if (events & EPOLLRDHUP) {
+			metrics_handshake_failed(HS_FAIL_PROTOCOL);
+			log_debug("%s: closed during the handshake", c->addr_text);
+			conn_close(c);
+			return;
+		}
 		conn_handshake(c);
 		return;
 	}

@@ -15,6 +15,8 @@ struct server_conn_view {
 	unsigned inflight;		/* requests begun and not yet completed */
 	int forwarded;			/* request bytes passed on since the last completion */
 	unsigned requests;		/* requests begun on this connection */
+	int bad_target;			/* the request target decodes to a control byte */
+	int in_body;			/* the current request's headers have ended */
 };
 
 /*

@@ -43,12 +43,21 @@ done
 
 dir=$(mktemp -d /tmp/mtastsd-scan-XXXXXX)
 pid=
+# SIGTERM, at most 12 s, then SIGKILL; the exit status goes to stop_rc
+stop_rc=
+stop_server() {
+	local killer
+	kill -TERM "$pid" 2>/dev/null
+	( sleep 12; kill -KILL "$pid" 2>/dev/null ) &
+	killer=$!
+	wait "$pid" 2>/dev/null
+	stop_rc=$?
+	kill "$killer" 2>/dev/null
+	wait "$killer" 2>/dev/null
+	pid=
+}
 cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null
-	fi
+	[ -n "$pid" ] && stop_server
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -92,7 +101,7 @@ pid=$!
 ready=
 for _ in $(seq 100); do
 	kill -0 "$pid" 2>/dev/null || break
-	if echo | timeout 5 openssl s_client -connect "127.0.0.1:$port" \
+	if timeout 5 openssl s_client -connect "127.0.0.1:$port" </dev/null \
 		-servername "$host" >/dev/null 2>&1; then
 		ready=yes
 		break
@@ -198,6 +207,12 @@ elif body=$(timeout 10 openssl s_client -quiet -connect "127.0.0.1:$port" \
 else
 	fail server_survived_scan "no policy after the scan"
 fi
+
+t0=$(date +%s)
+stop_server
+echo "# SIGTERM to exit: $(( $(date +%s) - t0 )) s"
+if [ "$stop_rc" = 0 ]; then pass server_exit_0_after_scan
+else fail server_exit_0_after_scan "exit status $stop_rc on SIGTERM after the scan ($(( $(date +%s) - t0 )) s)"; fi
 
 if [ "$failed" -gt 0 ]; then
 	echo "    --- sslscan output"
