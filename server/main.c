@@ -198,19 +198,20 @@ main(int argc, char **argv)
 		return 1;
 	}
 	diag_clear(&d);
+	rc = 1;
 	log_set_level(cfg.log_level);
 	log_set_json(cfg.log_json);
 	if (log_error_open(cfg.error_log) == -1) {
 		log_err("error_log %s: %s", cfg.error_log, strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (log_access_open(cfg.access_log) == -1) {
 		log_err("access_log %s: %s", cfg.access_log, strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (server_bind(&cfg) == -1 || drop_privileges(&cfg) == -1 ||
 	    tls_init() == -1)
-		return 1;
+		goto out;
 	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";
@@ -224,8 +225,9 @@ main(int argc, char **argv)
 		    cfg.admin.len ? cfg.admin.text : "");
 	}
 	rc = server_run(&cfg) == 0 ? 0 : 1;
+out:
+	server_release();
 	config_free(&cfg);
-	snapshot_publish(NULL);
 	tls_free();
 	mbedtls_psa_crypto_free();
 	return rc;

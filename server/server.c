@@ -941,6 +941,7 @@ worker_loop(struct worker *w)
 		conn_close(conns_head);
 	http_stop();
 	stop_accepting();
+	w->nlisteners = 0;		/* closed */
 	for (size_t i = 0; i < per_ip.cap; i++)
 		free(per_ip.slots[i].value);
 	strmap_free(&per_ip);
@@ -1003,14 +1004,24 @@ server_run(const struct config *cfg)
 	}
 	if (rc == 0)
 		log_info("stopped");
-	admin_stop();
-	reload_stop();
-	for (unsigned i = 0; i < nworkers; i++) {
+	close(sigfd);
+	sigfd = -1;
+	server_release();
+	return rc;
+}
+
+void
+server_release(void)
+{
+	for (unsigned i = 0; workers != NULL && i < nworkers; i++) {
+		for (size_t k = 0; k < workers[i].nlisteners; k++)
+			close(workers[i].listeners[k]);
 		free(workers[i].listeners);
 		pthread_mutex_destroy(&workers[i].lock);
 	}
 	free(workers);
 	workers = NULL;
-	close(sigfd);
-	return rc;
+	nworkers = 0;
+	admin_stop();
+	reload_stop();
 }

@@ -43,6 +43,9 @@ void server_apply(const struct config *cfg);
  */
 int server_run(const struct config *cfg);
 
+/* Close and free what server_bind made (server_run does it on return). */
+void server_release(void);
+
 /*
  * The connection whose libmicrohttpd-side socket is fd, or NULL (called from
  * the request handler, on the loop's thread; valid during that call).

@@ -1216,6 +1216,36 @@ def thousand_connections_at_once(env):
         sorted(set(map(str, bad)))[:5]))
 
 
+@test
+def out_of_file_descriptors(env):
+    """The server's descriptor limit is lowered to 48 (prlimit on the running
+    process) and 150 connections are opened from attacker addresses: accepts
+    and socketpairs start failing, those connections fail alone, the server
+    logs it and stays up, and once the attackers leave it serves again."""
+    if shutil.which("prlimit") is None:
+        raise R.Skip("prlimit (util-linux) is not installed")
+    raise_nofile(8192)
+    srv = start(env, make_conf(env, one_domain(env), max_connections=2000,
+        max_connections_per_ip=1000, handshake_timeout=5))
+    R.run_ok(["prlimit", "--pid", str(srv.proc.pid), "--nofile=48:48"])
+    socks, errs = open_many(env, 150, 50)
+    try:
+        check(srv.proc.poll() is None, "the server died when it ran out of descriptors")
+        check(len(errs) > 0, "all 150 connections succeeded under a limit of 48 "
+            "descriptors: the limit did not apply, the test proves nothing")
+    finally:
+        for so in socks:
+            so.close()
+    time.sleep(1.0)
+    check(srv.proc.poll() is None, "the server died after running out of descriptors")
+    wait_served(env, srv, timeout=5)
+    log = srv.log()
+    check("pausing accepts" in log or "socketpair" in log,
+        "nothing logged about running out of descriptors:\n" + log[-2000:])
+    env.summaries.append("%d of 150 connections refused at 48 descriptors; "
+        "served again afterwards" % len(errs))
+
+
 LIMITS_RE = (r"limits in the last (\d+) s: (\d+) refused at max_connections \((\d+)\), "
     r"(\d+) at max_connections_per_ip \((\d+)\), (\d+) handshakes timed out, "
     r"(\d+) requests timed out")

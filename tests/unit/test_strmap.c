@@ -13,7 +13,7 @@
 
 #define N 5000
 
-static char keys[N][16];
+static char keys[N][24];
 
 /* against a plain array model: every key present exactly when it should be */
 static void
