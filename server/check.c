@@ -686,31 +686,16 @@ print_text(const struct report *rep)
 }
 
 static void
-json_str(const char *s)
-{
-	size_t n = records_json_string(NULL, 0, s);
-	char *buf = malloc(n + 1);
-
-	if (buf == NULL) {
-		fputs("\"\"", stdout);
-		return;
-	}
-	records_json_string(buf, n + 1, s);
-	fputs(buf, stdout);
-	free(buf);
-}
-
-static void
 print_json(const struct report *rep, int first)
 {
 	enum severity w = worst(rep);
 
 	fputs(first ? "\n  " : ",\n  ", stdout);
 	fputs("{\"domain\": ", stdout);
-	json_str(rep->domain);
+	publish_json_string(stdout, rep->domain);
 	fputs(", \"id\": ", stdout);
 	if (rep->id != NULL)
-		json_str(rep->id);
+		publish_json_string(stdout, rep->id);
 	else
 		fputs("null", stdout);
 	printf(", \"status\": \"%s\", \"errors\": %zu, \"warnings\": %zu, "
@@ -720,9 +705,9 @@ print_json(const struct report *rep, int first)
 	for (size_t i = 0; i < rep->n; i++) {
 		printf("%s{\"severity\": \"%s\", \"message\": ", i ? ", " : "",
 		    sev_names[rep->v[i].sev]);
-		json_str(rep->v[i].what);
+		publish_json_string(stdout, rep->v[i].what);
 		fputs(", \"fix\": ", stdout);
-		json_str(rep->v[i].fix);
+		publish_json_string(stdout, rep->v[i].fix);
 		fputs("}", stdout);
 	}
 	fputs("]}", stdout);

@@ -11,6 +11,7 @@
 #include <mbedtls/version.h>
 #include <microhttpd.h>
 
+#include "publish.h"
 #include "reload.h"
 #include "snapshot.h"
 
@@ -263,14 +264,12 @@ metrics_render(int per_domain, size_t *len)
 		    "Each domain's policy id and mode.");
 		for (size_t i = 0; i < s->ndomains; i++) {
 			const struct domain *dom = s->domains[i];
-			const struct domain_conf *dc =
-			    config_find_domain(&s->cfg, dom->name);
 
 			/* the id published in DNS: pinned by hand, or derived */
 			out_printf(&o, "mta_stsd_domain_policy_info{domain=\"%s\","
 			    "id=\"%s\",mode=\"%s\"} 1\n", dom->name,
-			    dc != NULL && dc->policy_id != NULL ? dc->policy_id :
-			    dom->policy.id, policy_mode_name(dom->policy.mode));
+			    publish_policy_id(s, dom),
+			    policy_mode_name(dom->policy.mode));
 		}
 	}
 	if (o.failed) {

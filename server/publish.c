@@ -80,8 +80,8 @@ usage(FILE *fp)
 	    "  --json   one JSON document (an array, one object per domain)\n");
 }
 
-static void
-json_str(FILE *fp, const char *s)
+void
+publish_json_string(FILE *fp, const char *s)
 {
 	char buf[2048];
 	size_t n = records_json_string(buf, sizeof(buf), s);
@@ -144,11 +144,11 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
 
 	fputs("{\"domain\": ", fp);
-	json_str(fp, dom->name);
+	publish_json_string(fp, dom->name);
 	fputs(", \"policy_host\": ", fp);
-	json_str(fp, dom->host);
+	publish_json_string(fp, dom->host);
 	fputs(", \"id\": ", fp);
-	json_str(fp, id);
+	publish_json_string(fp, id);
 	fprintf(fp, ", \"id_pinned\": %s, \"mode\": \"%s\", \"max_age\": %lu",
 	    dc != NULL && dc->policy_id != NULL ? "true" : "false",
 	    policy_mode_name(dom->policy.mode), dom->policy.max_age);
@@ -156,10 +156,10 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	for (size_t i = 0; i < dom->policy.nmx; i++) {
 		if (i > 0)
 			fputs(", ", fp);
-		json_str(fp, dom->policy.mx[i]);
+		publish_json_string(fp, dom->policy.mx[i]);
 	}
 	fputs("], \"policy_file\": ", fp);
-	json_str(fp, dom->policy_path);
+	publish_json_string(fp, dom->policy_path);
 	fputs(", \"tlsrpt\": ", fp);
 	if (rua == NULL)
 		fputs("null", fp);
@@ -175,7 +175,7 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 			snprintf(uri, sizeof(uri), "%.*s", (int)n, p);
 			if (p != rua)
 				fputs(", ", fp);
-			json_str(fp, uri);
+			publish_json_string(fp, uri);
 			p += n;
 			if (*p == ',')
 				p++;
@@ -186,23 +186,23 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	snprintf(owner, sizeof(owner), "_mta-sts.%s.", dom->name);
 	records_sts_value(id, value, sizeof(value));
 	fputs("{\"name\": ", fp);
-	json_str(fp, owner);
+	publish_json_string(fp, owner);
 	fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ", RECORDS_TTL);
-	json_str(fp, value);
+	publish_json_string(fp, value);
 	fputc('}', fp);
 	if (rua != NULL) {
 		snprintf(owner, sizeof(owner), "_smtp._tls.%s.", dom->name);
 		records_tlsrpt_value(rua, value, sizeof(value));
 		fputs(", {\"name\": ", fp);
-		json_str(fp, owner);
+		publish_json_string(fp, owner);
 		fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ",
 		    RECORDS_TTL);
-		json_str(fp, value);
+		publish_json_string(fp, value);
 		fputc('}', fp);
 	}
 	fputs("], \"address_needed\": ", fp);
 	snprintf(owner, sizeof(owner), "%s.", dom->host);
-	json_str(fp, owner);
+	publish_json_string(fp, owner);
 	fputs("}", fp);
 }
 

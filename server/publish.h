@@ -26,6 +26,9 @@ const char *publish_policy_id(const struct snapshot *s,
  */
 int publish_domain_arg(const char *arg, char *out, size_t outsz);
 
+/* Write s to fp as a JSON string literal (quotes and escapes included). */
+void publish_json_string(FILE *fp, const char *s);
+
 /* `mta-stsd dns [-c FILE] [--json] [domain...]`: argv[0] is "dns".
  * Returns the exit status. */
 int publish_main(int argc, char **argv);

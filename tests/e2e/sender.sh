@@ -24,35 +24,7 @@ passed=0
 failed=0
 T=20	# seconds allowed for any one command
 
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-
-# print a file indented, for failure reports
-show() {
-	[ -s "$2" ] || return 0
-	echo "    --- $1"
-	sed 's/^/    | /' "$2" | tail -n 60
-}
-
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; reaps it
-stop_pid() {
-	kill -0 "$1" 2>/dev/null || return 0
-	kill -TERM "$1" 2>/dev/null
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
-		# a zombie child still answers kill -0: look at its state
-		[ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ] && break
-		sleep 0.1; i=$((i + 1))
-	done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
+. "$(dirname "$0")/../lib/common.sh"
 
 cleanup() {
 	# each process we started, by its pid only
