@@ -109,6 +109,12 @@ install: all
 	install -m 755 $(BUILD)/mta-stsd $(DESTDIR)$(PREFIX)/sbin/mta-stsd
 	install -m 644 docs/mta-stsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/mta-stsd.8
 
+# mta-stsd against nginx, side by side (root: it uses a network namespace; installs
+# nginx-light and wrk when missing). BENCH_QUICK=1 for a short run. See docs/BENCHMARKS.md.
+.PHONY: bench
+bench: all
+	MTA_STSD=$(abspath $(BUILD))/mta-stsd PYTHON=$(PYTHON) bash bench/run.sh
+
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
