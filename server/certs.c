@@ -2,6 +2,7 @@
 #include "certs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,6 +111,22 @@ collect_names(struct certkey *ck)
 	return 0;
 }
 
+/* the directory path's symlinks resolve to, when it differs from path's own */
+static char *
+real_dir(const char *path)
+{
+	char real[PATH_MAX], *slash;
+	size_t dirlen;
+
+	if (realpath(path, real) == NULL || (slash = strrchr(real, '/')) == NULL)
+		return NULL;
+	*slash = '\0';
+	dirlen = strrchr(path, '/') != NULL ? (size_t)(strrchr(path, '/') - path) : 0;
+	if (strlen(real) == dirlen && strncmp(real, path, dirlen) == 0)
+		return NULL;
+	return strdup(real);
+}
+
 int
 certs_load(const char *cert_path, const char *key_path, struct certkey **out,
     struct diag *d)
@@ -183,6 +200,8 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	}
 	ck->is_ec = mbedtls_pk_can_do(&ck->key, MBEDTLS_PK_ECKEY);
+	ck->cert_real_dir = real_dir(cert_path);
+	ck->key_real_dir = real_dir(key_path);
 	ck->not_before = x509_time_to_time(&ck->chain.valid_from);
 	ck->not_after = x509_time_to_time(&ck->chain.valid_to);
 	if (collect_names(ck) == -1) {
@@ -215,6 +234,8 @@ certs_unref(struct certkey *ck)
 	free(ck->names);
 	free(ck->cert_path);
 	free(ck->key_path);
+	free(ck->cert_real_dir);
+	free(ck->key_real_dir);
 	free(ck);
 }
 

@@ -32,6 +32,8 @@ struct certkey {
 	atomic_uint refs;
 	char *cert_path;
 	char *key_path;
+	char *cert_real_dir;		/* where symlinks lead (certbot's archive/), */
+	char *key_real_dir;		/* NULL when the file is no symlink */
 	struct file_stamp cert_stamp, key_stamp;
 	mbedtls_x509_crt chain;		/* leaf first, then the intermediates */
 	mbedtls_pk_context key;

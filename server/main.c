@@ -173,7 +173,7 @@ main(int argc, char **argv)
 	}
 
 	if (test_only) {
-		rc = snapshot_build(config_path, 1, NULL, &snap, &d);
+		rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
 		report(&d, 0);
 		if (rc == 0 && d.nerrors == 0)
 			fprintf(stderr, "mta-stsd: %s: test is successful: %zu "

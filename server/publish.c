@@ -19,7 +19,7 @@ publish_load(const char *config_path, size_t *nerrors)
 	struct diag d = { 0 };
 	int rc;
 
-	rc = snapshot_build(config_path, 1, NULL, &snap, &d);
+	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
 	for (size_t i = 0; i < d.n; i++)
 		fprintf(stderr, "mta-stsd: %s: %s\n",
 		    d.v[i].severity == DIAG_ERROR ? "error" : "warning",

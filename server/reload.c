@@ -17,6 +17,7 @@
 
 #include <mbedtls/build_info.h>
 
+#include "changes.h"
 #include "log.h"
 #include "server.h"
 #include "snapshot.h"
@@ -57,6 +58,10 @@ static size_t watch_n;
 static struct strmap want_map;		/* dir -> struct watch * while syncing */
 
 static const char *pending_why;		/* a reload is due now */
+static const char change_reason[] = "file change";
+static struct changes *seen;		/* file events since the last build */
+static int other_trigger;		/* SIGHUP or a poll is due as well */
+static int force_full;			/* the last build failed */
 static const char *change_why;		/* a change was seen: due after debounce */
 static double change_first, change_last;
 
@@ -260,6 +265,24 @@ watch_sync(void)
 	watch_n = n;
 }
 
+/* remember which file an event was about, for the next build */
+static void
+changes_seen(const struct inotify_event *ev)
+{
+	const char *dir = NULL;
+
+	if (seen == NULL && (seen = calloc(1, sizeof(*seen))) == NULL)
+		return;		/* then the build looks at everything */
+	for (size_t i = 0; i < watch_n && dir == NULL; i++)
+		if (watch_v[i].wd == ev->wd)
+			dir = watch_v[i].dir;
+	if (dir == NULL || (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
+	    IN_DELETE_SELF | IN_MOVE_SELF)))
+		changes_note_all(seen);
+	else
+		changes_note(seen, dir, ev->len ? ev->name : NULL);
+}
+
 /* does an event in watch wd on name count as a change? */
 static int
 watch_event_counts(int wd, const char *name, uint32_t mask)
@@ -322,6 +345,7 @@ struct build_job {
 	const char *why;
 	unsigned long generation;
 	struct snapshot *prev;		/* one reference, or NULL */
+	struct changes *changes;	/* what file events saw, or NULL: anything */
 	struct snapshot *result;
 	struct diag d;
 	int rc;
@@ -340,7 +364,8 @@ build_main(void *arg)
 	struct build_job *j = arg;
 	uint64_t one = 1;
 
-	j->rc = snapshot_build(config_path, j->generation, j->prev, &j->result,
+	j->rc = snapshot_build(config_path, j->generation, j->prev, j->changes,
+	    &j->result,
 	    &j->d);
 	/* an eventfd write cannot fail short of a bug; nothing to do then */
 	(void)!write(done_fd, &one, sizeof(one));
@@ -373,6 +398,9 @@ build_finish(struct build_job *j)
 			    j->d.nerrors);
 			startup_failed = 1;
 		} else {
+			/* the events this build consumed are lost with it: the
+			 * next build must look at every file again */
+			force_full = 1;
 			stats.failed++;
 			stats.last_failed = time(NULL);
 			log_err("reload (%s) failed: still serving generation %lu "
@@ -404,7 +432,10 @@ build_finish(struct build_job *j)
 			    "one", s->cfg.access_log, strerror(errno));
 		server_apply(&s->cfg);
 		server_publish(s);
-		watch_setup(s->cfg.auto_reload);
+		/* re-walking 10,000 directories is the costly part of a
+		 * reload's work on the loop: only when what is loaded moved */
+		if (first || s->paths_changed || (ino_fd != -1) != s->cfg.auto_reload)
+			watch_setup(s->cfg.auto_reload);
 	}
 	if (snapshot_current() != NULL) {
 		unsigned poll = snapshot_current()->cfg.poll_interval;
@@ -412,6 +443,8 @@ build_finish(struct build_job *j)
 		next_poll = poll > 0 ? server_now_ms() + poll * 1000.0 : 0;
 	}
 	snapshot_unref(j->prev);
+	changes_free(j->changes);
+	free(j->changes);
 	diag_clear(&j->d);
 	free(j);
 }
@@ -429,6 +462,16 @@ build_start(const char *why)
 		return;
 	}
 	j->why = why;
+	/* only a reload caused by file events alone may trust them; SIGHUP
+	 * and polling look at every file */
+	if (why == change_reason && !other_trigger && !force_full)
+		j->changes = seen;
+	else {
+		changes_free(seen);
+		free(seen);
+	}
+	seen = NULL;
+	other_trigger = force_full = 0;
 	j->generation = stats.generation + (cur != NULL ? 1 : 0);
 	j->prev = cur != NULL ? snapshot_ref(cur) : NULL;
 	j->t0 = server_now_ms();
@@ -472,6 +515,7 @@ void
 reload_request(const char *why)
 {
 	pending_why = why;
+	other_trigger = 1;
 }
 
 int
@@ -505,8 +549,9 @@ reload_handle_fd(int fd)
 			    ev->mask)) {
 				if (change_why == NULL)
 					change_first = now;
-				change_why = "file change";
+				change_why = change_reason;
 				change_last = now;
+				changes_seen(ev);
 			}
 			p += sizeof(*ev) + ev->len;
 		}
@@ -525,8 +570,10 @@ reload_tick(double now)
 	    (now - change_last >= DEBOUNCE_MS ||
 	    now - change_first >= DEBOUNCE_MAX_MS))
 		why = change_why;
-	if (why == NULL && next_poll > 0 && now >= next_poll)
+	if (why == NULL && next_poll > 0 && now >= next_poll) {
 		why = "poll";
+		other_trigger = 1;
+	}
 	if (why == NULL)
 		return;
 	pending_why = change_why = NULL;	/* one build covers every trigger */
@@ -567,6 +614,8 @@ reload_stop(void)
 		pthread_join(job->thread, NULL);
 		snapshot_unref(job->result);
 		snapshot_unref(job->prev);
+		changes_free(job->changes);
+		free(job->changes);
 		diag_clear(&job->d);
 		free(job);
 		job = NULL;

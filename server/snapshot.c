@@ -61,8 +61,9 @@ certset_free(struct certset *cs)
  * -1 after adding the reason to d.
  */
 static int
-certset_load(struct certset *cs, const struct certset *prev, const char *cert,
-    const char *key, int index_names, struct certkey **out, struct diag *d)
+certset_load(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *cert, const char *key,
+    int index_names, struct certkey **out, struct diag *d)
 {
 	struct certkey *ck;
 	char *pair;
@@ -93,7 +94,8 @@ certset_load(struct certset *cs, const struct certset *prev, const char *cert,
 		cs->cap = cap;
 	}
 	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
-	    certs_unchanged(ck))
+	    ((!changes_file(ch, cert, ck->cert_real_dir, 0) &&
+	    !changes_file(ch, key, ck->key_real_dir, 0)) || certs_unchanged(ck)))
 		certs_ref(ck);
 	else if (certs_load(cert, key, &ck, d) == -1) {
 		free(pair);
@@ -139,7 +141,7 @@ is_file(const char *path)
  */
 static void
 certset_discover(struct certset *cs, const struct certset *prev,
-    const char *dir, struct diag *d)
+    const struct changes *ch, const char *dir, struct diag *d)
 {
 	static const char *const layouts[][2] = {
 		{ "fullchain.pem", "privkey.pem" },
@@ -148,13 +150,14 @@ certset_discover(struct certset *cs, const struct certset *prev,
 	struct dirent **ents;
 	int n;
 
-	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
+	if ((n = scandir(dir, &ents, NULL, NULL)) == -1) {
 		diag_err(d, dir, 0, "cannot read cert_dir: %s", strerror(errno));
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		char cert[4096], key[4096];
+		char cert[4096], key[4096], pair[8200];
 		struct certkey *ck;
+		int same = prev != NULL && !changes_entry(ch, dir, ents[i]->d_name);
 
 		if (ents[i]->d_name[0] == '.')
 			goto next;
@@ -163,8 +166,12 @@ certset_discover(struct certset *cs, const struct certset *prev,
 			    ents[i]->d_name, layouts[l][0]);
 			snprintf(key, sizeof(key), "%s/%s/%s", dir,
 			    ents[i]->d_name, layouts[l][1]);
-			if (is_file(cert) && is_file(key)) {
-				certset_load(cs, prev, cert, key, 1, &ck, d);
+			snprintf(pair, sizeof(pair), "%s\n%s", cert, key);
+			/* a subdirectory without events that held this pair
+			 * still does: no need to look at the files again */
+			if ((same && strmap_get(&prev->by_pair, pair) != NULL) ||
+			    (is_file(cert) && is_file(key))) {
+				certset_load(cs, prev, ch, cert, key, 1, &ck, d);
 				break;
 			}
 		}
@@ -280,8 +287,8 @@ domain_unref(struct domain *dom)
 static int
 domain_certs(const struct config *cfg, const struct domain_conf *dc,
     const char *name, const char *host, struct certset *cs,
-    const struct certset *prev, time_t now, struct certkey *ck[2],
-    struct diag *d)
+    const struct certset *prev, const struct changes *ch, time_t now,
+    struct certkey *ck[2], struct diag *d)
 {
 	const struct cert_paths *cp = NULL;
 	int ok = 0;
@@ -293,7 +300,7 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 		cp = cfg->default_certs;
 	if (cp != NULL) {
 		for (int i = 0; i < 2 && cp[i].cert != NULL; i++)
-			if (certset_load(cs, prev, cp[i].cert, cp[i].key, 0, &ck[i],
+			if (certset_load(cs, prev, ch, cp[i].cert, cp[i].key, 0, &ck[i],
 			    d) == -1) {
 				ck[i] = NULL;
 				ok = -1;
@@ -321,7 +328,7 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 static struct domain *
 domain_load(const struct config *cfg, const struct domain_conf *dc,
     const char *name, struct certset *cs, const struct certset *prev_certs,
-    struct domain *old, time_t now, struct diag *d)
+    const struct changes *ch, struct domain *old, time_t now, struct diag *d)
 {
 	struct certkey *ck[2];
 	struct domain *dom;
@@ -335,15 +342,18 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 		snprintf(path, sizeof(path), "%s", dc->policy);
 	else
 		snprintf(path, sizeof(path), "%s/%s.txt", cfg->policy_dir, name);
-	if (domain_certs(cfg, dc, name, host, cs, prev_certs, now, ck, d) == -1)
+	if (domain_certs(cfg, dc, name, host, cs, prev_certs, ch, now, ck, d) == -1)
 		ok = -1;
 
 	if (ok == 0 && old != NULL && strcmp(old->policy_path, path) == 0 &&
 	    old->ck[0] == ck[0] && old->ck[1] == ck[1]) {
 		struct file_stamp st;
 
-		if (certs_stamp(path, &st) == 0 &&
-		    memcmp(&st, &old->policy_stamp, sizeof(st)) == 0) {
+		/* in policy_dir we build the paths ourselves, so an event on
+		 * another name there says nothing about this file */
+		if (!changes_file(ch, path, NULL, dc == NULL || dc->policy == NULL) ||
+		    (certs_stamp(path, &st) == 0 &&
+		    memcmp(&st, &old->policy_stamp, sizeof(st)) == 0)) {
 			atomic_fetch_add_explicit(&old->refs, 1,
 			    memory_order_relaxed);
 			return old;
@@ -413,7 +423,7 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 	size_t cap;
 
 	*n = 0;
-	nents = scandir(cfg->policy_dir, &ents, NULL, alphasort);
+	nents = scandir(cfg->policy_dir, &ents, NULL, NULL);
 	if (nents == -1) {
 		if (errno != ENOENT || cfg->ndomains == 0)
 			diag_warn(d, cfg->policy_dir, 0, "cannot read policy_dir: "
@@ -422,6 +432,7 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 		nents = 0;
 	}
 	cap = cfg->ndomains + (size_t)nents + 1;
+	strmap_reserve(&seen, cap);
 	if ((*names = calloc(cap, sizeof(char *))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < cfg->ndomains; i++) {
@@ -463,6 +474,28 @@ fail:
 	return -1;
 }
 
+/* do s and prev use other files or directories? (the configuration, a
+ * domain added or removed, a certificate file pair appeared or went, or
+ * cert_dir's entries changed) */
+static int
+paths_differ(const struct snapshot *s, const struct snapshot *prev,
+    const struct changes *ch)
+{
+	/* without events to go by, or with entries of cert_dir come or gone
+	 * (a new subdirectory may not hold its files yet), look again */
+	if (ch == NULL || ch->full || (s->cfg.cert_dir != NULL &&
+	    strmap_get(&ch->dirs, s->cfg.cert_dir) != NULL))
+		return 1;
+	if (prev == NULL || s->nadded > 0 || s->nremoved > 0 ||
+	    memcmp(&s->cfg_stamp, &prev->cfg_stamp, sizeof(s->cfg_stamp)) != 0 ||
+	    s->certs->n != prev->certs->n)
+		return 1;
+	for (size_t i = 0; i < s->certs->n; i++)
+		if (strmap_get(&prev->certs->by_pair, s->certs->pairs[i]) == NULL)
+			return 1;
+	return 0;
+}
+
 static void
 snapshot_free(struct snapshot *s)
 {
@@ -477,7 +510,8 @@ snapshot_free(struct snapshot *s)
 
 int
 snapshot_build(const char *config_path, unsigned long generation,
-    const struct snapshot *prev, struct snapshot **out, struct diag *d)
+    const struct snapshot *prev, const struct changes *ch,
+    struct snapshot **out, struct diag *d)
 {
 	const struct certset *prev_certs = prev != NULL ? prev->certs : NULL;
 	struct snapshot *s;
@@ -500,11 +534,17 @@ snapshot_build(const char *config_path, unsigned long generation,
 		free(s);
 		return -1;
 	}
+	if (prev_certs != NULL) {
+		/* about as many certificates as last time: no rehashing */
+		strmap_reserve(&s->certs->by_pair, prev_certs->by_pair.n);
+		strmap_reserve(&s->certs->by_name, prev_certs->by_name.n);
+	}
 	if (s->cfg.cert_dir != NULL)
-		certset_discover(s->certs, prev_certs, s->cfg.cert_dir, d);
+		certset_discover(s->certs, prev_certs, ch, s->cfg.cert_dir, d);
 	if (collect_names(&s->cfg, &names, &nnames, d) == -1)
 		goto fail;
-	if ((s->domains = calloc(nnames ? nnames : 1, sizeof(*s->domains))) == NULL)
+	if ((s->domains = calloc(nnames ? nnames : 1, sizeof(*s->domains))) == NULL ||
+	    strmap_reserve(&s->index, nnames) == -1)
 		goto fail;
 	for (size_t i = 0; i < nnames; i++) {
 		struct domain *old = prev != NULL ?
@@ -512,7 +552,7 @@ snapshot_build(const char *config_path, unsigned long generation,
 		struct domain *dom;
 
 		dom = domain_load(&s->cfg, config_find_domain(&s->cfg, names[i]),
-		    names[i], s->certs, prev_certs, old, now, d);
+		    names[i], s->certs, prev_certs, ch, old, now, d);
 		if (dom == NULL) {
 			s->nfailed++;
 			if (old == NULL)
@@ -538,6 +578,7 @@ snapshot_build(const char *config_path, unsigned long generation,
 		for (size_t i = 0; i < prev->ndomains; i++)
 			if (snapshot_find(s, prev->domains[i]->name) == NULL)
 				s->nremoved++;
+	s->paths_changed = paths_differ(s, prev, ch);
 	if (s->cfg.default_domain != NULL &&
 	    (s->default_domain = snapshot_find(s, s->cfg.default_domain)) == NULL)
 		diag_err(d, s->cfg.path, 0, "default_domain %s is not served "

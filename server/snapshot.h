@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "certs.h"
+#include "changes.h"
 #include "config.h"
 #include "diag.h"
 #include "policy.h"
@@ -52,6 +53,8 @@ struct snapshot {
 	size_t nfailed;			/* domains that failed to load */
 	size_t nkept;			/* of those, kept at their previous version */
 	size_t nadded, nchanged, nremoved; /* against the previous snapshot */
+	int paths_changed;		/* files or directories differ from prev's:
+					 * what is watched must be looked at again */
 };
 
 /*
@@ -61,14 +64,17 @@ struct snapshot {
  * d. A domain with any error is left out and counted in nfailed.
  *
  * With prev (a reload), files whose stamps did not change are not read
- * again: their certificates and domains are shared with prev. A domain that
- * fails now but loaded in prev keeps its prev version (counted in nkept).
+ * again: their certificates and domains are shared with prev. With ch (the
+ * file events since prev), files ch says cannot have changed are not even
+ * stat()ed. A domain that fails now but loaded in prev keeps its prev
+ * version (counted in nkept).
  *
  * Returns 0 and *out (one reference) when the configuration is valid and at
  * least one domain loaded; -1 otherwise.
  */
 int snapshot_build(const char *config_path, unsigned long generation,
-    const struct snapshot *prev, struct snapshot **out, struct diag *d);
+    const struct snapshot *prev, const struct changes *ch,
+    struct snapshot **out, struct diag *d);
 
 /* Does s serve exactly what prev serves, from the same files? (1 or 0) */
 int snapshot_same(const struct snapshot *s, const struct snapshot *prev);

@@ -5,17 +5,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a: simple and good enough for host names */
+/*
+ * A word-at-a-time multiplicative hash (in the manner of FxHash): keys are
+ * host names and file paths of up to a few hundred bytes, hashed on every
+ * lookup of a reload, so eight bytes per step matter. The final mixing
+ * spreads the high bits down to the low ones the table index uses.
+ */
 static uint64_t
 strmap_hash(const char *s)
 {
-	uint64_t h = 14695981039346656037ULL;
+	const uint64_t k = 0x517cc1b727220a95ULL;
+	size_t len = strlen(s);
+	uint64_t h = len * k, w;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (((h << 5) | (h >> 59)) ^ w) * k;
 	}
-	return h;
+	if (len > 0) {
+		w = 0;
+		memcpy(&w, s, len);
+		h = (((h << 5) | (h >> 59)) ^ w) * k;
+	}
+	h ^= h >> 32;
+	h *= k;
+	return h ^ (h >> 29);
 }
 
 void *
@@ -50,24 +64,40 @@ strmap_place(struct strmap_slot *slots, size_t cap, const char *key,
 	return 1;
 }
 
+/* move every entry into a table of cap slots (a power of two) */
+static int
+strmap_resize(struct strmap *m, size_t cap)
+{
+	struct strmap_slot *slots = calloc(cap, sizeof(*slots));
+
+	if (slots == NULL)
+		return -1;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].key != NULL)
+			strmap_place(slots, cap, m->slots[i].key, m->slots[i].value);
+	free(m->slots);
+	m->slots = slots;
+	m->cap = cap;
+	return 0;
+}
+
+int
+strmap_reserve(struct strmap *m, size_t n)
+{
+	size_t cap = m->cap ? m->cap : 16;
+
+	while (n * 2 > cap)
+		cap *= 2;
+	return cap == m->cap ? 0 : strmap_resize(m, cap);
+}
+
 int
 strmap_put(struct strmap *m, const char *key, void *value)
 {
 	/* keep the load at most one half: short probe sequences */
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-		struct strmap_slot *slots = calloc(cap, sizeof(*slots));
-
-		if (slots == NULL)
-			return -1;
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->slots[i].key != NULL)
-				strmap_place(slots, cap, m->slots[i].key,
-				    m->slots[i].value);
-		free(m->slots);
-		m->slots = slots;
-		m->cap = cap;
-	}
+	if ((m->n + 1) * 2 > m->cap &&
+	    strmap_resize(m, m->cap ? m->cap * 2 : 16) == -1)
+		return -1;
 	m->n += (size_t)strmap_place(m->slots, m->cap, key, value);
 	return 0;
 }

@@ -24,6 +24,10 @@ void *strmap_get(const struct strmap *m, const char *key);
  */
 int strmap_put(struct strmap *m, const char *key, void *value);
 
+/* Make room for n keys in all, so that inserting them never rehashes.
+ * Returns 0, or -1 when memory runs out (the map is then unchanged). */
+int strmap_reserve(struct strmap *m, size_t n);
+
 /* Remove key if present; returns its value or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
 
