@@ -305,6 +305,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		v->forwarded = 0;
 		v->bad_target = 0;
 		v->in_body = 0;
+		server_conn_wake(v);
 	}
 }
 

@@ -8,11 +8,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,7 +37,9 @@
 #define IN_BUF 4096			/* decrypted bytes on their way to MHD */
 #define OUT_BUF 8192			/* MHD's bytes on their way to TLS */
 
-enum conn_state { CONN_HANDSHAKE, CONN_OPEN };
+enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
+
+#define LINGER_MS 2000			/* reading what a closing client still sends */
 
 /*
  * One client connection. It owns the client socket (fd), the TLS context,
@@ -59,6 +63,8 @@ struct conn {
 	int client_eof;			/* the client will send nothing more */
 	double eof_ms;			/* since when */
 	int pfd_eof;			/* libmicrohttpd closed its end */
+	int mhd_done;			/* libmicrohttpd takes no more requests */
+	int wake_pending;		/* on the wake list */
 	size_t in_off, in_len, out_off, out_len;
 	struct conn *prev, *next;	/* every connection, oldest first */
 	unsigned char in[IN_BUF];
@@ -145,6 +151,30 @@ static struct conn *
 by_fd_get(int fd)
 {
 	return fd >= 0 && (size_t)fd < by_fd_cap ? by_fd[fd] : NULL;
+}
+
+/* connections whose pump a completed request may unblock (see conn_pump) */
+static _Thread_local struct conn **wake_v;
+static _Thread_local size_t wake_n, wake_cap;
+
+void
+server_conn_wake(struct server_conn_view *v)
+{
+	struct conn *c = (struct conn *)((char *)v - offsetof(struct conn, view));
+
+	if (c->wake_pending)
+		return;
+	if (wake_n == wake_cap) {
+		size_t cap = wake_cap ? wake_cap * 2 : 64;
+		struct conn **nv = realloc(wake_v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return;		/* the next event on it pumps it anyway */
+		wake_v = nv;
+		wake_cap = cap;
+	}
+	c->wake_pending = 1;
+	wake_v[wake_n++] = c;
 }
 
 struct server_conn_view *
@@ -273,7 +303,9 @@ conn_update_events(struct conn *c)
 {
 	uint32_t want = 0;
 
-	if (c->state == CONN_HANDSHAKE)
+	if (c->state == CONN_LINGER)
+		want = EPOLLIN;
+	else if (c->state == CONN_HANDSHAKE)
 		want = (c->tls_want_write ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP;
 	else {
 		if (!c->client_eof && c->in_off == c->in_len)
@@ -284,9 +316,11 @@ conn_update_events(struct conn *c)
 	ev_set(c->fd, &c->ev_fd, want);
 	if (c->pfd != -1) {
 		want = 0;
-		if (!c->pfd_eof && c->out_off == c->out_len)
+		if (c->state == CONN_LINGER)
+			;	/* libmicrohttpd is done */
+		else if (!c->pfd_eof && c->out_off == c->out_len)
 			want |= EPOLLIN;
-		if (c->in_off < c->in_len)
+		if (c->in_off < c->in_len && c->view.inflight == 0)
 			want |= EPOLLOUT;
 		ev_set(c->pfd, &c->ev_pfd, want);
 	}
@@ -323,12 +357,15 @@ conn_pump(struct conn *c)
 	int progress, r;
 	ssize_t n;
 
+	if (c->state == CONN_LINGER)
+		return 0;
+
 	do {
 		progress = 0;
 		c->tls_want_write = 0;
 
 		/* client -> in */
-		if (c->in_off == c->in_len && !c->client_eof) {
+		if (c->in_off == c->in_len && !c->client_eof && !c->mhd_done) {
 			c->in_off = c->in_len = 0;
 			r = mbedtls_ssl_read(&c->ssl, c->in, sizeof(c->in));
 			if (r > 0) {
@@ -361,7 +398,14 @@ conn_pump(struct conn *c)
 				return -1;
 			}
 		}
-		if (c->in_off < c->in_len) {
+		/*
+		 * While libmicrohttpd answers one request, it gets no more
+		 * bytes: a pipelined flood would otherwise pile up in its
+		 * fixed-size connection pool until it has no room left for the
+		 * next request's headers, and it drops the connection. When the
+		 * request completes, server_conn_wake() resumes the pump.
+		 */
+		if (c->in_off < c->in_len && c->view.inflight == 0) {
 			n = send(c->pfd, c->in + c->in_off, c->in_len - c->in_off,
 			    MSG_NOSIGNAL);
 			if (n > 0) {
@@ -371,6 +415,13 @@ conn_pump(struct conn *c)
 				}
 				c->in_off += (size_t)n;
 				progress = 1;
+			} else if (n == -1 && (errno == EPIPE ||
+			    errno == ECONNRESET)) {
+				/* it closed its end (Connection: close): drop
+				 * the requests it will never read, but still
+				 * deliver every answer it wrote */
+				c->in_off = c->in_len;
+				c->mhd_done = 1;
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				return -1;
 		}
@@ -381,9 +432,11 @@ conn_pump(struct conn *c)
 			if (n > 0) {
 				c->out_len = (size_t)n;
 				progress = 1;
-			} else if (n == 0)
+			} else if (n == 0 || errno == ECONNRESET) {
+				/* closed; a reset only says it left requests
+				 * unread, and comes after all it wrote */
 				c->pfd_eof = 1;
-			else if (errno != EAGAIN && errno != EINTR)
+			} else if (errno != EAGAIN && errno != EINTR)
 				return -1;
 		}
 		/* out -> client */
@@ -403,7 +456,23 @@ conn_pump(struct conn *c)
 	if (c->pfd_eof && c->out_off == c->out_len) {
 		/* libmicrohttpd is done with this connection: say goodbye */
 		mbedtls_ssl_close_notify(&c->ssl);
-		return -1;
+		if (c->client_eof)
+			return -1;
+		/*
+		 * Lingering close: a client that pipelined more requests
+		 * than were answered still has bytes on the way; closing now
+		 * would make the kernel answer them with a reset, which can
+		 * destroy answers the client has not read yet. So stop
+		 * writing, read and drop what still comes, and close when
+		 * the client does, or after LINGER_MS.
+		 */
+		shutdown(c->fd, SHUT_WR);
+		c->state = CONN_LINGER;
+		c->deadline_ms = server_now_ms() + LINGER_MS;
+		by_fd_set(c->pfd, NULL);
+		close(c->pfd);		/* its hang-up would wake epoll forever */
+		c->pfd = -1;
+		return 0;
 	}
 	return 0;
 }
@@ -648,9 +717,19 @@ conn_accept(int lfd)
 static int
 conn_idle(const struct conn *c)
 {
-	return c->state == CONN_HANDSHAKE ||
-	    (c->view.inflight == 0 && (!c->view.forwarded || c->client_eof) &&
-	    c->in_off == c->in_len && c->out_off == c->out_len);
+	int pending = 0;
+
+	if (c->state == CONN_HANDSHAKE || c->state == CONN_LINGER)
+		return 1;
+	if (c->view.inflight != 0 || (c->view.forwarded && !c->client_eof) ||
+	    c->in_off != c->in_len || c->out_off != c->out_len)
+		return 0;
+	/* pipelined requests libmicrohttpd has not read yet, or an answer it
+	 * wrote that we have not: not idle */
+	if ((ioctl(c->mhd_fd, FIONREAD, &pending) == 0 && pending > 0) ||
+	    (ioctl(c->pfd, FIONREAD, &pending) == 0 && pending > 0))
+		return 0;
+	return 1;
 }
 
 /*
@@ -666,7 +745,9 @@ conn_expire(double now)
 
 	for (c = conns_head; c != NULL; c = next) {
 		next = c->next;
-		if (c->state == CONN_HANDSHAKE && now > c->deadline_ms) {
+		if (c->state == CONN_LINGER && now > c->deadline_ms) {
+			conn_close(c);
+		} else if (c->state == CONN_HANDSHAKE && now > c->deadline_ms) {
 			metrics_handshake_failed(HS_FAIL_TIMEOUT);
 			log_debug("%s: handshake timed out", c->addr_text);
 			conn_close(c);
@@ -777,6 +858,20 @@ handle_signal(void)
 	}
 }
 
+/* a lingering connection: drop what the client still sends; close at its
+ * end of stream or error */
+static void
+conn_linger_read(struct conn *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = recv(c->fd, buf, sizeof(buf), 0)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		conn_close(c);
+}
+
 static void
 handle_fd_event(int fd, uint32_t events)
 {
@@ -787,6 +882,10 @@ handle_fd_event(int fd, uint32_t events)
 	if (fd == c->fd && (events & (EPOLLERR | EPOLLHUP)) &&
 	    !(events & EPOLLIN)) {
 		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_LINGER) {
+		conn_linger_read(c);
 		return;
 	}
 	if (c->state == CONN_HANDSHAKE) {
@@ -941,6 +1040,16 @@ worker_loop(struct worker *w)
 		/* libmicrohttpd reads requests and writes responses here; the
 		 * bytes it wrote are picked up by the next epoll round */
 		http_run();
+		for (size_t i = 0; i < wake_n; i++) {
+			struct conn *c = wake_v[i];
+
+			c->wake_pending = 0;
+			if (conn_pump(c) == -1)
+				conn_close(c);
+			else
+				conn_update_events(c);
+		}
+		wake_n = 0;
 		now = server_now_ms();
 		if (now - last_expire >= 250) {
 			conn_expire(now);
@@ -964,6 +1073,9 @@ worker_loop(struct worker *w)
 	free(by_fd);
 	by_fd = NULL;
 	by_fd_cap = 0;
+	free(wake_v);
+	wake_v = NULL;
+	wake_n = wake_cap = 0;
 	close(epfd);
 	snapshot_publish(NULL);
 	return rc;

@@ -52,6 +52,10 @@ void server_release(void);
  */
 struct server_conn_view *server_conn_lookup(int fd);
 
+/* A request on v's connection completed: pump it after this loop turn's
+ * libmicrohttpd work (more request bytes may go to libmicrohttpd now). */
+void server_conn_wake(struct server_conn_view *v);
+
 /* Milliseconds on a monotonic clock. */
 double server_now_ms(void);
 
