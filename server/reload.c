@@ -265,39 +265,42 @@ watch_sync(void)
 	watch_n = n;
 }
 
-/* remember which file an event was about, for the next build */
-static void
-changes_seen(const struct inotify_event *ev)
+/* the watch of descriptor wd, or NULL (each directory is watched once) */
+static const struct watch *
+watch_find(int wd)
 {
-	const char *dir = NULL;
+	for (size_t i = 0; i < watch_n; i++)
+		if (watch_v[i].wd == wd)
+			return &watch_v[i];
+	return NULL;
+}
 
+/* remember which file an event in watch w was about, for the next build */
+static void
+changes_seen(const struct inotify_event *ev, const struct watch *w)
+{
 	if (seen == NULL && (seen = calloc(1, sizeof(*seen))) == NULL)
 		return;		/* then the build looks at everything */
-	for (size_t i = 0; i < watch_n && dir == NULL; i++)
-		if (watch_v[i].wd == ev->wd)
-			dir = watch_v[i].dir;
-	if (dir == NULL || (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
+	if (w == NULL || (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
 	    IN_DELETE_SELF | IN_MOVE_SELF)))
 		changes_note_all(seen);
 	else
-		changes_note(seen, dir, ev->len ? ev->name : NULL);
+		changes_note(seen, w->dir, ev->len ? ev->name : NULL);
 }
 
-/* does an event in watch wd on name count as a change? */
+/* does an event in watch w (NULL: unknown) on name count as a change? */
 static int
-watch_event_counts(int wd, const char *name, uint32_t mask)
+watch_event_counts(const struct watch *w, const char *name, uint32_t mask)
 {
 	if (mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
 		return 1;
-	for (size_t i = 0; i < watch_n; i++) {
-		if (watch_v[i].wd != wd)
-			continue;
-		if (watch_v[i].all || name == NULL || strncmp(name, "..", 2) == 0)
+	if (w == NULL)
+		return 0;
+	if (w->all || name == NULL || strncmp(name, "..", 2) == 0)
+		return 1;
+	for (size_t k = 0; k < w->nnames; k++)
+		if (strcmp(w->names[k], name) == 0)
 			return 1;
-		for (size_t k = 0; k < watch_v[i].nnames; k++)
-			if (strcmp(watch_v[i].names[k], name) == 0)
-				return 1;
-	}
 	return 0;
 }
 
@@ -543,15 +546,16 @@ reload_handle_fd(int fd)
 	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const void *)p;
+			const struct watch *w = watch_find(ev->wd);
 			double now = server_now_ms();
 
-			if (watch_event_counts(ev->wd, ev->len ? ev->name : NULL,
+			if (watch_event_counts(w, ev->len ? ev->name : NULL,
 			    ev->mask)) {
 				if (change_why == NULL)
 					change_first = now;
 				change_why = change_reason;
 				change_last = now;
-				changes_seen(ev);
+				changes_seen(ev, w);
 			}
 			p += sizeof(*ev) + ev->len;
 		}
