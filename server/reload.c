@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/build_info.h>
@@ -23,8 +24,20 @@
 #include "snapshot.h"
 #include "strmap.h"
 
-#define DEBOUNCE_MS 300		/* quiet time after the last change seen */
-#define DEBOUNCE_MAX_MS 2000	/* longest a stream of changes delays a reload */
+/*
+ * When a change is built. A file that was closed after writing, renamed
+ * into place, deleted, re-pointed (a symlink) or chmod'ed is complete: the
+ * build follows SETTLE_MS after the last such event (a burst, like
+ * certbot's two symlinks or a deploy of many files, is one build). A file
+ * still open for writing (modified or created, not yet closed) may be half
+ * written: then the build waits for it to be closed, or for DEBOUNCE_MS
+ * without any event, and a stream of changes never delays it more than
+ * DEBOUNCE_MAX_MS.
+ */
+#define SETTLE_MS 20
+#define DEBOUNCE_MS 300
+#define DEBOUNCE_MAX_MS 2000
+#define WRITING_MAX 32		/* files followed while open for writing */
 #define WATCH_EVENTS (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
 	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
@@ -64,6 +77,9 @@ static int other_trigger;		/* SIGHUP or a poll is due as well */
 static int force_full;			/* the last build failed */
 static const char *change_why;		/* a change was seen: due after debounce */
 static double change_first, change_last;
+static char *writing[WRITING_MAX];	/* "dir/name" open for writing */
+static size_t nwriting;
+static int writing_lost;		/* more than WRITING_MAX: wait the debounce */
 
 /* every listen address as one string, for comparison */
 static char *
@@ -173,19 +189,24 @@ watch_want(struct watch **v, size_t *n, const char *dir, const char *name)
 		w->nnames++;
 }
 
-/* the directory of path (for its name), and the real directory of the file
- * a symlink at path points to (for everything: certbot's archive/) */
+/* the directory of path (for its name), and when path is a symlink the
+ * real directory of the file it leads to (for everything: certbot's
+ * archive/, a Kubernetes volume's ..data/). A path that is no symlink
+ * itself needs no more: a watch through a symlinked directory watches the
+ * directory it leads to. */
 static void
 watch_want_file(struct watch **v, size_t *n, const char *path)
 {
 	char dir[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+	struct stat sb;
 
 	if (path == NULL)
 		return;
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
 	watch_want(v, n, dirname(dir), basename(base));
-	if (realpath(path, real) != NULL && strcmp(real, path) != 0)
+	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    realpath(path, real) != NULL)
 		watch_want(v, n, dirname(real), NULL);
 }
 
@@ -302,6 +323,63 @@ watch_event_counts(const struct watch *w, const char *name, uint32_t mask)
 		if (strcmp(w->names[k], name) == 0)
 			return 1;
 	return 0;
+}
+
+/* forget every file followed as open for writing */
+static void
+writing_clear(void)
+{
+	for (size_t i = 0; i < nwriting; i++)
+		free(writing[i]);
+	nwriting = 0;
+	writing_lost = 0;
+}
+
+/*
+ * Follow which files are open for writing: a modification, or the creation
+ * of a regular file, starts it; closing after writing, renaming it away or
+ * deleting it ends it.
+ */
+static void
+writing_follow(const struct inotify_event *ev, const struct watch *w)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	size_t i;
+
+	if (w == NULL || ev->len == 0 ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", w->dir, ev->name) >=
+	    sizeof(path))
+		return;
+	for (i = 0; i < nwriting && strcmp(writing[i], path) != 0; i++)
+		;
+	if ((ev->mask & IN_MODIFY) || ((ev->mask & IN_CREATE) &&
+	    !(ev->mask & IN_ISDIR) && lstat(path, &sb) == 0 &&
+	    S_ISREG(sb.st_mode))) {
+		if (i < nwriting)
+			return;
+		if (nwriting == WRITING_MAX || (writing[nwriting] =
+		    strdup(path)) == NULL) {
+			writing_lost = 1;
+			return;
+		}
+		nwriting++;
+	} else if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_FROM | IN_DELETE)) &&
+	    i < nwriting) {
+		free(writing[i]);
+		writing[i] = writing[--nwriting];
+	}
+}
+
+/* when the changes seen so far are to be built (server_now_ms() time) */
+static double
+change_due(void)
+{
+	double due = change_last +
+	    (nwriting > 0 || writing_lost ? DEBOUNCE_MS : SETTLE_MS);
+
+	return change_first + DEBOUNCE_MAX_MS < due ?
+	    change_first + DEBOUNCE_MAX_MS : due;
 }
 
 /* inotify on or off, as the current configuration says */
@@ -425,9 +503,10 @@ build_finish(struct build_job *j)
 			stats.last_ok = time(NULL);
 			log_info("reload (%s): generation %lu: %zu added, %zu "
 			    "changed, %zu removed, %zu failed (%zu kept at their "
-			    "previous version); %zu domains served; %.1f ms", j->why,
+			    "previous version); %zu domains served; %.1f ms%s", j->why,
 			    stats.generation, s->nadded, s->nchanged, s->nremoved,
-			    s->nfailed, s->nkept, s->ndomains, ms);
+			    s->nfailed, s->nkept, s->ndomains, ms,
+			    s->patched ? " (incremental)" : "");
 		}
 		log_set_level(s->cfg.log_level);
 		if (!first && log_access_open(s->cfg.access_log) == -1)
@@ -556,6 +635,7 @@ reload_handle_fd(int fd)
 				change_why = change_reason;
 				change_last = now;
 				changes_seen(ev, w);
+				writing_follow(ev, w);
 			}
 			p += sizeof(*ev) + ev->len;
 		}
@@ -570,9 +650,7 @@ reload_tick(double now)
 
 	if (job != NULL || snapshot_current() == NULL)
 		return;		/* one build at a time; changes wait for it */
-	if (why == NULL && change_why != NULL &&
-	    (now - change_last >= DEBOUNCE_MS ||
-	    now - change_first >= DEBOUNCE_MAX_MS))
+	if (why == NULL && change_why != NULL && now >= change_due())
 		why = change_why;
 	if (why == NULL && next_poll > 0 && now >= next_poll) {
 		why = "poll";
@@ -581,6 +659,7 @@ reload_tick(double now)
 	if (why == NULL)
 		return;
 	pending_why = change_why = NULL;	/* one build covers every trigger */
+	writing_clear();	/* still writing? its next event says so */
 	build_start(why);
 }
 
@@ -593,11 +672,8 @@ reload_timeout_ms(double now)
 		return -1;	/* done_fd wakes the loop */
 	if (pending_why != NULL)
 		return 0;
-	if (change_why != NULL) {
-		due = change_last + DEBOUNCE_MS;
-		if (change_first + DEBOUNCE_MAX_MS < due)
-			due = change_first + DEBOUNCE_MAX_MS;
-	}
+	if (change_why != NULL)
+		due = change_due();
 	if (next_poll > 0 && (due < 0 || next_poll < due))
 		due = next_poll;
 	if (due < 0)
@@ -625,6 +701,7 @@ reload_stop(void)
 		job = NULL;
 	}
 	watch_setup(0);
+	writing_clear();
 	if (done_fd != -1)
 		close(done_fd);
 	done_fd = -1;

@@ -50,11 +50,13 @@ struct snapshot {
 	struct strmap index;		/* name -> struct domain * */
 	const struct domain *default_domain;
 	struct certset *certs;		/* every certificate loaded, for reuse */
-	size_t nfailed;			/* domains that failed to load */
+	char **failed;			/* names of the domains that failed to load */
+	size_t nfailed;
 	size_t nkept;			/* of those, kept at their previous version */
 	size_t nadded, nchanged, nremoved; /* against the previous snapshot */
 	int paths_changed;		/* files or directories differ from prev's:
 					 * what is watched must be looked at again */
+	int patched;			/* built incrementally from prev */
 };
 
 /*
@@ -66,8 +68,11 @@ struct snapshot {
  * With prev (a reload), files whose stamps did not change are not read
  * again: their certificates and domains are shared with prev. With ch (the
  * file events since prev), files ch says cannot have changed are not even
- * stat()ed. A domain that fails now but loaded in prev keeps its prev
- * version (counted in nkept).
+ * stat()ed, and when the events touch neither the configuration nor
+ * cert_dir's entries the build is incremental (patched): prev's tables are
+ * copied and only the domains and certificates the events name are looked
+ * at. A domain that fails now but loaded in prev keeps its prev version
+ * (counted in nkept).
  *
  * Returns 0 and *out (one reference) when the configuration is valid and at
  * least one domain loaded; -1 otherwise.
@@ -76,7 +81,8 @@ int snapshot_build(const char *config_path, unsigned long generation,
     const struct snapshot *prev, const struct changes *ch,
     struct snapshot **out, struct diag *d);
 
-/* Does s serve exactly what prev serves, from the same files? (1 or 0) */
+/* Does s serve exactly what prev serves, from the same files? (1 or 0)
+ * A patched s must have been built from this prev. */
 int snapshot_same(const struct snapshot *s, const struct snapshot *prev);
 
 /* Find a loaded domain by lower-case name, or NULL. */

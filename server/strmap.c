@@ -56,6 +56,8 @@ strmap_place(struct strmap_slot *slots, size_t cap, const char *key,
 	for (i = strmap_hash(key) & (cap - 1); slots[i].key != NULL;
 	    i = (i + 1) & (cap - 1))
 		if (strcmp(slots[i].key, key) == 0) {
+			/* the new key: the old one may be freed with its owner */
+			slots[i].key = key;
 			slots[i].value = value;
 			return 0;
 		}
@@ -132,6 +134,22 @@ strmap_del(struct strmap *m, const char *key)
 	m->slots[i].value = NULL;
 	m->n--;
 	return value;
+}
+
+int
+strmap_copy(struct strmap *dst, const struct strmap *src)
+{
+	struct strmap_slot *slots = NULL;
+
+	if (src->cap > 0 &&
+	    (slots = malloc(src->cap * sizeof(*slots))) == NULL)
+		return -1;
+	if (src->cap > 0)
+		memcpy(slots, src->slots, src->cap * sizeof(*slots));
+	dst->slots = slots;
+	dst->cap = src->cap;
+	dst->n = src->n;
+	return 0;
 }
 
 void

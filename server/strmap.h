@@ -19,8 +19,9 @@ struct strmap {
 void *strmap_get(const struct strmap *m, const char *key);
 
 /*
- * Insert or replace key -> value. The key string is not copied. Returns 0, or
- * -1 when memory runs out (the map is then unchanged).
+ * Insert or replace key -> value. The key string is not copied; replacing
+ * an entry stores the new key pointer too (the old string may then be
+ * freed). Returns 0, or -1 when memory runs out (the map is then unchanged).
  */
 int strmap_put(struct strmap *m, const char *key, void *value);
 
@@ -30,6 +31,11 @@ int strmap_reserve(struct strmap *m, size_t n);
 
 /* Remove key if present; returns its value or NULL. */
 void *strmap_del(struct strmap *m, const char *key);
+
+/* Make dst (uninitialised or freed) an entry-for-entry copy of src, keys
+ * and values borrowed as src's are, in one copy of the table: no rehashing.
+ * Returns 0, or -1 when memory runs out (dst is then untouched). */
+int strmap_copy(struct strmap *dst, const struct strmap *src);
 
 /* Free the table (not the keys or values); the map may be reused. */
 void strmap_free(struct strmap *m);

@@ -329,6 +329,122 @@ def add_remove_discovered_domain(env):
     still_served(env, "a.example", norm("a.example"), ca)
 
 
+# ---------------------------------------------------------------- incremental
+
+RELOAD_LINE = r"reload \((file change|SIGHUP)\)(: nothing changed|: generation \d+: (\d+) added, (\d+) changed, (\d+) removed, (\d+) failed.*)"
+
+
+@test
+def incremental_equals_full_build(env):
+    """Builds triggered by file events are incremental (they copy the
+    previous generation and look again only at what the events name); after
+    each of a series of changes made the way real tools make them, a SIGHUP
+    (a full build, which looks at every file) must find nothing to change:
+    the incremental build served exactly what a full one would. Covers
+    discovered policies and cert_dir certificates (certbot's live/archive
+    symlinks), a [domain] section with its own files, additions, removals,
+    broken and fixed files."""
+    cb = Certbot(env)
+    names = ["d%d.example" % i for i in range(1, 7)]
+    certs = {}
+    for d in names:
+        env.write("policies/%s.txt" % d, pol(d))
+        certs[d] = env.pki.issue(["mta-sts." + d])
+        cb.install("mta-sts." + d, certs[d])
+    env.write("elsewhere/sec.txt", pol("sec.example"))
+    sec_cert = env.pki.issue(["mta-sts.sec.example"])
+    c, k = env.install_cert(sec_cert, "own/sec")
+    conf = (harness.server_section(env, log_level="debug", access_log="off",
+        cert_dir=os.path.join(cb.root, "live")) +
+        "[sec.example]\npolicy = elsewhere/sec.txt\ncert = %s\nkey = %s\n" % (c, k))
+    srv = start(env, conf, names + ["sec.example"])
+    tail = LogTail(srv.log_path).mark()
+    incremental = [0]
+
+    def reloaded():
+        return re.search(RELOAD_LINE, tail.new_text())
+
+    def step(what, change, ready=reloaded, expect_incremental=True):
+        tail.mark()
+        change()
+        wait_for(ready, PICKUP + 1, what + ": applied")
+        time.sleep(0.4)     # past the debounce: no build of this change left
+        lines = [m.group(0) for m in re.finditer(RELOAD_LINE, tail.new_text())
+                 if m.group(1) == "file change"]
+        check(lines, "%s: no event-driven reload logged" % what)
+        if expect_incremental:
+            for line in lines:
+                check("(incremental)" in line,
+                    "%s: expected an incremental build: %s" % (what, line))
+        incremental[0] += sum("(incremental)" in line for line in lines)
+        tail.mark()
+        srv.proc.send_signal(signal.SIGHUP)
+        m = tail.wait(r"reload \(SIGHUP\)(: nothing changed|: generation \d+: (\d+) added, "
+            r"(\d+) changed, (\d+) removed.*)", PICKUP + 1, what + ": full build after SIGHUP")
+        check(m.group(1) == ": nothing changed" or m.group(2, 3, 4) == ("0", "0", "0"),
+            "%s: the full build found what the incremental one missed: %s"
+            % (what, m.group(0)))
+
+    path = env.path
+
+    step("policy changed in place",
+        lambda: env.write("policies/d1.example.txt", pol("d1.example", 86400)),
+        lambda: harness.body_is(env, "d1.example", norm("d1.example", 86400)))
+    step("policy replaced by rename",
+        lambda: harness.atomic_write(path("policies/d2.example.txt"),
+            pol("d2.example", 172800, "testing")),
+        lambda: harness.body_is(env, "d2.example", norm("d2.example", 172800, "testing")))
+    step("policy broken (kept at its old version)",
+        lambda: env.write("policies/d3.example.txt", "version: STSv1\nmode: bogus\n"))
+    still_served(env, "d3.example", norm("d3.example"))
+    step("broken policy fixed",
+        lambda: env.write("policies/d3.example.txt", pol("d3.example", 99999)),
+        lambda: harness.body_is(env, "d3.example", norm("d3.example", 99999)))
+    step("policy removed", lambda: os.unlink(path("policies/d4.example.txt")),
+        lambda: harness.refused(env, "d4.example"))
+    step("policy added back",
+        lambda: env.write("policies/d4.example.txt", pol("d4.example", 4444)),
+        lambda: harness.body_is(env, "d4.example", norm("d4.example", 4444)))
+    new5 = env.pki.issue(["mta-sts.d5.example"])
+    step("certificate renewed (certbot)", lambda: cb.install("mta-sts.d5.example", new5),
+        lambda: harness.peer_der(env, "mta-sts.d5.example") == new5.der)
+    other = env.pki.issue(["mta-sts.d6.example"])
+    live6 = os.path.join(cb.root, "live", "mta-sts.d6.example")
+
+    def mismatch():
+        os.unlink(os.path.join(live6, "privkey.pem"))
+        shutil.copy(other.key_pem, os.path.join(live6, "privkey.pem"))
+    step("key replaced by one that does not match (kept)", mismatch)
+    check(harness.peer_der(env, "mta-sts.d6.example") == certs["d6.example"].der,
+        "d6 keeps its old certificate")
+
+    def fix():
+        os.unlink(os.path.join(live6, "fullchain.pem"))
+        shutil.copy(other.chain_pem, os.path.join(live6, "fullchain.pem"))
+    step("matching certificate installed", fix,
+        lambda: harness.peer_der(env, "mta-sts.d6.example") == other.der)
+    step("section's own policy changed",
+        lambda: env.write("elsewhere/sec.txt", pol("sec.example", 123456)),
+        lambda: harness.body_is(env, "sec.example", norm("sec.example", 123456)))
+    sec2 = env.pki.issue(["mta-sts.sec.example"])
+    step("section's own certificate replaced",
+        lambda: (shutil.copy(sec2.key_pem, path("own/sec/privkey.pem")),
+            shutil.copy(sec2.chain_pem, path("own/sec/fullchain.pem"))),
+        lambda: harness.peer_der(env, "mta-sts.sec.example") == sec2.der)
+    # a new cert_dir subdirectory changes cert_dir's entries: a full build
+    d7 = env.pki.issue(["mta-sts.d7.example"])
+    step("new domain with a new certificate directory",
+        lambda: (env.write("policies/d7.example.txt", pol("d7.example")),
+            cb.install("mta-sts.d7.example", d7)),
+        lambda: harness.body_is(env, "d7.example", norm("d7.example")),
+        expect_incremental=False)
+    for d in ("d1.example", "d2.example", "d5.example"):
+        check(harness.get(env, d)[0] == 200, d + " still served")
+    env.info.append("%d event-driven builds incremental, each step matched by a full build"
+        % incremental[0])
+    check(incremental[0] >= 10, "incremental builds: %d" % incremental[0])
+
+
 # ---------------------------------------------------------------- isolation
 
 def two_domains(env):

@@ -71,12 +71,66 @@ test_replace_and_empty(void **state)
 	strmap_free(&m);
 }
 
+/* a replaced entry holds the new key pointer: the old string can go */
+static void
+test_replace_takes_new_key(void **state)
+{
+	struct strmap m = { 0 };
+	char *old = strdup("mta-sts.example.com"), *new = strdup(old);
+	int a, b;
+
+	(void)state;
+	assert_int_equal(strmap_put(&m, old, &a), 0);
+	assert_int_equal(strmap_put(&m, new, &b), 0);
+	memset(old, 'x', strlen(old));	/* would break lookups if still used */
+	free(old);
+	assert_ptr_equal(strmap_get(&m, "mta-sts.example.com"), &b);
+	assert_int_equal(m.n, 1);
+	strmap_free(&m);
+	free(new);
+}
+
+/* a copy answers like the original, and changing one leaves the other */
+static void
+test_copy_is_independent(void **state)
+{
+	static const char *keys[] = { "a", "b", "c", "d", "e", "f", "g", "h",
+	    "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t" };
+	struct strmap m = { 0 }, c, empty = { 0 }, c2;
+	int x;
+
+	(void)state;
+	for (size_t i = 0; i < 20; i++)
+		assert_int_equal(strmap_put(&m, keys[i], (void *)keys[i]), 0);
+	assert_int_equal(strmap_copy(&c, &m), 0);
+	assert_int_equal(c.n, m.n);
+	for (size_t i = 0; i < 20; i++)
+		assert_ptr_equal(strmap_get(&c, keys[i]), keys[i]);
+	assert_non_null(strmap_del(&c, "a"));
+	assert_int_equal(strmap_put(&c, "b", &x), 0);
+	assert_int_equal(strmap_put(&c, "zz", &x), 0);
+	assert_ptr_equal(strmap_get(&m, "a"), keys[0]);
+	assert_ptr_equal(strmap_get(&m, "b"), keys[1]);
+	assert_null(strmap_get(&m, "zz"));
+	assert_null(strmap_get(&c, "a"));
+	assert_ptr_equal(strmap_get(&c, "b"), &x);
+	assert_int_equal(strmap_copy(&c2, &empty), 0);
+	assert_null(strmap_get(&c2, "a"));
+	assert_int_equal(strmap_put(&c2, "a", &x), 0);
+	assert_ptr_equal(strmap_get(&c2, "a"), &x);
+	strmap_free(&c2);
+	strmap_free(&c);
+	strmap_free(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_replace_and_empty),
+		cmocka_unit_test(test_replace_takes_new_key),
+		cmocka_unit_test(test_copy_is_independent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

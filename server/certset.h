@@ -1,0 +1,90 @@
+/* certset.h - the certificates one snapshot loaded, by file pair and by SAN name */
+#ifndef MTA_STSD_CERTSET_H
+#define MTA_STSD_CERTSET_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "certs.h"
+#include "changes.h"
+#include "diag.h"
+#include "strmap.h"
+
+/*
+ * Every certificate + key pair a build loaded, each once. Pairs found by
+ * cert_dir discovery are also indexed by their SAN names, for picking a
+ * domain's certificate; pairs named in the configuration are not. A set is
+ * filled by one build and then never changed, so snapshots whose
+ * certificates did not change share it (reference counted with atomics).
+ */
+struct certset {
+	atomic_uint refs;
+	struct certkey **v;		/* one reference each */
+	char **pairs;			/* "cert\nkey", parallel to v */
+	unsigned char *indexed;		/* by SAN name? parallel to v */
+	size_t n, cap;
+	struct strmap by_pair;		/* "cert\nkey" -> certkey */
+	struct strmap by_name;		/* SAN name -> struct certset_names */
+	struct certset_names *lists;	/* every list node, for freeing */
+};
+
+/* A new empty set (one reference) with room for about n pairs, or NULL. */
+struct certset *certset_new(size_t n);
+
+/* Take one more reference; returns cs. */
+struct certset *certset_ref(struct certset *cs);
+
+/* Drop one reference; the last one frees the set. NULL is fine. */
+void certset_unref(struct certset *cs);
+
+/*
+ * Load a chain + key into cs once per build; *out borrows the set's
+ * reference. A pair that prev holds, from files that ch (NULL: anything may
+ * have changed) and their stamps say are unchanged, is shared, not parsed
+ * again (parsing keys is the costly part of a reload). index_names: index
+ * the pair's SAN names for certset_pick. Returns 0, or -1 after adding the
+ * reason to d.
+ */
+int certset_load(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *cert, const char *key,
+    int index_names, struct certkey **out, struct diag *d);
+
+/* Add ck, already loaded (one more reference is taken), as certset_load
+ * would have. Returns 0, or -1 when memory runs out. */
+int certset_add(struct certset *cs, struct certkey *ck, int index_names);
+
+/* The pair that holds cert and key in the layouts cert_dir discovery knows,
+ * in subdirectory name of dir: fills cert and key (each of size len) and
+ * returns 1 when both are files, else 0. */
+int certset_find_layout(const char *dir, const char *name, char *cert,
+    char *key, size_t len);
+
+/* The pair of cs found in subdirectory name of dir in one of the layouts
+ * cert_dir discovery knows (looked up, not on disk), or NULL. */
+struct certkey *certset_find_sub(const struct certset *cs, const char *dir,
+    const char *name);
+
+/*
+ * Load every certificate in cert_dir: each subdirectory (symlinks followed)
+ * holding fullchain.pem + privkey.pem (certbot's live/<name>/) or tls.crt +
+ * tls.key (a Kubernetes TLS secret). Names starting with '.' are skipped.
+ * prev and ch as for certset_load.
+ */
+void certset_discover(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *dir, struct diag *d);
+
+/* Choose up to one ECDSA and one RSA certificate for host (of domain name)
+ * from the SAN index: the exact name first, then the one-label wildcard;
+ * among several, one valid at now, then the latest expiry. ck[0] is the
+ * preferred one (ECDSA when there is one); ck[] borrows the set's refs. */
+void certset_pick(const struct certset *cs, const char *name,
+    const char *host, time_t now, struct certkey *ck[2]);
+
+/* Does cs hold the pair cert + key? Returns 1 or 0. */
+int certset_has(const struct certset *cs, const char *cert, const char *key);
+
+/* Do a and b hold the same file pairs? Returns 1 or 0. */
+int certset_same_pairs(const struct certset *a, const struct certset *b);
+
+#endif
