@@ -38,6 +38,9 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS))
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
 LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
 
+# mbedTLS is built with one section per function: keep only what is called
+LINK_GC = -Wl,--gc-sections
+
 # every server source except main.c forms a library the unit tests link too
 SRCS := $(wildcard server/*.c)
 LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS)))
@@ -62,7 +65,7 @@ $(BUILD)/libmtastsd.a: $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
 
 $(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
 
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
@@ -71,6 +74,7 @@ UNIT_config = diag names policy records config
 UNIT_certs = diag names certs
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
+UNIT_trim = trim
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
 	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \

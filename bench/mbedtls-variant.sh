@@ -41,7 +41,8 @@ done
 cmake -S "$work/tree" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
 	-DCMAKE_INSTALL_PREFIX="$prefix" -DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF \
 	-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
-	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DMBEDTLS_FATAL_WARNINGS=OFF >/dev/null
+	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DMBEDTLS_FATAL_WARNINGS=OFF \
+	-DCMAKE_C_FLAGS="-ffunction-sections -fdata-sections" >/dev/null
 if ! cmake --build "$work/build" -j "$(nproc 2>/dev/null || echo 2)" >"$work/build.log" 2>&1; then
 	tail -n 30 "$work/build.log" >&2
 	echo "mbedtls-variant: build failed" >&2

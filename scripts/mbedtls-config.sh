@@ -13,6 +13,13 @@ $cfg set MBEDTLS_ECP_FIXED_POINT_OPTIM 1
 # Apache-2.0 licensed (mbedTLS itself: Apache-2.0 or GPL-2.0-or-later).
 $cfg set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 # features mta-stsd never uses: smaller library, smaller attack surface
+# curves: web PKI certificates and the key shares HTTPS clients offer use
+# P-256, P-384, P-521, X25519 and X448 only; the others' code and
+# precomputed tables cost about 190 KiB of binary (measured: 891 -> 704 KiB
+# stripped with --gc-sections, docs/BENCHMARKS.md)
+for c in SECP192R1 SECP224R1 SECP192K1 SECP224K1 SECP256K1 BP256R1 BP384R1 BP512R1; do
+	$cfg unset MBEDTLS_ECP_DP_${c}_ENABLED
+done
 $cfg unset MBEDTLS_SSL_PROTO_DTLS
 $cfg unset MBEDTLS_SSL_DTLS_ANTI_REPLAY
 $cfg unset MBEDTLS_SSL_DTLS_HELLO_VERIFY

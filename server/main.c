@@ -19,6 +19,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
+#include "trim.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
@@ -209,8 +210,12 @@ main(int argc, char **argv)
 		log_err("access_log %s: %s", cfg.access_log, strerror(errno));
 		goto out;
 	}
-	if (server_bind(&cfg) == -1 || drop_privileges(&cfg) == -1 ||
-	    tls_init() == -1)
+	if (server_bind(&cfg) == -1)
+		goto out;
+	/* while still allowed to (root): see trim.h */
+	log_debug("gave back the pages of %d library mappings never called",
+	    trim_unused_libraries());
+	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
 	reload_init(config_path, &cfg);
 	{
