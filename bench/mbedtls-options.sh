@@ -23,7 +23,7 @@ tool="$py $here/tool.py"
 dur=${DURATION:-6}
 reps=${REPS:-3}
 modes=${MODES:-"tls13-x25519 tls13-p256 tls12-x25519"}
-variants=${VARIANTS:-"base nofp win6 nonist everest psa psa-p256m psa-p256m-rand everest-p256m all"}
+variants=${VARIANTS:-"base nofp win6 nonist everest everest-drv psa psa-p256m psa-p256m-rand everest-p256m all"}
 
 # name: the options on top of scripts/mbedtls-config.sh
 opts() {
@@ -32,7 +32,8 @@ opts() {
 	nofp) echo set MBEDTLS_ECP_FIXED_POINT_OPTIM 0 ;;
 	win6) echo set MBEDTLS_ECP_WINDOW_SIZE 6 ;;
 	nonist) echo unset MBEDTLS_ECP_NIST_OPTIM ;;
-	everest) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED ;;
+	everest) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED unset MTA_STSD_X25519_DRIVER_ENABLED ;;
+	everest-drv) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MTA_STSD_X25519_DRIVER_ENABLED ;;
 	psa) echo set MBEDTLS_USE_PSA_CRYPTO ;;
 	psa-p256m) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED ;;
 	psa-p256m-rand) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED unset MBEDTLS_ECDSA_DETERMINISTIC ;;
