@@ -65,8 +65,12 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 		if [ ! -f "$vdir/$v/lib/libmbedtls.a" ]; then
 			# shellcheck disable=SC2046
 			sh "$here/mbedtls-variant.sh" "$vdir/$v" $(opts "$v")
+			rm -rf "$out/build-$v"
 		fi
-		make -C "$root" -s BUILD="$out/build-$v" MBEDTLS_PREFIX="$vdir/$v" "$out/build-$v/mta-stsd"
+		# MBEDTLS_DEP= : the variant is this script's; without it the Makefile would
+		# replace a variant older than scripts/mbedtls-config.sh or the driver with
+		# the project's default build (delete .bench/mbedtls-variants/<v> to rebuild one)
+		make -C "$root" -s BUILD="$out/build-$v" MBEDTLS_PREFIX="$vdir/$v" MBEDTLS_DEP= "$out/build-$v/mta-stsd"
 	done
 	ip netns del "$ns" 2>/dev/null || true
 	ip netns add "$ns"
