@@ -53,7 +53,10 @@ all: $(BUILD)/mta-stsd
 
 deps: $(MBEDTLS_DEP)
 
-$(MBEDTLS_PREFIX)/lib/libmbedtls.a: scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh
+# the mbedTLS build's inputs: the scripts and mta-stsd's X25519 PSA driver
+MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh $(wildcard scripts/mbedtls-driver/*)
+
+$(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
 	rm -rf $(MBEDTLS_PREFIX)
 	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
 

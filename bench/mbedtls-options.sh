@@ -23,7 +23,7 @@ tool="$py $here/tool.py"
 dur=${DURATION:-6}
 reps=${REPS:-3}
 modes=${MODES:-"tls13-x25519 tls13-p256 tls12-x25519"}
-variants=${VARIANTS:-"base nofp win6 nonist everest psa psa-p256m psa-p256m-rand everest-p256m all"}
+variants=${VARIANTS:-"base nofp win6 nonist everest everest-drv psa psa-p256m psa-p256m-rand everest-p256m all"}
 
 # name: the options on top of scripts/mbedtls-config.sh
 opts() {
@@ -32,7 +32,8 @@ opts() {
 	nofp) echo set MBEDTLS_ECP_FIXED_POINT_OPTIM 0 ;;
 	win6) echo set MBEDTLS_ECP_WINDOW_SIZE 6 ;;
 	nonist) echo unset MBEDTLS_ECP_NIST_OPTIM ;;
-	everest) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED ;;
+	everest) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED unset MTA_STSD_X25519_DRIVER_ENABLED ;;
+	everest-drv) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MTA_STSD_X25519_DRIVER_ENABLED ;;
 	psa) echo set MBEDTLS_USE_PSA_CRYPTO ;;
 	psa-p256m) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED ;;
 	psa-p256m-rand) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED unset MBEDTLS_ECDSA_DETERMINISTIC ;;
@@ -64,8 +65,12 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 		if [ ! -f "$vdir/$v/lib/libmbedtls.a" ]; then
 			# shellcheck disable=SC2046
 			sh "$here/mbedtls-variant.sh" "$vdir/$v" $(opts "$v")
+			rm -rf "$out/build-$v"
 		fi
-		make -C "$root" -s BUILD="$out/build-$v" MBEDTLS_PREFIX="$vdir/$v" "$out/build-$v/mta-stsd"
+		# MBEDTLS_DEP= : the variant is this script's; without it the Makefile would
+		# replace a variant older than scripts/mbedtls-config.sh or the driver with
+		# the project's default build (delete .bench/mbedtls-variants/<v> to rebuild one)
+		make -C "$root" -s BUILD="$out/build-$v" MBEDTLS_PREFIX="$vdir/$v" MBEDTLS_DEP= "$out/build-$v/mta-stsd"
 	done
 	ip netns del "$ns" 2>/dev/null || true
 	ip netns add "$ns"

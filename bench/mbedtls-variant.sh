@@ -29,7 +29,8 @@ sh "$here/scripts/mbedtls-config.sh" "$work/tree"
 while [ $# -gt 0 ]; do
 	case $1 in
 	set)
-		if [ $# -ge 3 ] && [ "${3#MBEDTLS_}" = "$3" ] && [ "$3" != set ] && [ "$3" != unset ]; then
+		if [ $# -ge 3 ] && [ "${3#MBEDTLS_}" = "$3" ] && [ "${3#MTA_STSD_}" = "$3" ] &&
+			[ "$3" != set ] && [ "$3" != unset ]; then
 			$cfg set "$2" "$3"; shift 3
 		else
 			$cfg set "$2"; shift 2
@@ -51,6 +52,6 @@ fi
 rm -rf "$prefix"
 cmake --install "$work/build" >/dev/null
 # record the options for the report
-grep -E '^#define MBEDTLS_(ECP_|ECDH_VARIANT|PSA_P256M|USE_PSA|ECDSA_DET)' \
+grep -E '^#define (MBEDTLS_(ECP_|ECDH_VARIANT|PSA_P256M|USE_PSA|ECDSA_DET)|MTA_STSD_)' \
 	"$prefix/include/mbedtls/mbedtls_config.h" >"$prefix/options.txt" || true
 echo "mbedtls-variant: built into $prefix"

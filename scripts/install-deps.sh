@@ -3,7 +3,7 @@
 # Only missing packages are installed; services they ship are not started.
 set -eu
 
-packages="build-essential pkg-config cmake python3 bzip2 xz-utils
+packages="build-essential pkg-config cmake python3 python3-jinja2 python3-jsonschema bzip2 xz-utils
 libmicrohttpd-dev libinih-dev libcmocka-dev
 openssl curl ca-certificates iproute2 procps
 dnsmasq-base postfix-mta-sts-resolver sslscan valgrind clang libclang-rt-14-dev"

@@ -12,6 +12,13 @@ $cfg set MBEDTLS_ECP_FIXED_POINT_OPTIM 1
 # handshake, -55% per TLS 1.2 handshake (docs/BENCHMARKS.md). Everest is
 # Apache-2.0 licensed (mbedTLS itself: Apache-2.0 or GPL-2.0-or-later).
 $cfg set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
+# speed: mta-stsd's PSA accelerator driver (scripts/mbedtls-driver/) makes TLS 1.3
+# compute the server's X25519 public key with Everest too (the built-in PSA code
+# uses ecp.c's generic ladder; TLS 1.2 and the key agreement already use Everest);
+# measured: -41% server CPU per TLS 1.3 handshake (docs/BENCHMARKS.md). Adding it
+# regenerates the PSA driver wrappers (needs python3-jinja2, python3-jsonschema).
+sh "$(dirname "$0")/mbedtls-driver/add-to-tree.sh" "$tree"
+$cfg set MTA_STSD_X25519_DRIVER_ENABLED
 # features mta-stsd never uses: smaller library, smaller attack surface
 # curves: web PKI certificates and the key shares HTTPS clients offer use
 # P-256, P-384, P-521, X25519 and X448 only; the others' code and
