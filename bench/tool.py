@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Small measuring helpers for bench/run.sh (standard library only).
 
-  tool.py wait [--since NS | --since-file FILE | --signal PID:SIG | --write FILE TEXT] HOST PORT
+  tool.py wait [--since NS | --since-file FILE | --signal PID:SIG | --write FILE TEXT |
+               --copy FROM_DIR TO_DIR] HOST PORT
           [--sni NAME] [--expect TEXT] [--header NAME:VALUE] [--cert-sha256 HEX]
           [--pid PID] [--timeout S]
       Do the action (send a signal, or write a file), then fetch
@@ -32,6 +33,7 @@ import asyncio
 import hashlib
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -75,7 +77,7 @@ def fetch_once(ctx, host, port, sni, timeout=1.0):
 
 
 def cmd_wait(args):
-    since = sig = write = watch = None
+    since = sig = write = watch = copy = None
     opts = {"sni": None, "expect": None, "header": None, "cert": None, "timeout": 120.0}
     pos = []
     it = iter(args)
@@ -86,6 +88,8 @@ def cmd_wait(args):
             since = next(it)
         elif a == "--write":
             write = (next(it), next(it))
+        elif a == "--copy":
+            copy = (next(it), next(it))
         elif a == "--pid":
             watch = int(next(it))
         elif a == "--signal":
@@ -114,6 +118,11 @@ def cmd_wait(args):
     elif write is not None:
         with open(write[0], "w", newline="") as f:
             f.write(write[1].replace("\\n", "\r\n"))
+    elif copy is not None:
+        # every file of a directory over the same names in another, in
+        # place (as cp does): the key first, then the chain
+        for name in sorted(os.listdir(copy[0]), key=lambda n: "privkey" not in n):
+            shutil.copyfile(os.path.join(copy[0], name), os.path.join(copy[1], name))
     while True:
         now = time.monotonic()
         if now - t0 > opts["timeout"]:
