@@ -14,7 +14,6 @@ Output: one line per test, "PASS name", "FAIL name: reason" or
 Exit status 1 when any test failed. Python 3 standard library only.
 """
 
-import argparse
 import datetime
 import http.client
 import os
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import warnings
 
 START_TIMEOUT = 10.0    # seconds for the server to accept connections
@@ -1347,85 +1345,6 @@ def missing_config_file_exit_1(env):
 
 # ---------------------------------------------------------------- runner
 
-def main():
-    global BINARY, VERBOSE
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--binary", default="build/mta-stsd")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("-v", action="store_true", help="print the server log of passing tests too")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    if args.list:
-        for t in TESTS:
-            print(t.__name__)
-        return 0
-    BINARY = os.path.abspath(args.binary)
-    VERBOSE = args.v
-    if not os.access(BINARY, os.X_OK):
-        print("FAIL binary: %s is missing or not executable (run make)" % BINARY)
-        print("0 passed, 1 failed")
-        return 1
-    if not shutil.which("openssl"):
-        print("FAIL setup: the openssl command is needed to make test certificates")
-        print("0 passed, 1 failed")
-        return 1
-    tests = [t for t in TESTS if not args.pattern or args.pattern in t.__name__]
-    pki_dir = tempfile.mkdtemp(prefix="mtastsd-pki-")
-    passed = failed = skipped = 0
-    t_start = time.monotonic()
-    try:
-        try:
-            pki = PKI(pki_dir)
-        except Exception as e:
-            print("FAIL setup: cannot make the test CA with openssl: %s" % e)
-            print("0 passed, 1 failed")
-            return 1
-        for t in tests:
-            env = Env(pki, t.__name__)
-            status, reason = "PASS", ""
-            try:
-                t(env)
-            except Skip as e:
-                status, reason = "SKIP", str(e)
-            except Fail as e:
-                status, reason = "FAIL", str(e)
-            except Exception as e:
-                status = "FAIL"
-                reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
-            finally:
-                problems = env.stop_servers()   # also completes their logs
-            if problems and status != "FAIL":
-                status, reason = "FAIL", "; ".join(problems)
-            elif problems:
-                reason += "\n(and: %s)" % "; ".join(problems)
-            if status == "PASS":
-                passed += 1
-                print("PASS %s" % t.__name__)
-            elif status == "SKIP":
-                skipped += 1
-                print("SKIP %s: %s" % (t.__name__, reason))
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (t.__name__, reason.rstrip()))
-            if status == "FAIL" or VERBOSE:
-                for note in env.notes:
-                    for line in note.rstrip().splitlines():
-                        print("    | " + line)
-                for i, s in enumerate(env.servers):
-                    print("    --- server %d stderr (%s)" % (i, " ".join(s.args)))
-                    for line in s.log().rstrip().splitlines()[-60:]:
-                        print("    | " + line)
-            env.remove()
-            sys.stdout.flush()
-    finally:
-        shutil.rmtree(pki_dir, ignore_errors=True)
-    summary = "%d passed, %d failed" % (passed, failed)
-    if skipped:
-        summary += ", %d skipped" % skipped
-    print("# %d tests in %.1f s" % (len(tests), time.monotonic() - t_start))
-    print(summary)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    import runner
+    sys.exit(runner.main(sys.modules[__name__], TESTS, __doc__.split("\n")[0]))
