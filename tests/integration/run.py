@@ -220,17 +220,19 @@ def have_ipv6_loopback():
 class Server:
     """One mta-stsd process, stderr captured in a file."""
 
-    def __init__(self, env, conf, args=None):
+    def __init__(self, env, conf, args=None, prefix=None):
         self.env = env
         self.conf = conf
         self.args = args if args is not None else ["-c", conf]
+        self.prefix = prefix or []  # a command that execs the server (same pid)
         self.log_path = os.path.join(env.dir, "server%d.log" % len(env.servers))
         self.proc = None
 
     def start(self):
         self.logf = open(self.log_path, "wb")
         # cwd elsewhere: relative paths must resolve against the config's directory
-        self.proc = subprocess.Popen([BINARY] + self.args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.prefix + [BINARY] + self.args,
+            stdin=subprocess.DEVNULL,
             stdout=self.logf, stderr=self.logf, cwd="/")
         return self
 
@@ -340,9 +342,9 @@ class Env:
         text = "[%s]\ncert = %s\nkey = %s\n" % (name, c, k) if section else ""
         return text, cert
 
-    def start(self, conf_text, addrs=None, ready=True):
+    def start(self, conf_text, addrs=None, ready=True, prefix=None):
         conf = self.write("mta-stsd.conf", conf_text)
-        srv = Server(self, conf)
+        srv = Server(self, conf, prefix=prefix)
         self.servers.append(srv)
         srv.start()
         if ready:
