@@ -1351,13 +1351,37 @@ def per_ip_limit_isolates_attacker(env):
 
 # ---------------------------------------------------------------- signals
 
-@test
-def sigterm_under_load(env):
-    """SIGTERM during a handshake flood with requests in flight: the
-    listener closes at once, idle connections are closed, the requests in
-    flight complete with their policy, and the server exits 0 within 12 s."""
+def read_response(s, timeout):
+    """Read one whole response from s (keep-alive: the server does not
+    close); returns its status, or None."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resps, _ = parse_responses(data)
+        if resps:
+            return resps[0][0]
+        try:
+            chunk = s.recv(65536)
+        except (OSError, ssl.SSLError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return None
+
+
+def sigterm_with_clients(env, workers):
+    """SIGTERM during a handshake flood, with clients in every state: the
+    listener closes at once; idle connections (handshake done, nothing
+    sent) and keep-alive connections (one request answered) are closed
+    within 2 s; requests in flight (headers not finished) complete with
+    their policy after SIGTERM and their connections close; the server logs
+    its shutdown and exits 0 within 12 s. With several workers, eight
+    clients of each kind make it all but certain (1 - 2^-23 for two) that
+    every worker holds some of each."""
     srv = start(env, make_conf(env, one_domain(env), request_timeout=10, idle_timeout=30,
-        handshake_timeout=5))
+        handshake_timeout=5, workers=workers))
     stop_flood = threading.Event()
     flood_n = [0]
 
@@ -1371,16 +1395,20 @@ def sigterm_under_load(env):
 
     legit = Legit(env)
     ts = threads_run(flood, 6)
-    inflight, idle = [], []
+    inflight, idle, kept = [], [], []
     try:
-        for k in range(5):
+        for k in range(8):
             s = attacker_tls(env, 10 + k)
-            s.sendall(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: " + HOST.encode() +
-                b"\r\n")
+            s.sendall(req(extra=b"")[:-2])     # the final CRLF comes after SIGTERM
             inflight.append(s)
             idle.append(attacker_tls(env, 20 + k))
+            s = attacker_tls(env, 30 + k)
+            kept.append(s)
+            s.sendall(req())
+            check_eq(read_response(s, 5.0), 200, "keep-alive client %d's first request" % k)
         time.sleep(1.5)
         legit.assert_ok()
+        log_at = len(srv.log())
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         # the listener closes: new connections are refused
@@ -1396,9 +1424,10 @@ def sigterm_under_load(env):
             except OSError:
                 time.sleep(0.05)
         check(refused_after is not None, "still accepting connections 3 s after SIGTERM")
-        idle_closed = [wait_closed(s, 2.0)[0] for s in idle]
-        check(all(h in ("eof", "reset") for h in idle_closed),
-            "idle connections not closed within 2 s of SIGTERM: %s" % idle_closed)
+        for kind, conns in (("idle", idle), ("keep-alive", kept)):
+            closed = [wait_closed(s, 2.0)[0] for s in conns]
+            check(all(h in ("eof", "reset") for h in closed),
+                "%s connections not closed within 2 s of SIGTERM: %s" % (kind, closed))
         # the requests in flight finish and get their answers
         answers = []
         for s in inflight:
@@ -1417,13 +1446,27 @@ def sigterm_under_load(env):
         check(rc is not None, "still running 12 s after SIGTERM")
         elapsed = time.monotonic() - t0
         check_eq(rc, 0, "exit status after SIGTERM")
+        log = srv.log()[log_at:]
+        check(re.search(r"info: Terminated: shutting down", log) and
+            re.search(r"info: stopped$", log, re.M),
+            "no shutdown and stopped lines in the log after SIGTERM: %r" % log[-400:])
         env.info.append("SIGTERM: listener closed after %.2f s, exit 0 after %.2f s; "
             "%d flood handshakes" % (refused_after, elapsed, flood_n[0]))
     finally:
         stop_flood.set()
         join_all(ts, 10)
-        for s in inflight + idle:
+        for s in inflight + idle + kept:
             s.close()
+
+
+@test
+def sigterm_under_load(env):
+    sigterm_with_clients(env, 1)
+
+
+@test
+def sigterm_under_load_two_workers(env):
+    sigterm_with_clients(env, 2)
 
 
 @test
