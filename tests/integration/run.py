@@ -889,6 +889,39 @@ def access_log_one_line_per_request(env):
 
 
 @test
+def access_log_for_requests_refused_before_the_handler(env):
+    """Requests refused before the request handler runs still get their
+    access-log line: headers over max_header_size (431, by libmicrohttpd), a
+    header line without a colon (400, by libmicrohttpd), a NUL byte (400, by
+    the pump). A served request after them is logged as usual."""
+    sec, _ = env.domain("example.com")
+    srv = env.start(env.server_section("max_header_size = 1024\n") + sec)
+    host = b"Host: mta-sts.example.com\r\n"
+    line = b"GET " + WELL_KNOWN.encode() + b" HTTP/1.1\r\n"
+    cases = (
+        ("headers over max_header_size", 431, line + host + b"X-Big: " + b"a" * 3000 +
+            b"\r\n\r\n"),
+        ("a header line without a colon", 400, line + host + b"no colon here\r\n\r\n"),
+        ("a NUL byte in a header", 400, line + host + b"X-Nul: a\x00b\r\n\r\n"),
+    )
+    for what, want, data in cases:
+        got = raw_exchange(env, "mta-sts.example.com", data)
+        check(got.startswith(b"HTTP/1.1 %d " % want), "%s: expected a %d answer, got %r"
+            % (what, want, got[:80]))
+    served_ok(env, "example.com")
+    access = re.compile(r" access: 127\.0\.0\.1 sni=mta-sts\.example\.com host=\S+ "
+        r"\"(\S+) (\S+)\" (\d{3}) ")
+    deadline = time.monotonic() + 3
+    while True:
+        got = [m.groups() for m in access.finditer(srv.log())]
+        if len(got) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check_eq([int(g[2]) for g in got], [431, 400, 400, 200], "access-log statuses, in order")
+    check_eq(got[0][:2], ("-", "-"), "method and path of a refused request")
+
+
+@test
 def handshake_timeout_closes_silent_client(env):
     sec, _ = env.domain("example.com")
     env.start(env.server_section().replace("handshake_timeout = 10", "handshake_timeout = 1") + sec)
