@@ -70,7 +70,7 @@ certset_load(struct certset *cs, const struct certset *prev,
 	size_t len = strlen(cert) + strlen(key) + 2;
 
 	if ((pair = malloc(len)) == NULL)
-		return -1;
+		goto oom;
 	snprintf(pair, len, "%s\n%s", cert, key);
 	if ((*out = strmap_get(&cs->by_pair, pair)) != NULL) {
 		free(pair);
@@ -83,12 +83,12 @@ certset_load(struct certset *cs, const struct certset *prev,
 
 		if (v == NULL) {
 			free(pair);
-			return -1;
+			goto oom;
 		}
 		cs->v = v;
 		if ((p = realloc(cs->pairs, cap * sizeof(*p))) == NULL) {
 			free(pair);
-			return -1;
+			goto oom;
 		}
 		cs->pairs = p;
 		cs->cap = cap;
@@ -104,7 +104,7 @@ certset_load(struct certset *cs, const struct certset *prev,
 	if (strmap_put(&cs->by_pair, pair, ck) == -1) {
 		certs_unref(ck);
 		free(pair);
-		return -1;
+		goto oom;
 	}
 	cs->v[cs->n] = ck;
 	cs->pairs[cs->n] = pair;
@@ -113,16 +113,19 @@ certset_load(struct certset *cs, const struct certset *prev,
 		struct namelist *nl = calloc(1, sizeof(*nl));
 
 		if (nl == NULL)
-			return -1;
+			goto oom;
 		nl->ck = ck;
 		nl->next = strmap_get(&cs->by_name, ck->names[i]);
 		nl->all = cs->lists;
 		cs->lists = nl;
 		if (strmap_put(&cs->by_name, ck->names[i], nl) == -1)
-			return -1;
+			goto oom;
 	}
 	*out = ck;
 	return 0;
+oom:
+	diag_err(d, cert, 0, "out of memory");
+	return -1;
 }
 
 /* a file, following symlinks, that is a regular file */
@@ -241,6 +244,7 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 		return NULL;
 	}
 	if ((buf = malloc(cap)) == NULL) {
+		diag_err(d, path, 0, "out of memory");
 		close(fd);
 		return NULL;
 	}
@@ -424,11 +428,19 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 
 	*n = 0;
 	nents = scandir(cfg->policy_dir, &ents, NULL, NULL);
+	if (nents == -1 && errno != ENOENT) {
+		/* a directory that exists but cannot be read now (no memory,
+		 * an I/O error, permissions): carrying on would drop every
+		 * domain found there, and a reload would stop serving them */
+		diag_err(d, cfg->policy_dir, 0, "cannot read policy_dir: %s",
+		    strerror(errno));
+		return -1;
+	}
 	if (nents == -1) {
-		if (errno != ENOENT || cfg->ndomains == 0)
+		if (cfg->ndomains == 0)
 			diag_warn(d, cfg->policy_dir, 0, "cannot read policy_dir: "
 			    "%s; no policies are discovered there",
-			    strerror(errno));
+			    strerror(ENOENT));
 		nents = 0;
 	}
 	cap = cfg->ndomains + (size_t)nents + 1;

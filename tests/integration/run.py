@@ -1187,6 +1187,17 @@ def t_unknown_key(env):
 
 
 @test
+def t_unreadable_policy_dir(env):
+    """A policy_dir that exists but cannot be read (here: a file) is an error,
+    not a warning: its domains would silently go missing, on a reload too."""
+    sec, _ = env.domain("example.com")
+    env.write("notadir", "")
+    conf = (env.server_section().replace("policy_dir = policies", "policy_dir = notadir") +
+        sec + "policy = policies/example.com.txt\n")
+    config_test_expect_error(env, conf, [r"error: .*notadir: cannot read policy_dir: "])
+
+
+@test
 def t_lists_every_error(env):
     sec, _ = env.domain("example.com")
     long_line = "access_log = /var/log/" + "b" * 230 + ".log"
