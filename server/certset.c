@@ -139,8 +139,10 @@ certset_load(struct certset *cs, const struct certset *prev,
 	struct certkey *ck;
 	char *pair;
 
-	if ((pair = pair_text(cert, key)) == NULL)
+	if ((pair = pair_text(cert, key)) == NULL) {
+		diag_err(d, cert, 0, "out of memory");
 		return -1;
+	}
 	if ((*out = strmap_get(&cs->by_pair, pair)) != NULL) {
 		free(pair);
 		return 0;
@@ -153,8 +155,10 @@ certset_load(struct certset *cs, const struct certset *prev,
 		free(pair);
 		return -1;
 	}
-	if (certset_store(cs, ck, pair, index_names) == -1)
+	if (certset_store(cs, ck, pair, index_names) == -1) {
+		diag_err(d, cert, 0, "out of memory");
 		return -1;
+	}
 	*out = ck;
 	return 0;
 }

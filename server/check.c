@@ -48,6 +48,7 @@ struct options {
 	unsigned timeout;
 	unsigned port;
 	int json;
+	const char *ca_file;	/* NULL: the system's store */
 };
 
 static void add(struct report *, enum severity, const char *, const char *,
@@ -735,57 +736,49 @@ usage(FILE *fp)
 	    CHECK_DEFAULT_TIMEOUT);
 }
 
+/* check's own options: --ca-file and --timeout */
+static int
+check_option(void *ctx, int val, const char *arg)
+{
+	struct options *o = ctx;
+	char *end;
+	unsigned long v;
+
+	if (val == 'a') {
+		o->ca_file = arg;
+		return 0;
+	}
+	v = strtoul(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || v < 1 || v > 300) {
+		fprintf(stderr, "mta-stsd: --timeout \"%s\" is not a number of "
+		    "seconds in 1..300\n", arg);
+		return -1;
+	}
+	o->timeout = (unsigned)v;
+	return 0;
+}
+
 int
 check_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "ca-file", required_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *config_path = DEFAULT_CONFIG, *ca_file = NULL, *env;
-	struct options o = { CHECK_DEFAULT_TIMEOUT, 443, 0 };
+	const char *env;
+	struct options o = { CHECK_DEFAULT_TIMEOUT, 443, 0, NULL };
+	struct publish_args a;
 	struct snapshot *snap;
 	struct report *reps;
 	size_t nreps = 0, nerrors, total[3] = { 0, 0, 0 };
 	char err[600];
-	int ch, rc;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		char *end;
-		unsigned long v;
-
-		switch (ch) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'j':
-			o.json = 1;
-			break;
-		case 'a':
-			ca_file = optarg;
-			break;
-		case 't':
-			v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 300) {
-				fprintf(stderr, "mta-stsd: --timeout \"%s\" is not a "
-				    "number of seconds in 1..300\n", optarg);
-				return 2;
-			}
-			o.timeout = (unsigned)v;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	if ((rc = publish_args_parse(argc, argv, longopts, check_option, &o,
+	    usage, &a)) != -1)
+		return rc;
+	o.json = a.json;
 	/* for tests only: senders always use 443 */
 	if ((env = getenv("MTA_STSD_CHECK_PORT")) != NULL && *env != '\0') {
 		unsigned long v = strtoul(env, NULL, 10);
@@ -793,17 +786,11 @@ check_main(int argc, char **argv)
 		if (v >= 1 && v <= 65535)
 			o.port = (unsigned)v;
 	}
-	for (int i = optind; i < argc; i++) {
-		char name[NAME_MAX_LEN + 1];
-
-		if (publish_domain_arg(argv[i], name, sizeof(name)) == -1)
-			return 2;
-	}
 	if (psa_crypto_init() != PSA_SUCCESS) {
 		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
 		return 2;
 	}
-	if (probe_init(ca_file, err, sizeof(err)) == -1) {
+	if (probe_init(o.ca_file, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mta-stsd: %s\n", err);
 		probe_done();
 		mbedtls_psa_crypto_free();
@@ -812,12 +799,12 @@ check_main(int argc, char **argv)
 	if (resolve_init(o.timeout < 5 ? o.timeout : 5, 2) == -1)
 		fprintf(stderr, "mta-stsd: cannot read the resolver configuration "
 		    "(/etc/resolv.conf); DNS lookups will fail\n");
-	if ((snap = publish_load(config_path, &nerrors)) == NULL) {
+	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
 		probe_done();
 		mbedtls_psa_crypto_free();
 		return 2;
 	}
-	reps = calloc(optind < argc ? (size_t)(argc - optind) :
+	reps = calloc(a.first_domain < argc ? (size_t)(argc - a.first_domain) :
 	    snap->cfg.ndomains + snap->ndomains + 1, sizeof(*reps));
 	if (reps == NULL) {
 		fprintf(stderr, "mta-stsd: out of memory\n");
@@ -827,8 +814,8 @@ check_main(int argc, char **argv)
 		return 2;
 	}
 
-	if (optind < argc) {
-		for (int i = optind; i < argc; i++) {
+	if (a.first_domain < argc) {
+		for (int i = a.first_domain; i < argc; i++) {
 			struct report *rep = &reps[nreps++];
 			const struct domain *dom;
 

@@ -19,7 +19,9 @@ static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
 static _Thread_local unsigned max_requests;		/* per connection */
 static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
     *resp_404, *resp_405, *resp_421;
-static int req_marker;
+/* a request's *req_cls: NULL until libmicrohttpd has parsed its request
+ * line, then &uri_marker until the handler first sees it, then &req_marker */
+static int uri_marker, req_marker;
 
 static const char body_404[] = "Not Found: the MTA-STS policy is at "
     HTTP_POLICY_PATH "\n";
@@ -236,7 +238,7 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
 	    (dom = v->domain) == NULL)
 		return MHD_NO;
-	if (*req_cls == NULL) {
+	if (*req_cls != &req_marker) {
 		*req_cls = &req_marker;
 		v->inflight++;
 		v->requests++;
@@ -285,13 +287,45 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	    dom->policy.text, dom->policy.text_len);
 }
 
-/* a request is over (sent, or aborted): the connection may be idle again */
+/*
+ * libmicrohttpd has parsed a request line: from now on it tells
+ * http_completed() how the request ended, even when it answers the request
+ * itself without calling the handler (headers too large: 431; a malformed
+ * header line: 400). What it returns becomes the request's *req_cls.
+ */
+static void *
+http_request_line(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	(void)cls;
+	(void)uri;
+	(void)mc;
+	return &uri_marker;
+}
+
+/* the request libmicrohttpd refused by itself: one access-log line, as for
+ * any answered request (method and path are not known any more) */
+static void
+log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
+{
+	const union MHD_ConnectionInfo *si;
+
+	si = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
+	if (si == NULL || si->http_status == 0)
+		return;		/* aborted or timed out: nothing was answered */
+	metrics_request(si->http_status);
+	log_access(v->peer, v->sni, NULL, "-", "-", si->http_status, 0,
+	    server_now_ms() - v->started_ms);
+}
+
+/* a request is over (sent, refused or aborted): the connection may be idle
+ * again */
 static void
 http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct server_conn_view *v;
+	int refused = *req_cls == &uri_marker;
 
 	(void)cls;
 	(void)toe;
@@ -300,7 +334,9 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
-		if (v->inflight > 0)
+		if (refused)
+			log_refused(mc, v);
+		else if (v->inflight > 0)
 			v->inflight--;
 		v->forwarded = 0;
 		v->bad_target = 0;
@@ -351,6 +387,7 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    /* the pool holds the request line and headers, and the
 	     * response headers: twice the header limit leaves room for both */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
+	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 	    MHD_OPTION_END);

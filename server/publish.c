@@ -65,6 +65,57 @@ publish_domain_arg(const char *arg, char *out, size_t outsz)
 	return 0;
 }
 
+int
+publish_args_parse(int argc, char **argv, const struct option *extra,
+    int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
+    void (*usage)(FILE *fp), struct publish_args *a)
+{
+	static const struct option common[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	struct option longopts[3 + 4 + 1];
+	size_t n = 0;
+	int ch;
+
+	for (size_t i = 0; i < 3; i++)
+		longopts[n++] = common[i];
+	for (size_t i = 0; extra != NULL && extra[i].name != NULL && i < 4; i++)
+		longopts[n++] = extra[i];
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+	a->config_path = DEFAULT_CONFIG;
+	a->json = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			a->config_path = optarg;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case '?':
+			usage(stderr);
+			return 2;
+		default:
+			if (on_extra(ctx, ch, optarg) == -1)
+				return 2;
+		}
+	}
+	a->first_domain = optind;
+	for (int i = optind; i < argc; i++) {
+		char name[NAME_MAX_LEN + 1];
+
+		if (publish_domain_arg(argv[i], name, sizeof(name)) == -1)
+			return 2;
+	}
+	return -1;
+}
+
 static void
 usage(FILE *fp)
 {
@@ -209,54 +260,29 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 int
 publish_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *config_path = DEFAULT_CONFIG;
+	struct publish_args a;
 	struct snapshot *snap;
 	size_t nerrors, nprinted = 0;
-	int json = 0, ch, rc = 0;
+	int rc;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	for (int i = optind; i < argc; i++) {
-		char name[NAME_MAX_LEN + 1];
-
-		if (publish_domain_arg(argv[i], name, sizeof(name)) == -1)
-			return 2;
-	}
+	if ((rc = publish_args_parse(argc, argv, NULL, NULL, NULL, usage,
+	    &a)) != -1)
+		return rc;
+	rc = 0;
 	if (psa_crypto_init() != PSA_SUCCESS) {
 		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
 		return 1;
 	}
-	if ((snap = publish_load(config_path, &nerrors)) == NULL) {
+	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
 		mbedtls_psa_crypto_free();
 		return 1;
 	}
 
-	if (json)
+	if (a.json)
 		fputs("[", stdout);
-	if (optind == argc) {
+	if (a.first_domain == argc) {
 		for (size_t i = 0; i < snap->ndomains; i++) {
-			if (json) {
+			if (a.json) {
 				fputs(nprinted ? ",\n " : "\n ", stdout);
 				print_json(stdout, snap, snap->domains[i]);
 			} else {
@@ -272,7 +298,7 @@ publish_main(int argc, char **argv)
 			rc = 1;
 		}
 	}
-	for (int i = optind; i < argc; i++) {
+	for (int i = a.first_domain; i < argc; i++) {
 		char name[NAME_MAX_LEN + 1];
 		const struct domain *dom;
 
@@ -285,7 +311,7 @@ publish_main(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
-		if (json) {
+		if (a.json) {
 			fputs(nprinted ? ",\n " : "\n ", stdout);
 			print_json(stdout, snap, dom);
 		} else {
@@ -295,7 +321,7 @@ publish_main(int argc, char **argv)
 		}
 		nprinted++;
 	}
-	if (json)
+	if (a.json)
 		fputs("\n]\n", stdout);
 	snapshot_unref(snap);
 	mbedtls_psa_crypto_free();

@@ -2,6 +2,7 @@
 #ifndef MTA_STSD_PUBLISH_H
 #define MTA_STSD_PUBLISH_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "snapshot.h"
@@ -25,6 +26,27 @@ const char *publish_policy_id(const struct snapshot *s,
  * with a hint. Returns 0, or -1 after printing why to stderr.
  */
 int publish_domain_arg(const char *arg, char *out, size_t outsz);
+
+/* What `dns` and `check` both take on their command line. */
+struct publish_args {
+	const char *config_path;	/* -c, --config */
+	int json;			/* --json */
+	int first_domain;		/* argv[first_domain..argc-1] name domains */
+};
+
+/*
+ * Parse the command line of `dns` or `check` (argv[0] is the subcommand):
+ * -c/--config, --json and -h/--help, plus the subcommand's own long options
+ * in extra (at most 4, ending with a zeroed entry; NULL for none), whose
+ * values go to on_extra(ctx, val, optarg), which returns 0, or -1 after
+ * printing what is wrong. Then every domain named must pass
+ * publish_domain_arg. usage prints the subcommand's help. Returns -1 when
+ * the command is to run, else the exit status to return at once: 0 after
+ * --help, 2 after a usage error (the reason printed to stderr).
+ */
+int publish_args_parse(int argc, char **argv, const struct option *extra,
+    int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
+    void (*usage)(FILE *fp), struct publish_args *a);
 
 /* Write s to fp as a JSON string literal (quotes and escapes included). */
 void publish_json_string(FILE *fp, const char *s);

@@ -340,6 +340,9 @@ conn_refuse_nul(struct conn *c)
 
 	log_debug("%s: NUL byte in a request; closing", c->addr_text);
 	metrics_request(400);
+	log_access(c->view.peer, c->view.sni, NULL, "-", "-", 400,
+	    36 /* the body */,
+	    c->view.forwarded ? server_now_ms() - c->view.started_ms : 0);
 	if (c->view.inflight == 0 && c->out_off == c->out_len)
 		mbedtls_ssl_write(&c->ssl, (const unsigned char *)resp,
 		    sizeof(resp) - 1);

@@ -38,6 +38,7 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 		return NULL;
 	}
 	if ((buf = malloc(cap)) == NULL) {
+		diag_err(d, path, 0, "out of memory");
 		close(fd);
 		return NULL;
 	}
@@ -221,11 +222,19 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 
 	*n = 0;
 	nents = scandir(cfg->policy_dir, &ents, NULL, NULL);
+	if (nents == -1 && errno != ENOENT) {
+		/* a directory that exists but cannot be read now (no memory,
+		 * an I/O error, permissions): carrying on would drop every
+		 * domain found there, and a reload would stop serving them */
+		diag_err(d, cfg->policy_dir, 0, "cannot read policy_dir: %s",
+		    strerror(errno));
+		return -1;
+	}
 	if (nents == -1) {
-		if (errno != ENOENT || cfg->ndomains == 0)
+		if (cfg->ndomains == 0)
 			diag_warn(d, cfg->policy_dir, 0, "cannot read policy_dir: "
 			    "%s; no policies are discovered there",
-			    strerror(errno));
+			    strerror(ENOENT));
 		nents = 0;
 	}
 	cap = cfg->ndomains + (size_t)nents + 1;

@@ -2,9 +2,10 @@
 # tests/run-all.sh - every test suite, one total.
 #
 # From the repository root (the script goes there itself): the cmocka unit
-# tests (build/test_*), the integration tests (tests/integration/run.py) and
-# the end-to-end sender test (tests/e2e/sender.sh), each against
-# build/mta-stsd. Each suite must end with a "N passed, N failed" line; the
+# tests (build/test_*), the integration tests (tests/integration/run.py and
+# the *_test.py beside it), the end-to-end sender test (tests/e2e/sender.sh),
+# the `check` tests and the allocation-failure injection
+# (tests/faults/alloc_test.py), each against build/mta-stsd. Each suite must end with a "N passed, N failed" line; the
 # totals are summed into the final line "N passed, N failed". Exits 1 when any
 # test failed, or any suite timed out, crashed or printed no summary line (such
 # a suite adds one to the failed count).
@@ -90,6 +91,11 @@ suites() {
 }
 
 suites "" "$BUILD"
+# every allocation of a load made to fail in turn (normal build only: the
+# LD_PRELOAD shim hands allocations to glibc, past ASan's allocator)
+[ -f tests/faults/alloc_test.py ] &&
+	run_suite faults 120 "$PYTHON" tests/faults/alloc_test.py --binary "$BIN" \
+	    --shim "$BUILD/failalloc.so"
 # FULL=1 (make test): the whole suite again on the ASan + UBSan build, the
 # integration suite under valgrind, and every fuzzer for FUZZ_TIME seconds
 if [ "${FULL:-0}" = 1 ]; then

@@ -34,48 +34,16 @@ T=30	# seconds allowed for any one command
 SHOW_LINES=40
 . "$(dirname "$0")/../lib/common.sh"
 
-cleanup() {
-	[ -n "$SRV_PID" ] && stop_pid "$SRV_PID"
-	[ -n "$PY_PID" ] && stop_pid "$PY_PID"
-	[ -n "$DNS_PID" ] && stop_pid "$DNS_PID"
-	if [ -n "$NS_MADE" ]; then
-		ip netns del "$NS" 2>/dev/null
-		rm -rf "/etc/netns/$NS"
-	fi
-	[ -n "$WORK" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'netns_cleanup "$SRV_PID" "$PY_PID" "$DNS_PID"' EXIT
 trap 'exit 1' INT TERM HUP
 
 # ------------------------------------------------------------------ prerequisites
 
-if [ -z "$BIN" ]; then
-	echo "usage: bash tests/check/run.sh BINARY" >&2
-	exit 2
-fi
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+need_binary "bash tests/check/run.sh BINARY"
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ ! -x "$BIN" ]; then
-	fail setup "$BIN is missing or not executable (run make)"
-	finish
-fi
-missing=
-for cmd in ip openssl python3 timeout curl; do
-	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"
-done
-DNSMASQ=$(command -v dnsmasq 2>/dev/null || echo /usr/sbin/dnsmasq)
-[ -x "$DNSMASQ" ] || missing="$missing dnsmasq"
-if [ -n "$missing" ]; then
-	fail setup "missing:$missing (apt-get install iproute2 openssl dnsmasq-base python3 curl)"
-	finish
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	fail setup "must run as root to create a network namespace"
-	finish
-fi
+need_root_tools "apt-get install iproute2 openssl dnsmasq-base python3 curl" curl
 
-WORK=$(mktemp -d /tmp/mtasts-chk.XXXXXX) || { fail setup "mktemp failed"; finish; }
-chmod 755 "$WORK"
+make_work mtasts-chk
 ETC=$WORK/etc
 CA=$WORK/ca
 mkdir -p "$ETC/policies" "$ETC/certs" "$CA/db" "$WORK/srv" || exit 1
@@ -365,28 +333,13 @@ done
 
 # ------------------------------------------------------------------ namespace
 
-if ! out=$(ip netns add "$NS" 2>&1); then
-	fail netns "cannot create network namespace $NS: $out"
-	finish
-fi
-NS_MADE=1
-mkdir -p "/etc/netns/$NS"
-echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"
-printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$NS/hosts"
+netns_create "$NS"
 nsx() { ip netns exec "$NS" "$@"; }
-if ! out=$(nsx ip link set lo up 2>&1); then
-	fail netns "cannot bring lo up in $NS: $out"
-	finish
-fi
 for i in 2 3 4 5 6 7 8 9 10; do
 	nsx ip addr add "127.0.0.$i/8" dev lo 2>/dev/null
 done
 
-ip netns exec "$NS" "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
-	--listen-address=127.0.0.1 --bind-interfaces --port=53 --user=root --local=/test/ \
-	--pid-file="$WORK/dnsmasq.pid" --log-queries --log-facility="$WORK/dnsmasq.log" \
-	"${args[@]}" >"$WORK/dnsmasq.out" 2>&1 &
-DNS_PID=$!
+start_dnsmasq --local=/test/ "${args[@]}"
 
 ip netns exec "$NS" "$BIN" -c "$ETC/mta-stsd.conf" >"$WORK/server.log" 2>&1 &
 SRV_PID=$!
@@ -405,24 +358,11 @@ ip netns exec "$NS" python3 "$HERE/httpsd.py" \
 	>"$WORK/httpsd.out" 2>"$WORK/httpsd.log" &
 PY_PID=$!
 
-cat >"$WORK/ready.py" <<'EOF'
-import socket, sys, time
-deadline = time.monotonic() + 10
-addrs = [("127.0.0.1", 443), ("::1", 443)] + [("127.0.0.%d" % i, 443) for i in range(2, 10)]
-while True:
-    try:
-        ok = socket.gethostbyname("mta-sts.good.test") == "127.0.0.1"
-        for a in addrs:
-            socket.create_connection(a, timeout=1).close()
-        if ok:
-            sys.exit(0)
-    except OSError as e:
-        err = e
-    if time.monotonic() > deadline:
-        sys.exit("not ready after 10 s: %s" % err)
-    time.sleep(0.1)
-EOF
-if ! out=$(nsx timeout $T python3 "$WORK/ready.py" 2>&1); then
+# every server answers: mta-stsd on 127.0.0.1 and ::1, httpsd.py on 127.0.0.2..9
+READY="mta-sts.good.test 127.0.0.1:443 ::1:443 127.0.0.2:443 127.0.0.3:443 127.0.0.4:443
+	127.0.0.5:443 127.0.0.6:443 127.0.0.7:443 127.0.0.8:443 127.0.0.9:443"
+# shellcheck disable=SC2086 # READY is a list of words
+if ! out=$(wait_ready $READY 2>&1); then
 	fail startup "$out"
 	show "mta-stsd stderr" "$WORK/server.log"
 	show "dnsmasq" "$WORK/dnsmasq.out"
@@ -539,7 +479,8 @@ fi
 stop_pid "$SRV_PID"
 ip netns exec "$NS" "$BIN" -c "$ETC/mta-stsd.conf" >>"$WORK/server.log" 2>&1 &
 SRV_PID=$!
-if nsx timeout $T python3 "$WORK/ready.py" >/dev/null 2>&1; then
+# shellcheck disable=SC2086
+if wait_ready $READY >/dev/null 2>&1; then
 	expect "after a restart the published id still matches" good.test 0 "id $ID_GOOD"
 else
 	fail "after a restart the published id still matches" "mta-stsd did not come back"

@@ -26,47 +26,16 @@ T=20	# seconds allowed for any one command
 
 . "$(dirname "$0")/../lib/common.sh"
 
-cleanup() {
-	# each process we started, by its pid only
-	[ -n "$SRV_PID" ] && stop_pid "$SRV_PID"
-	[ -n "$DNS_PID" ] && stop_pid "$DNS_PID"
-	if [ -n "$NS_MADE" ]; then
-		ip netns del "$NS" 2>/dev/null
-		rm -rf "/etc/netns/$NS"
-	fi
-	[ -n "$WORK" ] && rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'netns_cleanup "$SRV_PID" "$DNS_PID"' EXIT
 trap 'exit 1' INT TERM HUP
 
 # ------------------------------------------------------------------ checks
 
-if [ -z "$BIN" ]; then
-	echo "usage: sh tests/e2e/sender.sh BINARY" >&2
-	exit 2
-fi
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-if [ ! -x "$BIN" ]; then
-	fail setup "$BIN is missing or not executable (run make)"
-	finish
-fi
-missing=
-for cmd in ip openssl python3 timeout mta-sts-query; do
-	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"
-done
-DNSMASQ=$(command -v dnsmasq 2>/dev/null || echo /usr/sbin/dnsmasq)
-[ -x "$DNSMASQ" ] || missing="$missing dnsmasq"
-if [ -n "$missing" ]; then
-	fail setup "missing:$missing (apt-get install iproute2 openssl dnsmasq-base postfix-mta-sts-resolver)"
-	finish
-fi
-if [ "$(id -u)" -ne 0 ]; then
-	fail setup "must run as root to create a network namespace"
-	finish
-fi
+need_binary "sh tests/e2e/sender.sh BINARY"
+need_root_tools "apt-get install iproute2 openssl dnsmasq-base postfix-mta-sts-resolver" \
+	mta-sts-query
 
-WORK=$(mktemp -d /tmp/mtasts-e2e.XXXXXX) || { fail setup "mktemp failed"; finish; }
-chmod 755 "$WORK"
+make_work mtasts-e2e
 
 # ------------------------------------------------------------------ test data
 #
@@ -185,26 +154,10 @@ EOF
 
 # ------------------------------------------------------------------ namespace
 
-if ! out=$(ip netns add "$NS" 2>&1); then
-	fail netns "cannot create network namespace $NS: $out"
-	finish
-fi
-NS_MADE=1
-mkdir -p "/etc/netns/$NS"
-echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"
-# no /etc/hosts entries for the test names inside either
-printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$NS/hosts"
-if ! out=$(ip netns exec "$NS" ip link set lo up 2>&1); then
-	fail netns "cannot bring lo up in $NS: $out"
-	finish
-fi
+netns_create "$NS"
 nsx() { ip netns exec "$NS" "$@"; }
 
-# started with ip netns exec itself (not through a shell function) so that $!
-# is the daemon's own pid: ip execs the command in the namespace
-ip netns exec "$NS" "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
-	--listen-address=127.0.0.1 --bind-interfaces --port=53 --user=root \
-	--pid-file="$WORK/dnsmasq.pid" --log-queries --log-facility="$WORK/dnsmasq.log" \
+start_dnsmasq \
 	--txt-record="_mta-sts.example.com,v=STSv1; id=$ID_COM" \
 	--txt-record="_mta-sts.example.net,v=STSv1; id=$ID_NET" \
 	--txt-record="_mta-sts.example.org,v=STSv1; id=$ID_ORG" \
@@ -212,30 +165,13 @@ ip netns exec "$NS" "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null --no-r
 	--address=/mta-sts.example.com/127.0.0.1 \
 	--address=/mta-sts.example.net/127.0.0.1 \
 	--address=/mta-sts.example.org/127.0.0.1 \
-	--address=/mta-sts.nopolicy.test/127.0.0.1 \
-	>"$WORK/dnsmasq.out" 2>&1 &
-DNS_PID=$!
+	--address=/mta-sts.nopolicy.test/127.0.0.1
 
 ip netns exec "$NS" "$BIN" -c "$WORK/etc/mta-stsd.conf" >"$WORK/server.log" 2>&1 &
 SRV_PID=$!
 
 # wait (bounded) for both to answer
-cat >"$WORK/ready.py" <<'EOF'
-import socket, sys, time
-deadline = time.monotonic() + 10
-while True:
-    try:
-        ok = socket.gethostbyname("mta-sts.example.com") == "127.0.0.1"
-        socket.create_connection(("127.0.0.1", 443), timeout=1).close()
-        if ok:
-            sys.exit(0)
-    except OSError as e:
-        err = e
-    if time.monotonic() > deadline:
-        sys.exit("not ready after 10 s: %s" % err)
-    time.sleep(0.1)
-EOF
-if ! out=$(nsx timeout $T python3 "$WORK/ready.py" 2>&1); then
+if ! out=$(wait_ready mta-sts.example.com 127.0.0.1:443 2>&1); then
 	fail startup "$out"
 	kill -0 "$SRV_PID" 2>/dev/null || echo "    (mta-stsd exited)"
 	show "mta-stsd stderr" "$WORK/server.log"

@@ -1,23 +1,18 @@
-"""Shared runner and helpers for the reload and observability suites.
+"""Shared helpers for the reload and observability suites.
 
 reload_test.py and observe_test.py import this; it reuses run.py's PKI, Env,
 Server, clients and assertions, and adds what both suites need: bounded
-polling, log tailing, the admin listener client, and a runner that prints
-"PASS name" / "FAIL name: reason" (with the server logs) / "SKIP name: why"
-and ends with the exact line "N passed, N failed".
+polling, log tailing and the admin listener client. main() runs a suite with
+the runner all the Python suites share (runner.py).
 """
 
-import argparse
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
 import sys
-import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -25,13 +20,8 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import run  # noqa: E402  (tests/integration/run.py)
+import runner  # noqa: E402
 from run import Fail, Skip, check, check_eq  # noqa: E402,F401
-
-# anything a sanitizer prints, including "LeakSanitizer has encountered a fatal error"
-SANITIZER_ANY_RE = re.compile(
-    r"^.*(ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer|"
-    r"(Address|Leak)Sanitizer|runtime error:).*$", re.M)
-
 
 def server_section(env, **settings):
     """run.Env.server_section with settings (key=value) set: a key the
@@ -48,14 +38,6 @@ def server_section(env, **settings):
 
 def binary():
     return run.BINARY
-
-
-def is_asan_binary(path):
-    try:
-        with open(path, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- waiting
@@ -233,90 +215,5 @@ def atomic_write(path, data):
 # ---------------------------------------------------------------- runner
 
 def main(tests, description):
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--binary", default=os.path.join(REPO, "build/mta-stsd"))
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("-v", action="store_true", help="print the server log of passing tests too")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    if args.list:
-        for t in tests:
-            print(t.__name__)
-        return 0
-    run.BINARY = os.path.abspath(args.binary)
-    run.VERBOSE = args.v
-    if not os.access(run.BINARY, os.X_OK):
-        print("FAIL binary: %s is missing or not executable (run make)" % run.BINARY)
-        print("0 passed, 1 failed")
-        return 1
-    if not shutil.which("openssl"):
-        print("FAIL setup: the openssl command is needed to make test certificates")
-        print("0 passed, 1 failed")
-        return 1
-    selected = [t for t in tests if not args.pattern or args.pattern in t.__name__]
-    pki_dir = tempfile.mkdtemp(prefix="mtastsd-pki-")
-    passed = failed = skipped = 0
-    t_start = time.monotonic()
-    print("# binary %s%s" % (run.BINARY, " (ASan)" if is_asan_binary(run.BINARY) else ""))
-    try:
-        try:
-            pki = run.PKI(pki_dir)
-        except Exception as e:
-            print("FAIL setup: cannot make the test CA with openssl: %s" % e)
-            print("0 passed, 1 failed")
-            return 1
-        for t in selected:
-            env = run.Env(pki, t.__name__)
-            env.info = []       # lines printed after PASS (numbers worth seeing)
-            status, reason = "PASS", ""
-            t0 = time.monotonic()
-            try:
-                t(env)
-            except Skip as e:
-                status, reason = "SKIP", str(e)
-            except Fail as e:
-                status, reason = "FAIL", str(e)
-            except Exception as e:
-                status = "FAIL"
-                reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
-            finally:
-                problems = env.stop_servers()
-                for s in env.servers:
-                    m = SANITIZER_ANY_RE.search(s.log())
-                    if m and not any("sanitizer" in p for p in problems):
-                        problems.append("sanitizer output: %s" % m.group(0).strip())
-            if problems and status != "FAIL":
-                status, reason = "FAIL", "; ".join(problems)
-            elif problems:
-                reason += "\n(and: %s)" % "; ".join(problems)
-            dt = time.monotonic() - t0
-            if status == "PASS":
-                passed += 1
-                print("PASS %s (%.1f s)" % (t.__name__, dt))
-            elif status == "SKIP":
-                skipped += 1
-                print("SKIP %s: %s" % (t.__name__, reason))
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (t.__name__, reason.rstrip()))
-            for line in env.info:
-                print("    # " + line)
-            if status == "FAIL" or args.v:
-                for note in env.notes:
-                    for line in note.rstrip().splitlines():
-                        print("    | " + line)
-                for i, s in enumerate(env.servers):
-                    print("    --- server %d stderr (%s)" % (i, " ".join(s.args)))
-                    lines = s.log().rstrip().splitlines()
-                    if len(lines) > 120:
-                        print("    | ... (%d earlier lines)" % (len(lines) - 120))
-                    for line in lines[-120:]:
-                        print("    | " + line)
-            env.remove()
-            sys.stdout.flush()
-    finally:
-        shutil.rmtree(pki_dir, ignore_errors=True)
-    print("# %d tests in %.1f s%s" % (len(selected), time.monotonic() - t_start,
-        ", %d skipped" % skipped if skipped else ""))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    """Run tests with the shared runner (runner.py); returns the exit status."""
+    return runner.main(run, tests, description)

@@ -19,7 +19,6 @@ line per test, "PASS name", "FAIL name: reason" or "SKIP name: why", then
 test failed. Python 3 standard library only; loopback only; bounded in time.
 """
 
-import argparse
 import json
 import os
 import pwd
@@ -32,13 +31,12 @@ import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R     # noqa: E402  (the integration framework: PKI, Env, Server)
+import runner       # noqa: E402  (the runner every Python suite shares)
 from run import Fail, Skip, check, check_eq, WELL_KNOWN  # noqa: E402
 
 MAX_LATENCY = 1.0       # seconds, per legitimate fetch (overridden by --max-latency)
@@ -184,7 +182,7 @@ class Legit:
             str(env.port), env.pki.root, "mta-sts." + domain, body_path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.results = None
-        env.legit.append(self)
+        env.cleanups.append(self.stop)
 
     def stop(self):
         if self.results is not None:
@@ -212,7 +210,7 @@ class Legit:
                 p(0.99) * 1000, lat[-1] * 1000))
         else:
             summary = "legit mta-sts.%s: no fetch" % self.domain
-        self.env.summaries.append(summary)
+        self.env.info.append(summary)
         check(len(res) >= min_fetches, "the legitimate client made only %d fetches" % len(res))
         if errs:
             raise Fail("%d of %d legitimate fetches failed, first: %s (at +%.1f s)"
@@ -596,7 +594,7 @@ def flood_run(env, full_threads, close_threads, silent_threads, seconds=5.0):
     try:
         run_with_legit(env, attack)
     finally:
-        env.summaries.append("flood: %d handshakes completed, %d failed, %d ClientHellos "
+        env.info.append("flood: %d handshakes completed, %d failed, %d ClientHellos "
             "abandoned by close, %d by silence, in %.0f s" % (counts["full"],
             counts["full_err"], counts["close"], counts["silent"], seconds))
     return counts, silent
@@ -1207,7 +1205,7 @@ def thousand_connections_at_once(env):
         res["errs"] = errs
         res["n"] = len(socks)
     run_with_legit(env, attack)
-    env.summaries.append("1000 connections opened in %.1f s" % res["open_s"])
+    env.info.append("1000 connections opened in %.1f s" % res["open_s"])
     check(not res["errs"], "%d of 1000 connections failed, first: %s"
         % (len(res["errs"]), res["errs"][:1]))
     bad = [s for s in res["statuses"] if s != 200]
@@ -1242,7 +1240,7 @@ def out_of_file_descriptors(env):
     log = srv.log()
     check("pausing accepts" in log or "socketpair" in log,
         "nothing logged about running out of descriptors:\n" + log[-2000:])
-    env.summaries.append("%d of 150 connections refused at 48 descriptors; "
+    env.info.append("%d of 150 connections refused at 48 descriptors; "
         "served again afterwards" % len(errs))
 
 
@@ -1353,13 +1351,37 @@ def per_ip_limit_isolates_attacker(env):
 
 # ---------------------------------------------------------------- signals
 
-@test
-def sigterm_under_load(env):
-    """SIGTERM during a handshake flood with requests in flight: the
-    listener closes at once, idle connections are closed, the requests in
-    flight complete with their policy, and the server exits 0 within 12 s."""
+def read_response(s, timeout):
+    """Read one whole response from s (keep-alive: the server does not
+    close); returns its status, or None."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resps, _ = parse_responses(data)
+        if resps:
+            return resps[0][0]
+        try:
+            chunk = s.recv(65536)
+        except (OSError, ssl.SSLError):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return None
+
+
+def sigterm_with_clients(env, workers):
+    """SIGTERM during a handshake flood, with clients in every state: the
+    listener closes at once; idle connections (handshake done, nothing
+    sent) and keep-alive connections (one request answered) are closed
+    within 2 s; requests in flight (headers not finished) complete with
+    their policy after SIGTERM and their connections close; the server logs
+    its shutdown and exits 0 within 12 s. With several workers, eight
+    clients of each kind make it all but certain (1 - 2^-23 for two) that
+    every worker holds some of each."""
     srv = start(env, make_conf(env, one_domain(env), request_timeout=10, idle_timeout=30,
-        handshake_timeout=5))
+        handshake_timeout=5, workers=workers))
     stop_flood = threading.Event()
     flood_n = [0]
 
@@ -1373,16 +1395,20 @@ def sigterm_under_load(env):
 
     legit = Legit(env)
     ts = threads_run(flood, 6)
-    inflight, idle = [], []
+    inflight, idle, kept = [], [], []
     try:
-        for k in range(5):
+        for k in range(8):
             s = attacker_tls(env, 10 + k)
-            s.sendall(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: " + HOST.encode() +
-                b"\r\n")
+            s.sendall(req(extra=b"")[:-2])     # the final CRLF comes after SIGTERM
             inflight.append(s)
             idle.append(attacker_tls(env, 20 + k))
+            s = attacker_tls(env, 30 + k)
+            kept.append(s)
+            s.sendall(req())
+            check_eq(read_response(s, 5.0), 200, "keep-alive client %d's first request" % k)
         time.sleep(1.5)
         legit.assert_ok()
+        log_at = len(srv.log())
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         # the listener closes: new connections are refused
@@ -1398,9 +1424,10 @@ def sigterm_under_load(env):
             except OSError:
                 time.sleep(0.05)
         check(refused_after is not None, "still accepting connections 3 s after SIGTERM")
-        idle_closed = [wait_closed(s, 2.0)[0] for s in idle]
-        check(all(h in ("eof", "reset") for h in idle_closed),
-            "idle connections not closed within 2 s of SIGTERM: %s" % idle_closed)
+        for kind, conns in (("idle", idle), ("keep-alive", kept)):
+            closed = [wait_closed(s, 2.0)[0] for s in conns]
+            check(all(h in ("eof", "reset") for h in closed),
+                "%s connections not closed within 2 s of SIGTERM: %s" % (kind, closed))
         # the requests in flight finish and get their answers
         answers = []
         for s in inflight:
@@ -1419,13 +1446,27 @@ def sigterm_under_load(env):
         check(rc is not None, "still running 12 s after SIGTERM")
         elapsed = time.monotonic() - t0
         check_eq(rc, 0, "exit status after SIGTERM")
-        env.summaries.append("SIGTERM: listener closed after %.2f s, exit 0 after %.2f s; "
+        log = srv.log()[log_at:]
+        check(re.search(r"info: Terminated: shutting down", log) and
+            re.search(r"info: stopped$", log, re.M),
+            "no shutdown and stopped lines in the log after SIGTERM: %r" % log[-400:])
+        env.info.append("SIGTERM: listener closed after %.2f s, exit 0 after %.2f s; "
             "%d flood handshakes" % (refused_after, elapsed, flood_n[0]))
     finally:
         stop_flood.set()
         join_all(ts, 10)
-        for s in inflight + idle:
+        for s in inflight + idle + kept:
             s.close()
+
+
+@test
+def sigterm_under_load(env):
+    sigterm_with_clients(env, 1)
+
+
+@test
+def sigterm_under_load_two_workers(env):
+    sigterm_with_clients(env, 2)
 
 
 @test
@@ -1484,7 +1525,7 @@ def sigkill_then_restart_serves_at_once(env):
     t_ok = wait_served(env, srv2, timeout=5.0)
     check("cannot bind" not in srv2.log(), "restart could not bind: %s" % srv2.log()[-300:])
     check(t_ok - t0 < 2.0, "serving again took %.2f s after restart" % (t_ok - t0))
-    env.summaries.append("restart after SIGKILL: serving after %.2f s" % (t_ok - t0))
+    env.info.append("restart after SIGKILL: serving after %.2f s" % (t_ok - t0))
     run_with_legit(env, lambda: time.sleep(1.5))
 
 
@@ -1653,101 +1694,21 @@ def root_without_user_refused(env):
 
 # ---------------------------------------------------------------- runner
 
-def main():
-    global MAX_LATENCY, ATTACK_CTX
-    if len(sys.argv) > 1 and sys.argv[1] == "--legit":
-        return legit_main(sys.argv[2:])
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--binary", default="build/mta-stsd")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("-v", action="store_true", help="print the notes and server log of "
-        "passing tests too")
-    ap.add_argument("--list", action="store_true")
+def add_arguments(ap):
     ap.add_argument("--max-latency", type=float, default=MAX_LATENCY,
         help="longest a legitimate fetch may take, seconds (default %(default)s)")
-    args = ap.parse_args()
-    if args.list:
-        for t in TESTS:
-            print(t.__name__)
-        return 0
+
+
+def configure(args):
+    global MAX_LATENCY, ATTACK_CTX
     MAX_LATENCY = args.max_latency
-    R.BINARY = os.path.abspath(args.binary)
     ATTACK_CTX = insecure_ctx()
-    if not os.access(R.BINARY, os.X_OK):
-        print("FAIL binary: %s is missing or not executable (run make)" % R.BINARY)
-        print("0 passed, 1 failed")
-        return 1
-    if not shutil.which("openssl"):
-        print("FAIL setup: the openssl command is needed to make test certificates")
-        print("0 passed, 1 failed")
-        return 1
-    tests = [t for t in TESTS if not args.pattern or args.pattern in t.__name__]
-    pki_dir = tempfile.mkdtemp(prefix="mtastsd-pki-")
-    os.chmod(pki_dir, 0o755)    # the legitimate client reads root.pem; nobody may too
-    passed = failed = skipped = 0
-    t_start = time.monotonic()
-    try:
-        try:
-            pki = R.PKI(pki_dir)
-        except Exception as e:
-            print("FAIL setup: cannot make the test CA with openssl: %s" % e)
-            print("0 passed, 1 failed")
-            return 1
-        for t in tests:
-            env = R.Env(pki, t.__name__)
-            env.legit = []
-            env.summaries = []
-            status, reason = "PASS", ""
-            t0 = time.monotonic()
-            try:
-                t(env)
-            except Skip as e:
-                status, reason = "SKIP", str(e)
-            except Fail as e:
-                status, reason = "FAIL", str(e)
-            except Exception as e:
-                status = "FAIL"
-                reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
-            finally:
-                for lg in env.legit:
-                    if lg.results is None:
-                        try:
-                            lg.stop()
-                        except Exception:
-                            pass
-                problems = env.stop_servers()
-            if problems and status != "FAIL":
-                status, reason = "FAIL", "; ".join(problems)
-            elif problems:
-                reason += "\n(and: %s)" % "; ".join(problems)
-            if status == "PASS":
-                passed += 1
-                print("PASS %s" % t.__name__)
-            elif status == "SKIP":
-                skipped += 1
-                print("SKIP %s: %s" % (t.__name__, reason))
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (t.__name__, reason.rstrip()))
-            for s in env.summaries:
-                print("# %s" % s)
-            print("# %s: %.1f s" % (t.__name__, time.monotonic() - t0))
-            if status == "FAIL" or args.v:
-                for note in env.notes:
-                    for line in note.rstrip().splitlines():
-                        print("    | " + line)
-                for i, s in enumerate(env.servers):
-                    print("    --- server %d stderr (%s)" % (i, " ".join(s.args)))
-                    for line in s.log().rstrip().splitlines()[-40:]:
-                        print("    | " + line)
-            env.remove()
-            sys.stdout.flush()
-    finally:
-        shutil.rmtree(pki_dir, ignore_errors=True)
-    print("# %d tests in %.1f s, %d skipped" % (len(tests), time.monotonic() - t_start,
-        skipped))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--legit":
+        return legit_main(sys.argv[2:])
+    return runner.main(R, TESTS, __doc__.split("\n")[0], add_arguments, configure)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -837,6 +838,108 @@ def json_logs_parse(env):
     check(200 in codes and 404 in codes, "access statuses %r" % codes)
     for a in accesses:
         check_eq(a["client"], "127.0.0.1", "access client")
+
+
+# Run as: unshare -m --propagation private sh devlog.sh DIR COMMAND...: in the
+# new mount namespace, /dev becomes a small tmpfs holding the devices a server
+# needs (bind-mounted from the real /dev) and a /dev/log that is a symbolic
+# link to DIR/log.sock, then COMMAND is executed (same pid). The real /dev is
+# never changed; the mounts end with the process.
+DEVLOG_SH = r"""set -e
+dir=$1
+shift
+mkdir -p "$dir/olddev"
+mount --bind /dev "$dir/olddev"
+mount -t tmpfs -o mode=755,size=64k mta-stsd-test-dev /dev
+for n in null zero full random urandom; do
+	: >"/dev/$n"
+	mount --bind "$dir/olddev/$n" "/dev/$n"
+done
+ln -s "$dir/log.sock" /dev/log
+exec "$@"
+"""
+
+# "<30>Nov 28 10:00:00 mta-stsd[123]: message" (RFC 3164, as glibc sends it)
+SYSLOG_RE = re.compile(r"^<(\d+)>\w{3} [ \d]\d \d\d:\d\d:\d\d mta-stsd\[(\d+)\]: (.*)$", re.S)
+LOG_DAEMON = 3 << 3
+LOG_WARNING, LOG_INFO = 4, 6
+
+
+def devlog_prefix(env):
+    """The command prefix that runs a server with /dev/log = env's log.sock,
+    or Skip with the reason it cannot be done here."""
+    if os.geteuid() != 0:
+        raise Skip("mounting a private /dev/log needs root (unshare -m)")
+    if shutil.which("unshare") is None:
+        raise Skip("no unshare command (util-linux) to make a private mount namespace")
+    script = env.write("devlog.sh", DEVLOG_SH)
+    prefix = ["unshare", "-m", "--propagation", "private", "sh", script, env.dir]
+    r = run.run(prefix + ["test", "-L", "/dev/log"])
+    if r.returncode != 0:
+        raise Skip("cannot make a private /dev/log in a new mount namespace here: %s"
+            % (r.stderr.decode(errors="replace").strip() or "exit %d" % r.returncode))
+    return prefix
+
+
+@test
+def error_log_to_syslog(env):
+    """error_log = syslog: the error log's lines arrive at /dev/log as
+    datagrams of the daemon facility, tagged mta-stsd[pid], at their own
+    levels (start-up: info, running as root: warning, a reload, the
+    shutdown), and none goes to stderr. No system syslog daemon is needed or touched: the
+    server runs in a private mount namespace whose /dev/log is the test's
+    own datagram socket."""
+    prefix = devlog_prefix(env)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(env.path("log.sock"))
+        sec, _ = env.domain("example.com")
+        conf = harness.server_section(env, error_log="syslog", access_log="off") + sec
+        srv = env.start(conf, prefix=prefix)
+        wait_for(lambda: harness.body_is(env, "example.com", run.normalised("example.com")),
+            10, "example.com served")
+        got = []
+
+        def wait_message(regex, what):
+            rx = re.compile(regex)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                for prio, pid, msg in got:
+                    if rx.search(msg):
+                        return prio, pid, msg
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    data = sock.recv(65536).decode(errors="replace")
+                except socket.timeout:
+                    break
+                m = SYSLOG_RE.match(data)
+                check(m is not None, "a /dev/log datagram not in the syslog format: %r"
+                    % data[:200])
+                got.append((int(m.group(1)), int(m.group(2)), m.group(3)))
+            env.notes.append("syslog messages:\n" + "\n".join("<%d> [%d] %s" % g for g in got))
+            raise Fail("no syslog message for %s within 5 s" % what)
+
+        for regex, level, what in (
+                (r"^mta-stsd \S+ starting: listening on 127\.0\.0\.1:%d" % env.port,
+                    LOG_INFO, "start-up"),
+                (r"running as root \(allow_root = yes\)", LOG_WARNING, "running as root"),
+                (r"loaded 1 domain", LOG_INFO, "the first load")):
+            prio, pid, msg = wait_message(regex, what)
+            check_eq(prio, LOG_DAEMON | level, "syslog priority of the %s message" % what)
+            check_eq(pid, srv.proc.pid, "pid in the %s message" % what)
+        env.write("policies/example.com.txt", run.simple_policy("example.com", "testing"))
+        harness.sighup(srv)
+        wait_message(r"^reload \(.*\): generation 2: 0 added, 1 changed", "the reload")
+        srv.proc.send_signal(signal.SIGTERM)
+        check_eq(srv.wait_exit(run.STOP_TIMEOUT), 0, "exit status after SIGTERM")
+        wait_message(r"shutting down", "the shutdown")
+        wait_message(r"^stopped$", "the end")
+        stderr = srv.log()
+        check(not re.search(r"mta-stsd (error|warn|info|debug):", stderr),
+            "error-log lines on stderr although error_log = syslog: %r" % stderr[-300:])
+        env.info.append("%d syslog messages" % len(got))
+    finally:
+        sock.close()
 
 
 @test

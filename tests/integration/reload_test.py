@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import run  # noqa: E402
+import runner  # noqa: E402
 from harness import Fail, Skip, check, check_eq, wait_for, LogTail  # noqa: E402
 
 PICKUP = 2.0            # seconds within which a file change must be served
@@ -733,7 +734,7 @@ def stop_clean(env, srv):
     rc = srv.wait_exit(30)
     check(rc is not None, "no exit within 30 s of SIGTERM")
     check_eq(rc, 0, "exit status after SIGTERM")
-    m = harness.SANITIZER_ANY_RE.search(srv.log())
+    m = runner.SANITIZER_ANY_RE.search(srv.log())
     check(m is None, "sanitizer report: %s" % (m.group(0).strip() if m else ""))
 
 
@@ -742,7 +743,7 @@ def reload_loop_rss(env):
     """1,000 reloads (200 under ASan, where RSS is not compared: its
     quarantine holds freed memory): VmRSS returns to within 2 MiB of its
     level after 50 warm-up reloads; clean exit."""
-    asan = harness.is_asan_binary(run.BINARY)
+    asan = runner.is_asan_binary(run.BINARY)
     srv, warm, end = reload_loop(env, 200 if asan else 1000, 50)
     if not asan:
         check(end - warm <= 2048, "VmRSS grew by %d KiB over the reloads (limit 2048)"
@@ -756,7 +757,7 @@ def asan_reload_loop(env):
     asan): any AddressSanitizer/LeakSanitizer/UBSan report after a clean
     SIGTERM fails."""
     asan_bin = os.path.join(harness.REPO, "build-asan", "mta-stsd")
-    if harness.is_asan_binary(run.BINARY):
+    if runner.is_asan_binary(run.BINARY):
         raise Skip("--binary is already an ASan build: the other tests ran on it")
     if not os.access(asan_bin, os.X_OK):
         raise Skip("no %s (make asan builds it)" % asan_bin)

@@ -14,7 +14,6 @@ Output: one line per test, "PASS name", "FAIL name: reason" or
 Exit status 1 when any test failed. Python 3 standard library only.
 """
 
-import argparse
 import datetime
 import http.client
 import os
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import warnings
 
 START_TIMEOUT = 10.0    # seconds for the server to accept connections
@@ -222,17 +220,19 @@ def have_ipv6_loopback():
 class Server:
     """One mta-stsd process, stderr captured in a file."""
 
-    def __init__(self, env, conf, args=None):
+    def __init__(self, env, conf, args=None, prefix=None):
         self.env = env
         self.conf = conf
         self.args = args if args is not None else ["-c", conf]
+        self.prefix = prefix or []  # a command that execs the server (same pid)
         self.log_path = os.path.join(env.dir, "server%d.log" % len(env.servers))
         self.proc = None
 
     def start(self):
         self.logf = open(self.log_path, "wb")
         # cwd elsewhere: relative paths must resolve against the config's directory
-        self.proc = subprocess.Popen([BINARY] + self.args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.prefix + [BINARY] + self.args,
+            stdin=subprocess.DEVNULL,
             stdout=self.logf, stderr=self.logf, cwd="/")
         return self
 
@@ -342,9 +342,9 @@ class Env:
         text = "[%s]\ncert = %s\nkey = %s\n" % (name, c, k) if section else ""
         return text, cert
 
-    def start(self, conf_text, addrs=None, ready=True):
+    def start(self, conf_text, addrs=None, ready=True, prefix=None):
         conf = self.write("mta-stsd.conf", conf_text)
-        srv = Server(self, conf)
+        srv = Server(self, conf, prefix=prefix)
         self.servers.append(srv)
         srv.start()
         if ready:
@@ -889,6 +889,39 @@ def access_log_one_line_per_request(env):
 
 
 @test
+def access_log_for_requests_refused_before_the_handler(env):
+    """Requests refused before the request handler runs still get their
+    access-log line: headers over max_header_size (431, by libmicrohttpd), a
+    header line without a colon (400, by libmicrohttpd), a NUL byte (400, by
+    the pump). A served request after them is logged as usual."""
+    sec, _ = env.domain("example.com")
+    srv = env.start(env.server_section("max_header_size = 1024\n") + sec)
+    host = b"Host: mta-sts.example.com\r\n"
+    line = b"GET " + WELL_KNOWN.encode() + b" HTTP/1.1\r\n"
+    cases = (
+        ("headers over max_header_size", 431, line + host + b"X-Big: " + b"a" * 3000 +
+            b"\r\n\r\n"),
+        ("a header line without a colon", 400, line + host + b"no colon here\r\n\r\n"),
+        ("a NUL byte in a header", 400, line + host + b"X-Nul: a\x00b\r\n\r\n"),
+    )
+    for what, want, data in cases:
+        got = raw_exchange(env, "mta-sts.example.com", data)
+        check(got.startswith(b"HTTP/1.1 %d " % want), "%s: expected a %d answer, got %r"
+            % (what, want, got[:80]))
+    served_ok(env, "example.com")
+    access = re.compile(r" access: 127\.0\.0\.1 sni=mta-sts\.example\.com host=\S+ "
+        r"\"(\S+) (\S+)\" (\d{3}) ")
+    deadline = time.monotonic() + 3
+    while True:
+        got = [m.groups() for m in access.finditer(srv.log())]
+        if len(got) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check_eq([int(g[2]) for g in got], [431, 400, 400, 200], "access-log statuses, in order")
+    check_eq(got[0][:2], ("-", "-"), "method and path of a refused request")
+
+
+@test
 def handshake_timeout_closes_silent_client(env):
     sec, _ = env.domain("example.com")
     env.start(env.server_section().replace("handshake_timeout = 10", "handshake_timeout = 1") + sec)
@@ -1154,6 +1187,17 @@ def t_unknown_key(env):
 
 
 @test
+def t_unreadable_policy_dir(env):
+    """A policy_dir that exists but cannot be read (here: a file) is an error,
+    not a warning: its domains would silently go missing, on a reload too."""
+    sec, _ = env.domain("example.com")
+    env.write("notadir", "")
+    conf = (env.server_section().replace("policy_dir = policies", "policy_dir = notadir") +
+        sec + "policy = policies/example.com.txt\n")
+    config_test_expect_error(env, conf, [r"error: .*notadir: cannot read policy_dir: "])
+
+
+@test
 def t_lists_every_error(env):
     sec, _ = env.domain("example.com")
     long_line = "access_log = /var/log/" + "b" * 230 + ".log"
@@ -1347,85 +1391,6 @@ def missing_config_file_exit_1(env):
 
 # ---------------------------------------------------------------- runner
 
-def main():
-    global BINARY, VERBOSE
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--binary", default="build/mta-stsd")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("-v", action="store_true", help="print the server log of passing tests too")
-    ap.add_argument("--list", action="store_true")
-    args = ap.parse_args()
-    if args.list:
-        for t in TESTS:
-            print(t.__name__)
-        return 0
-    BINARY = os.path.abspath(args.binary)
-    VERBOSE = args.v
-    if not os.access(BINARY, os.X_OK):
-        print("FAIL binary: %s is missing or not executable (run make)" % BINARY)
-        print("0 passed, 1 failed")
-        return 1
-    if not shutil.which("openssl"):
-        print("FAIL setup: the openssl command is needed to make test certificates")
-        print("0 passed, 1 failed")
-        return 1
-    tests = [t for t in TESTS if not args.pattern or args.pattern in t.__name__]
-    pki_dir = tempfile.mkdtemp(prefix="mtastsd-pki-")
-    passed = failed = skipped = 0
-    t_start = time.monotonic()
-    try:
-        try:
-            pki = PKI(pki_dir)
-        except Exception as e:
-            print("FAIL setup: cannot make the test CA with openssl: %s" % e)
-            print("0 passed, 1 failed")
-            return 1
-        for t in tests:
-            env = Env(pki, t.__name__)
-            status, reason = "PASS", ""
-            try:
-                t(env)
-            except Skip as e:
-                status, reason = "SKIP", str(e)
-            except Fail as e:
-                status, reason = "FAIL", str(e)
-            except Exception as e:
-                status = "FAIL"
-                reason = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc())
-            finally:
-                problems = env.stop_servers()   # also completes their logs
-            if problems and status != "FAIL":
-                status, reason = "FAIL", "; ".join(problems)
-            elif problems:
-                reason += "\n(and: %s)" % "; ".join(problems)
-            if status == "PASS":
-                passed += 1
-                print("PASS %s" % t.__name__)
-            elif status == "SKIP":
-                skipped += 1
-                print("SKIP %s: %s" % (t.__name__, reason))
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (t.__name__, reason.rstrip()))
-            if status == "FAIL" or VERBOSE:
-                for note in env.notes:
-                    for line in note.rstrip().splitlines():
-                        print("    | " + line)
-                for i, s in enumerate(env.servers):
-                    print("    --- server %d stderr (%s)" % (i, " ".join(s.args)))
-                    for line in s.log().rstrip().splitlines()[-60:]:
-                        print("    | " + line)
-            env.remove()
-            sys.stdout.flush()
-    finally:
-        shutil.rmtree(pki_dir, ignore_errors=True)
-    summary = "%d passed, %d failed" % (passed, failed)
-    if skipped:
-        summary += ", %d skipped" % skipped
-    print("# %d tests in %.1f s" % (len(tests), time.monotonic() - t_start))
-    print(summary)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    import runner
+    sys.exit(runner.main(sys.modules[__name__], TESTS, __doc__.split("\n")[0]))
