@@ -64,6 +64,10 @@ x509_time_to_time(const mbedtls_x509_time *t)
 	return timegm(&tm);
 }
 
+/* what to do about a key on a curve left out of the build */
+#define CURVE_HINT "the key's elliptic curve is not built in: use an RSA " \
+	"key or an ECDSA key on P-256, P-384 or P-521"
+
 static const char *
 tls_strerror(int ret, char *buf, size_t len)
 {
@@ -175,8 +179,9 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 			    "the leaf first, then the intermediates", ret);
 		else
 			diag_err(d, cert_path, 0, "cannot load certificate chain: "
-			    "%s; it must hold PEM certificates, leaf first",
-			    tls_strerror(ret, err, sizeof(err)));
+			    "%s; %s", tls_strerror(ret, err, sizeof(err)),
+			    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
+			    "it must hold PEM certificates, leaf first");
 		goto fail;
 	}
 
@@ -186,9 +191,10 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 	ret = mbedtls_pk_parse_keyfile(&ck->key, key_path, NULL,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
 	if (ret != 0) {
-		diag_err(d, key_path, 0, "cannot load private key: %s; it must "
-		    "be an unencrypted PEM RSA or EC key",
-		    tls_strerror(ret, err, sizeof(err)));
+		diag_err(d, key_path, 0, "cannot load private key: %s; %s",
+		    tls_strerror(ret, err, sizeof(err)),
+		    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
+		    "it must be an unencrypted PEM RSA or EC key");
 		goto fail;
 	}
 	ret = mbedtls_pk_check_pair(&ck->chain.pk, &ck->key,

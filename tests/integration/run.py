@@ -1208,6 +1208,28 @@ def t_lists_every_error(env):
         for l in ("frobnicate = yes", long_line, "not an ini line", "wobble = 3")])
 
 
+@test
+def t_curve_not_built_in(env):
+    """A certificate whose key is on a curve the build leaves out (brainpool):
+    the error names the file and says which keys work."""
+    d = env.path("certs/bp")
+    os.makedirs(d, exist_ok=True)
+    r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:brainpoolP256r1", "-nodes", "-keyout", d + "/privkey.pem",
+        "-out", d + "/fullchain.pem", "-days", "30", "-subj", "/CN=mta-sts.example.com",
+        "-addext", "subjectAltName=DNS:mta-sts.example.com"])
+    check_eq(r.returncode, 0, "openssl made a brainpool certificate")
+    env.write("policies/example.com.txt", simple_policy("example.com"))
+    conf = env.server_section() + "[example.com]\ncert = certs/bp/fullchain.pem\nkey = certs/bp/privkey.pem\n"
+    rc, _, err = env.config_test(conf)
+    if rc == 0:
+        raise Skip("this build's mbedTLS has the brainpool curves (a system mbedTLS, not "
+            "the one scripts/mbedtls-config.sh configures)")
+    config_test_expect_error(env, conf,
+        [r"error: .*certs/bp/fullchain\.pem: .*not built in: use an RSA key or an ECDSA "
+         r"key on P-256, P-384 or P-521"])
+
+
 CERT_FILE_RE = r"(fullchain\.pem|privkey\.pem|mta-stsd\.conf)(:\d+)?: "
 
 
