@@ -28,6 +28,14 @@
                           medians per row and server into a Markdown table
   tool.py sample PID...   every 100 ms until killed, print "rss_kib pss_kib"
                           (process ids re-read from the first PID's children)
+  tool.py timed CMD...    run CMD (its output passes through), then print
+                          "timed: WALL_S CMD_CPU_S MACHINE_BUSY_S": its wall time,
+                          its own user+system CPU time and its children's
+                          (wait4), and the CPU time all processes of the machine
+                          spent meanwhile (/proc/stat, every core, idle and
+                          iowait not counted)
+  tool.py mcreport TSV OUT.md   the multi-core stage's rows (row, server, workers,
+                          value) as a table: medians, 2 workers / 1 worker
 """
 import asyncio
 import hashlib
@@ -286,6 +294,36 @@ def cpu(pids):
     return t / hz
 
 
+def machine_busy():
+    """CPU seconds spent so far by every core, not idle (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is inside user)
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cmd_timed(args):
+    sys.stdout.flush()
+    b0, t0 = machine_busy(), time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execvp(args[0], args)
+        finally:
+            os._exit(127)
+    _, status, ru = os.wait4(pid, 0)
+    wall, busy = time.monotonic() - t0, machine_busy() - b0
+    print("timed: %.3f %.3f %.3f" % (wall, ru.ru_utime + ru.ru_stime, busy))
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
+def median(v):
+    v = sorted(v)
+    if not v:
+        return float("nan")
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
 def fmt(v):
     if v != v:
         return "-"
@@ -332,6 +370,39 @@ def report(tsv, machine, out, libs_m, libs_n):
         f.write(text)
 
 
+def mcreport(tsv, out):
+    """The multi-core stage: per row and server, the medians with 1 and 2
+    workers and their ratio; rows recorded with workers "r" are ratios
+    already (per run) and fill only the ratio column."""
+    rows, vals = [], {}
+    with open(tsv) as f:
+        for ln in f:
+            row, srv, workers, val = ln.rstrip("\n").split("\t")
+            if row not in vals:
+                rows.append(row)
+                vals[row] = {}
+            try:
+                vals[row].setdefault((srv, workers), []).append(float(val))
+            except ValueError:
+                pass
+    lines = ["| figure | mta-stsd, 1 worker | mta-stsd, 2 workers | mta-stsd 2/1 "
+             "| nginx, 1 worker | nginx, 2 workers | nginx 2/1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        cells = []
+        for s in ("m", "n"):
+            one = median(vals[row].get((s, "1"), []))
+            two = median(vals[row].get((s, "2"), []))
+            if (s, "r") in vals[row]:
+                ratio = median(vals[row][(s, "r")])
+            else:
+                ratio = two / one if one == one and one and two == two else float("nan")
+            cells += [fmt(one), fmt(two), "-" if ratio != ratio else "%.2f" % ratio]
+        lines.append("| %s | %s |" % (row.replace("  ", "&nbsp;&nbsp;&nbsp;"), " | ".join(cells)))
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "wait":
@@ -358,6 +429,10 @@ def main():
                 text = re.sub(r"max_age: [0-9]+", "max_age: " + args[1], text)
                 with open(p, "w", newline="") as f:
                     f.write(text)
+    elif cmd == "timed":
+        cmd_timed(args)
+    elif cmd == "mcreport":
+        mcreport(*args)
     elif cmd == "tree":
         print(" ".join(str(p) for p in tree(int(args[0]))))
     elif cmd == "sample":
