@@ -413,13 +413,14 @@ done
 # ---------------------------------------------------------------- multi-core
 # Does a second worker give a second core's worth of requests? Each server with
 # 1 and with 2 workers (mta-stsd `workers`, nginx `worker_processes`), nothing
-# pinned, wrk with two threads beside it: with 1 worker the server can use at
-# most one core and wrk has the other; with 2 workers the server can use what
-# wrk (and whatever else runs) leaves of both. So the ratio 2 workers /
-# 1 worker is bounded by (cores - wrk's share - everything else's, with 2
-# workers) / (the server's share with 1 worker), which the table gives beside
-# the ratio, from wrk's own CPU time (wait4), the server's (/proc/PID/stat)
-# and the machine's (/proc/stat). Separate ports, so that the earlier runs' TIME_WAIT sockets are
+# pinned, the load generator beside it (keep-alive: wrk -t2; new connections:
+# tool.py load, 16 blocking clients): with 1 worker the server can use at most
+# one core; with 2 workers what the client (and whatever else runs) leaves of
+# both. So the ratio 2 workers / 1 worker is bounded by (cores - the client's
+# share - everything else's, with 2 workers) / (the server's share with 1
+# worker), which the table gives beside the ratio, from the client's own CPU
+# time (wait4), the server's (/proc/PID/stat) and the machine's (/proc/stat).
+# Separate ports, so that the earlier runs' TIME_WAIT sockets are
 # not in the way.
 mc_rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$mtsv"; }	# row server workers value
 
@@ -429,18 +430,22 @@ set_workers() {	# $1 work dir, $2 workers: for the next start of either server
 }
 
 mc_run() {	# $1 m|n $2 pid $3 domains $4 keep|close $5 workers -> mc_rec rows
-	local s=$1 pid=$2 n=$3 mode=$4 k=$5 port host c0 c1 o reqs rps errs t what tag a l script=
+	local s=$1 pid=$2 n=$3 mode=$4 k=$5 port host c0 c1 o reqs rps errs t what tag a l
 	port=$([ "$s" = m ] && echo $mport || echo $nport)
 	host=mta-sts.d$(( (n + 1) / 2 )).test
-	[ "$mode" = close ] && script="-s $here/close.lua"
 	c0=$($tool cpu $(pids "$pid"))
-	# shellcheck disable=SC2086
-	o=$($tool timed wrk -t2 -c$([ "$mode" = close ] && echo 16 || echo 32) -d"${dur}s" $script \
-		"https://$host:$port/.well-known/mta-sts.txt" 2>&1)
+	if [ "$mode" = keep ]; then
+		o=$($tool timed wrk -t2 -c32 -d"${dur}s" "https://$host:$port/.well-known/mta-sts.txt" 2>&1)
+	else
+		# not wrk: it polls for writability while a handshake waits for
+		# the server, so its CPU time is not its cost and it takes CPU
+		# the server would use (see tool.py load)
+		o=$($tool timed $tool load 127.0.0.1 "$port" --sni "$host" --conns 16 --duration "$dur" 2>&1)
+	fi
 	c1=$($tool cpu $(pids "$pid"))
 	reqs=$(echo "$o" | awk '/requests in/ { print $1 }')
 	rps=$(echo "$o" | awk '/^Requests\/sec/ { print $2 }')
-	errs=$(echo "$o" | awk '/Socket errors|Non-2xx/' | tr '\n' ' ')
+	errs=$(echo "$o" | awk '/Socket errors|Non-2xx|^Errors/' | tr '\n' ' ')
 	t=$(echo "$o" | awk '/^timed:/ { print $2, $3, $4 }')
 	[ -n "$reqs" ] && [ "$reqs" -gt 0 ] && [ -n "$t" ] || { echo "$o" >&2; die "wrk failed against $(name "$s")"; }
 	[ -z "$errs" ] || say "$(name "$s") $mode $k workers: $errs"
@@ -452,14 +457,14 @@ mc_run() {	# $1 m|n $2 pid $3 domains $4 keep|close $5 workers -> mc_rec rows
 	eval "mc_left_${mode}_$k=\$(awk -v b=\"\$3\" -v c=\"\$4\" -v t=\"\$1\" -v n=$ncpu 'BEGIN { print n - (b - c) / t }')"
 	eval "a=\${mc_srv_${mode}_1:-} l=\${mc_left_${mode}_2:-}"
 	mc_rec "$what/s, $n domains (higher is better)" "$s" "$k" "$rps"
-	mc_rec "  bound on 2/1: cores left by wrk and the rest (2 workers) / server's cores (1 worker), $tag" "$s" r \
+	mc_rec "  bound on 2/1: cores left by the client and the rest (2 workers) / server's cores (1 worker), $tag" "$s" r \
 		"$([ -n "$a" ] && [ -n "$l" ] && awk -v a="$a" -v l="$l" 'BEGIN { printf "%.2f", l / a }' || echo -)"
 	mc_rec "  server CPU ms per 1,000 $what" "$s" "$k" "$(awk -v c="$4" -v r="$reqs" 'BEGIN { printf "%.1f", c * 1e6 / r }')"
 	mc_rec "  server CPU, cores busy (of $ncpu), $tag" "$s" "$k" "$(awk -v c="$4" -v t="$1" 'BEGIN { printf "%.2f", c / t }')"
-	mc_rec "  load generator (wrk -t2) CPU, cores busy, $tag" "$s" "$k" "$(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }')"
+	mc_rec "  load generator CPU, cores busy, $tag" "$s" "$k" "$(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }')"
 	mc_rec "  everything else (other processes, interrupts), cores busy, $tag" "$s" "$k" \
 		"$(awk -v b="$3" -v c="$4" -v g="$2" -v t="$1" 'BEGIN { printf "%.2f", (b - c - g) / t }')"
-	say "$(name "$s") $n $mode, $k worker(s): $rps req/s, server $(awk -v c="$4" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, wrk $(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, machine $(awk -v c="$3" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores"
+	say "$(name "$s") $n $mode, $k worker(s): $rps req/s, server $(awk -v c="$4" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, client $(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, machine $(awk -v c="$3" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores"
 }
 
 mc_shutdown() {	# $1 domains, $2 run: mta-stsd with 2 workers gets SIGTERM while two wrk run
@@ -500,7 +505,7 @@ if [ -n "$mc_sizes" ] && [ "$ncpu" -ge 2 ]; then
 		cp -a "$out/data/$n" "$w/m"; cp -a "$out/data/$n" "$w/n"
 		write_configs "$n" "$w"
 		echo "workers = 1" >>"$w/m/mta-stsd.conf"
-		say "=== multi-core, $n domain(s): 1 and 2 workers, nothing pinned, wrk -t2"
+		say "=== multi-core, $n domain(s): 1 and 2 workers, nothing pinned"
 		for r in $(seq 1 "$reps"); do
 			order="m n"; korder="1 2"
 			[ $((r % 2)) = 0 ] && { order="n m"; korder="2 1"; }
@@ -534,7 +539,7 @@ $tool report "$tsv" "$out/machine.txt" "$out/results.md" "$out/libs-m.txt" "$out
 if [ -s "$out/multicore.md" ]; then
 	{
 		echo
-		echo "Multi-core ($mc_sizes domain(s)): 1 and 2 workers, nothing pinned, \`wrk -t2\` on the same $ncpu cores; medians of $reps runs of ${dur} s"
+		echo "Multi-core ($mc_sizes domain(s)): 1 and 2 workers, nothing pinned, the load generator on the same $ncpu cores (keep-alive: \`wrk -t2 -c32\`; new connections: \`tool.py load\`, 16 blocking clients); medians of $reps runs of ${dur} s"
 		echo
 		cat "$out/multicore.md"
 	} >>"$out/results.md"

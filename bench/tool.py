@@ -19,6 +19,13 @@
       asyncio sets TCP_NODELAY on its sockets. Without --keepalive every request
       is a new TLS connection (Connection: close) to the next name of FILE in
       turn; with --keepalive C, C persistent connections take turns.
+  tool.py load HOST PORT --sni NAME --conns C --duration S
+      C processes, each with one blocking new TLS connection per request
+      (Connection: close) after the other, for S seconds; prints
+      "N requests in S s", "Requests/sec: R" and, if any, "Errors: E", as wrk
+      does. Unlike wrk, which polls a socket for writability while its TLS
+      handshake waits for the server (its CPU time grows with the server's
+      handshake time), a blocked client costs no CPU while the server works.
   tool.py mem PID...      print "rss_kib pss_kib", summed over the processes
   tool.py cpu PID...      print utime+stime of the processes, in seconds
   tool.py tree PID        print PID and its children's process ids
@@ -256,6 +263,64 @@ def cmd_rate(args):
                                      max(lat or [0]) * 1000))
 
 
+def load_child(host, port, sni, until, out):
+    ctx = client_ctx()
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (PATH, sni)).encode()
+    done = errors = 0
+    while time.monotonic() < until:
+        try:
+            with socket.create_connection((host, port), timeout=10) as raw:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with ctx.wrap_socket(raw, server_hostname=sni) as s:
+                    s.sendall(req)
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+            if data.startswith(b"HTTP/1.1 200"):
+                done += 1
+            else:
+                errors += 1
+        except (OSError, ValueError):
+            errors += 1
+    os.write(out, b"%d %d\n" % (done, errors))
+
+
+def cmd_load(args):
+    host, port = args[0], int(args[1])
+    opts = {"--sni": host, "--conns": "16", "--duration": "5"}
+    for i in range(2, len(args), 2):
+        opts[args[i]] = args[i + 1]
+    conns, duration = int(opts["--conns"]), float(opts["--duration"])
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    until = t0 + duration
+    kids = []
+    for _ in range(conns):
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                load_child(host, port, opts["--sni"], until, w)
+            finally:
+                os._exit(0)
+        kids.append(pid)
+    os.close(w)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    wall = time.monotonic() - t0
+    with os.fdopen(r) as f:
+        counts = [ln.split() for ln in f.read().split("\n") if ln.strip()]
+    done = sum(int(c[0]) for c in counts)
+    errors = sum(int(c[1]) for c in counts) + conns - len(counts)
+    print("  %d requests in %.2fs" % (done, wall))
+    print("Requests/sec: %.2f" % (done / wall))
+    if errors:
+        print("Errors: %d" % errors)
+
+
 def tree(pid):
     pids = [pid]
     try:
@@ -409,6 +474,8 @@ def main():
         cmd_wait(args)
     elif cmd == "rate":
         cmd_rate(args)
+    elif cmd == "load":
+        cmd_load(args)
     elif cmd == "mem":
         print("%d %d" % mem([int(a) for a in args]))
     elif cmd == "cpu":
