@@ -528,6 +528,8 @@ if [ -n "$mc_sizes" ] && [ "$ncpu" -ge 2 ]; then
 	$tool mcreport "$mtsv" "$out/multicore.md"
 	{
 		echo
+		echo "Everything else on the machine during these runs: median $(awk -F '\t' '$1 ~ /everything else/ { print $4 }' "$mtsv" | median) cores (other processes and kernel threads: where other work on a shared machine shows)."
+		echo
 		echo "Shutdown under load (\`workers = 2\`, $n domain(s), SIGTERM halfway through a keep-alive and a new-connection wrk): $(awk '{ t++ } /exit=0 / && / keep=[1-9]/ && / close=[1-9]/ && / shutting_down=1 / && / stopped=1 / && / bad=0$/ { ok++ } END { printf "%d of %d were answering both clients, exited with status 0 and logged \"shutting down\" and \"stopped\" and nothing worse", ok, t }' "$w/shutdown.txt")."
 	} >>"$out/multicore.md"
 	mport=8443; nport=9443
