@@ -460,8 +460,10 @@ def mcreport(tsv, out):
             two = median(vals[row].get((s, "2"), []))
             if (s, "r") in vals[row]:
                 ratio = median(vals[row][(s, "r")])
-            else:
-                ratio = two / one if one == one and one and two == two else float("nan")
+            elif one == one and abs(one) >= 0.1 and two == two:
+                ratio = two / one
+            else:  # no ratio of a few hundredths (the rest of an idle machine)
+                ratio = float("nan")
             cells += [fmt(one), fmt(two), "-" if ratio != ratio else "%.2f" % ratio]
         lines.append("| %s | %s |" % (row.replace("  ", "&nbsp;&nbsp;&nbsp;"), " | ".join(cells)))
     with open(out, "w") as f:
