@@ -7,6 +7,8 @@
 #   MTA_STSD=path      the binary to measure (default build/mta-stsd)
 #   BENCH_QUICK=1      1 and 1,000 domains, 3-second runs (about 3 minutes)
 #   BENCH_SIZES="1 1000 10000"  BENCH_DURATION=8  BENCH_REPS=3   override
+#   BENCH_MC_SIZES="1"  the multi-core stage's sizes (default: the first of the
+#                      sizes; empty: no multi-core stage)
 #   BENCH_INSTALL=0    do not apt-get install missing tools (nginx-light wrk
 #                      python3-cryptography), fail instead
 set -euo pipefail
@@ -25,6 +27,7 @@ else
 	sizes=${BENCH_SIZES:-"1 1000 10000"}; dur=${BENCH_DURATION:-8}; reps=${BENCH_REPS:-3}
 fi
 lat_dur=$(( dur < 5 ? dur : 5 ))
+mc_sizes=${BENCH_MC_SIZES-$(echo "$sizes" | awk '{ print $1 }')}
 mport=8443	# mta-stsd
 nport=9443	# nginx
 
@@ -63,7 +66,7 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 	fi
 	mkdir -p "$out"
 	# the data sets (cached: generating 10,000 keys and certificates takes ~40 s)
-	for n in $sizes; do
+	for n in $(echo $sizes $mc_sizes | tr ' ' '\n' | sort -un); do
 		if [ ! -d "$out/data/$n" ]; then
 			say "generating $n domains in .bench/data/$n"
 			rm -rf "$out/data/$n.tmp"; mkdir -p "$out/data"
@@ -80,11 +83,11 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 	trap 'exit 130' INT TERM
 	ip -n "$ns" link set lo up
 	mkdir -p "/etc/netns/$ns"
-	max=0; for n in $sizes; do [ "$n" -gt "$max" ] && max=$n; done
+	max=0; for n in $sizes $mc_sizes; do [ "$n" -gt "$max" ] && max=$n; done
 	{ echo "127.0.0.1 localhost"; seq 1 "$max" | sed 's/.*/127.0.0.1 mta-sts.d&.test/'; } >"/etc/netns/$ns/hosts"
 	rc=0
 	ip netns exec "$ns" env BENCH_IN_NS=1 PYTHON="$py" MTA_STSD="$bin" BENCH_SIZES="$sizes" \
-		BENCH_DURATION="$dur" BENCH_REPS="$reps" bash "$0" "$@" || rc=$?
+		BENCH_MC_SIZES="$mc_sizes" BENCH_DURATION="$dur" BENCH_REPS="$reps" bash "$0" "$@" || rc=$?
 	exit $rc
 fi
 
@@ -407,8 +410,141 @@ for s in m n; do
 	stop "$spid"
 done
 
+# ---------------------------------------------------------------- multi-core
+# Does a second worker give a second core's worth of requests? Each server with
+# 1 and with 2 workers (mta-stsd `workers`, nginx `worker_processes`), nothing
+# pinned, the load generator beside it (keep-alive: wrk -t2; new connections:
+# tool.py load, 16 blocking clients): with 1 worker the server can use at most
+# one core; with 2 workers what the client (and whatever else runs) leaves of
+# both. So the ratio 2 workers / 1 worker is bounded by (cores - the client's
+# share - everything else's, with 2 workers) / (the server's share with 1
+# worker), which the table gives beside the ratio, from the client's own CPU
+# time (wait4), the server's (/proc/PID/stat) and the machine's (/proc/stat).
+# Separate ports, so that the earlier runs' TIME_WAIT sockets are
+# not in the way.
+mc_rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$mtsv"; }	# row server workers value
+
+set_workers() {	# $1 work dir, $2 workers: for the next start of either server
+	sed -i "s/^workers = .*/workers = $2/" "$1/m/mta-stsd.conf"
+	sed -i "s/^worker_processes .*/worker_processes $2;/" "$1/n/nginx.conf"
+}
+
+mc_run() {	# $1 m|n $2 pid $3 domains $4 keep|close $5 workers -> mc_rec rows
+	local s=$1 pid=$2 n=$3 mode=$4 k=$5 port host c0 c1 o reqs rps errs t what tag a l
+	port=$([ "$s" = m ] && echo $mport || echo $nport)
+	host=mta-sts.d$(( (n + 1) / 2 )).test
+	c0=$($tool cpu $(pids "$pid"))
+	if [ "$mode" = keep ]; then
+		o=$($tool timed wrk -t2 -c32 -d"${dur}s" "https://$host:$port/.well-known/mta-sts.txt" 2>&1)
+	else
+		# not wrk: it polls for writability while a handshake waits for
+		# the server, so its CPU time is not its cost and it takes CPU
+		# the server would use (see tool.py load)
+		o=$($tool timed $tool load 127.0.0.1 "$port" --sni "$host" --conns 16 --duration "$dur" 2>&1)
+	fi
+	c1=$($tool cpu $(pids "$pid"))
+	reqs=$(echo "$o" | awk '/requests in/ { print $1 }')
+	rps=$(echo "$o" | awk '/^Requests\/sec/ { print $2 }')
+	errs=$(echo "$o" | awk '/Socket errors|Non-2xx|^Errors/' | tr '\n' ' ')
+	t=$(echo "$o" | awk '/^timed:/ { print $2, $3, $4 }')
+	[ -n "$reqs" ] && [ "$reqs" -gt 0 ] && [ -n "$t" ] || { echo "$o" >&2; die "wrk failed against $(name "$s")"; }
+	[ -z "$errs" ] || say "$(name "$s") $mode $k workers: $errs"
+	# wall s, wrk's CPU s, the machine's busy CPU s; the server's CPU s
+	set -- $t "$(echo "$c0 $c1" | awk '{ printf "%.2f", $2 - $1 }')"
+	if [ "$mode" = keep ]; then what="keep-alive requests"; tag=keep-alive; else what="new TLS connections"; tag="new connections"; fi
+	# this run's shares, for the bound on the ratio once both runs of the pair are done
+	eval "mc_srv_${mode}_$k=\$(awk -v c=\"\$4\" -v t=\"\$1\" 'BEGIN { print c / t }')"
+	eval "mc_left_${mode}_$k=\$(awk -v b=\"\$3\" -v c=\"\$4\" -v t=\"\$1\" -v n=$ncpu 'BEGIN { print n - (b - c) / t }')"
+	eval "a=\${mc_srv_${mode}_1:-} l=\${mc_left_${mode}_2:-}"
+	mc_rec "$what/s, $n domains (higher is better)" "$s" "$k" "$rps"
+	mc_rec "  bound on 2/1: cores left by the client and the rest (2 workers) / server's cores (1 worker), $tag" "$s" r \
+		"$([ -n "$a" ] && [ -n "$l" ] && awk -v a="$a" -v l="$l" 'BEGIN { printf "%.2f", l / a }' || echo -)"
+	mc_rec "  server CPU ms per 1,000 $what" "$s" "$k" "$(awk -v c="$4" -v r="$reqs" 'BEGIN { printf "%.1f", c * 1e6 / r }')"
+	mc_rec "  server CPU, cores busy (of $ncpu), $tag" "$s" "$k" "$(awk -v c="$4" -v t="$1" 'BEGIN { printf "%.2f", c / t }')"
+	mc_rec "  load generator CPU, cores busy, $tag" "$s" "$k" "$(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }')"
+	mc_rec "  everything else (other processes, interrupts), cores busy, $tag" "$s" "$k" \
+		"$(awk -v b="$3" -v c="$4" -v g="$2" -v t="$1" 'BEGIN { printf "%.2f", (b - c - g) / t }')"
+	say "$(name "$s") $n $mode, $k worker(s): $rps req/s, server $(awk -v c="$4" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, client $(awk -v c="$2" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores, machine $(awk -v c="$3" -v t="$1" 'BEGIN { printf "%.2f", c / t }') cores"
+}
+
+mc_shutdown() {	# $1 domains, $2 run: mta-stsd with 2 workers gets SIGTERM while two wrk run
+	local n=$1 r=$2 port=$mport host l0 g1 g2 t0 t1 rc i
+	host=mta-sts.d$(( (n + 1) / 2 )).test
+	set_workers "$w" 2
+	start_server m "$w" "$n"
+	l0=$(wc -l <"$w/m/log")
+	wrk -t1 -c16 -d"$(( dur + 5 ))s" "https://$host:$port/.well-known/mta-sts.txt" >"$w/shutdown-$r.keep" 2>&1 & g1=$!
+	wrk -t1 -c16 -d"$(( dur + 5 ))s" -s "$here/close.lua" "https://$host:$port/.well-known/mta-sts.txt" >"$w/shutdown-$r.close" 2>&1 & g2=$!
+	helpers+=("$g1" "$g2")
+	sleep "$(awk -v d="$dur" 'BEGIN { print d / 2 }')"
+	t0=$(date +%s%N)
+	kill -TERM "$spid"
+	# SHUTDOWN_MS (10 s) is the longest a shutdown waits for requests in flight
+	for i in $(seq 1 300); do alive "$spid" || break; sleep 0.05; done
+	t1=$(date +%s%N)
+	alive "$spid" && kill -KILL "$spid"	# shows as status 137
+	rc=0; wait "$spid" || rc=$?
+	# SIGINT: wrk stops and prints what it got (requests answered before the end)
+	kill -INT "$g1" "$g2" 2>/dev/null || true; wait "$g1" "$g2" 2>/dev/null || true
+	tail -n +"$(( l0 + 1 ))" "$w/m/log" >"$w/shutdown-$r.log"
+	mc_rec "shutdown under load: SIGTERM to exit ms" m 2 \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')"
+	echo "$r exit=$rc keep=$(awk '/requests in/ { print $1 }' "$w/shutdown-$r.keep") close=$(awk '/requests in/ { print $1 }' "$w/shutdown-$r.close") shutting_down=$(grep -c 'shutting down' "$w/shutdown-$r.log") stopped=$(grep -c 'stopped$' "$w/shutdown-$r.log") bad=$(grep -ci 'error\|fatal\|abort\|assert\|sanitizer\|segmentation' "$w/shutdown-$r.log")" >>"$w/shutdown.txt"
+	say "shutdown under load $r: exit $rc in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) / 1e6 }') ms; $(tail -n 1 "$w/shutdown.txt")"
+}
+
+mtsv=$out/multicore.tsv
+: >"$mtsv"
+: >"$out/multicore.md"
+ncpu=$(nproc)
+if [ -n "$mc_sizes" ] && [ "$ncpu" -ge 2 ]; then
+	srv_cpu=; cli_cpu=	# nothing pinned from here on
+	mport=8543; nport=9543
+	for n in $mc_sizes; do
+		w=$out/run/mc-$n
+		rm -rf "$w"; mkdir -p "$w"
+		cp -a "$out/data/$n" "$w/m"; cp -a "$out/data/$n" "$w/n"
+		write_configs "$n" "$w"
+		echo "workers = 1" >>"$w/m/mta-stsd.conf"
+		say "=== multi-core, $n domain(s): 1 and 2 workers, nothing pinned"
+		for r in $(seq 1 "$reps"); do
+			order="m n"; korder="1 2"
+			[ $((r % 2)) = 0 ] && { order="n m"; korder="2 1"; }
+			for s in $order; do
+				unset mc_srv_keep_1 mc_srv_close_1 mc_left_keep_2 mc_left_close_2
+				for k in $korder; do
+					set_workers "$w" "$k"
+					start_server "$s" "$w" "$n"
+					mc_run "$s" "$spid" "$n" keep "$k"
+					mc_run "$s" "$spid" "$n" close "$k"
+					stop "$spid"
+				done
+			done
+		done
+	done
+	n=$(echo "$mc_sizes" | awk '{ print $1 }'); w=$out/run/mc-$n
+	: >"$w/shutdown.txt"
+	for r in $(seq 1 "$reps"); do mc_shutdown "$n" "$r"; done
+	$tool mcreport "$mtsv" "$out/multicore.md"
+	{
+		echo
+		echo "Everything else on the machine during these runs: median $(awk -F '\t' '$1 ~ /everything else/ { print $4 }' "$mtsv" | median) cores (other processes and kernel threads: where other work on a shared machine shows)."
+		echo
+		echo "Shutdown under load (\`workers = 2\`, $n domain(s), SIGTERM halfway through a keep-alive and a new-connection wrk): $(awk '{ t++ } /exit=0 / && / keep=[1-9]/ && / close=[1-9]/ && / shutting_down=1 / && / stopped=1 / && / bad=0$/ { ok++ } END { printf "%d of %d were answering both clients, exited with status 0 and logged \"shutting down\" and \"stopped\" and nothing worse", ok, t }' "$w/shutdown.txt")."
+	} >>"$out/multicore.md"
+	mport=8443; nport=9443
+fi
+
 # stalls of the load generators' connections show here (SYN retried after 1 s, 3 s)
 echo "loopback TCP counters of the run: $(nstat -az TcpExtTCPSynRetrans TcpExtListenOverflows TcpExtListenDrops 2>/dev/null |
 	awk 'NR > 1 { printf "%s%s %s", sep, $1, $2; sep = ", " }')" >>"$out/machine.txt"
 $tool report "$tsv" "$out/machine.txt" "$out/results.md" "$out/libs-m.txt" "$out/libs-n.txt"
+if [ -s "$out/multicore.md" ]; then
+	{
+		echo
+		echo "Multi-core ($mc_sizes domain(s)): 1 and 2 workers, nothing pinned, the load generator on the same $ncpu cores (keep-alive: \`wrk -t2 -c32\`; new connections: \`tool.py load\`, 16 blocking clients); medians of $reps runs of ${dur} s"
+		echo
+		cat "$out/multicore.md"
+	} >>"$out/results.md"
+fi
 cat "$out/results.md"

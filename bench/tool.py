@@ -19,6 +19,13 @@
       asyncio sets TCP_NODELAY on its sockets. Without --keepalive every request
       is a new TLS connection (Connection: close) to the next name of FILE in
       turn; with --keepalive C, C persistent connections take turns.
+  tool.py load HOST PORT --sni NAME --conns C --duration S
+      C processes, each with one blocking new TLS connection per request
+      (Connection: close) after the other, for S seconds; prints
+      "N requests in S s", "Requests/sec: R" and, if any, "Errors: E", as wrk
+      does. Unlike wrk, which polls a socket for writability while its TLS
+      handshake waits for the server (its CPU time grows with the server's
+      handshake time), a blocked client costs no CPU while the server works.
   tool.py mem PID...      print "rss_kib pss_kib", summed over the processes
   tool.py cpu PID...      print utime+stime of the processes, in seconds
   tool.py tree PID        print PID and its children's process ids
@@ -28,6 +35,14 @@
                           medians per row and server into a Markdown table
   tool.py sample PID...   every 100 ms until killed, print "rss_kib pss_kib"
                           (process ids re-read from the first PID's children)
+  tool.py timed CMD...    run CMD (its output passes through), then print
+                          "timed: WALL_S CMD_CPU_S MACHINE_BUSY_S": its wall time,
+                          its own user+system CPU time and its children's
+                          (wait4), and the CPU time all processes of the machine
+                          spent meanwhile (/proc/stat, every core, idle and
+                          iowait not counted)
+  tool.py mcreport TSV OUT.md   the multi-core stage's rows (row, server, workers,
+                          value) as a table: medians, 2 workers / 1 worker
 """
 import asyncio
 import hashlib
@@ -248,6 +263,64 @@ def cmd_rate(args):
                                      max(lat or [0]) * 1000))
 
 
+def load_child(host, port, sni, until, out):
+    ctx = client_ctx()
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (PATH, sni)).encode()
+    done = errors = 0
+    while time.monotonic() < until:
+        try:
+            with socket.create_connection((host, port), timeout=10) as raw:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with ctx.wrap_socket(raw, server_hostname=sni) as s:
+                    s.sendall(req)
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+            if data.startswith(b"HTTP/1.1 200"):
+                done += 1
+            else:
+                errors += 1
+        except (OSError, ValueError):
+            errors += 1
+    os.write(out, b"%d %d\n" % (done, errors))
+
+
+def cmd_load(args):
+    host, port = args[0], int(args[1])
+    opts = {"--sni": host, "--conns": "16", "--duration": "5"}
+    for i in range(2, len(args), 2):
+        opts[args[i]] = args[i + 1]
+    conns, duration = int(opts["--conns"]), float(opts["--duration"])
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    until = t0 + duration
+    kids = []
+    for _ in range(conns):
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                load_child(host, port, opts["--sni"], until, w)
+            finally:
+                os._exit(0)
+        kids.append(pid)
+    os.close(w)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    wall = time.monotonic() - t0
+    with os.fdopen(r) as f:
+        counts = [ln.split() for ln in f.read().split("\n") if ln.strip()]
+    done = sum(int(c[0]) for c in counts)
+    errors = sum(int(c[1]) for c in counts) + conns - len(counts)
+    print("  %d requests in %.2fs" % (done, wall))
+    print("Requests/sec: %.2f" % (done / wall))
+    if errors:
+        print("Errors: %d" % errors)
+
+
 def tree(pid):
     pids = [pid]
     try:
@@ -284,6 +357,36 @@ def cpu(pids):
         except OSError:
             pass
     return t / hz
+
+
+def machine_busy():
+    """CPU seconds spent so far by every core, not idle (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is inside user)
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cmd_timed(args):
+    sys.stdout.flush()
+    b0, t0 = machine_busy(), time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execvp(args[0], args)
+        finally:
+            os._exit(127)
+    _, status, ru = os.wait4(pid, 0)
+    wall, busy = time.monotonic() - t0, machine_busy() - b0
+    print("timed: %.3f %.3f %.3f" % (wall, ru.ru_utime + ru.ru_stime, busy))
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
+def median(v):
+    v = sorted(v)
+    if not v:
+        return float("nan")
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def fmt(v):
@@ -332,12 +435,49 @@ def report(tsv, machine, out, libs_m, libs_n):
         f.write(text)
 
 
+def mcreport(tsv, out):
+    """The multi-core stage: per row and server, the medians with 1 and 2
+    workers and their ratio; rows recorded with workers "r" are ratios
+    already (per run) and fill only the ratio column."""
+    rows, vals = [], {}
+    with open(tsv) as f:
+        for ln in f:
+            row, srv, workers, val = ln.rstrip("\n").split("\t")
+            if row not in vals:
+                rows.append(row)
+                vals[row] = {}
+            try:
+                vals[row].setdefault((srv, workers), []).append(float(val))
+            except ValueError:
+                pass
+    lines = ["| figure | mta-stsd, 1 worker | mta-stsd, 2 workers | mta-stsd 2/1 "
+             "| nginx, 1 worker | nginx, 2 workers | nginx 2/1 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        cells = []
+        for s in ("m", "n"):
+            one = median(vals[row].get((s, "1"), []))
+            two = median(vals[row].get((s, "2"), []))
+            if (s, "r") in vals[row]:
+                ratio = median(vals[row][(s, "r")])
+            elif one == one and abs(one) >= 0.1 and two == two:
+                ratio = two / one
+            else:  # no ratio of a few hundredths (the rest of an idle machine)
+                ratio = float("nan")
+            cells += [fmt(one), fmt(two), "-" if ratio != ratio else "%.2f" % ratio]
+        lines.append("| %s | %s |" % (row.replace("  ", "&nbsp;&nbsp;&nbsp;"), " | ".join(cells)))
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "wait":
         cmd_wait(args)
     elif cmd == "rate":
         cmd_rate(args)
+    elif cmd == "load":
+        cmd_load(args)
     elif cmd == "mem":
         print("%d %d" % mem([int(a) for a in args]))
     elif cmd == "cpu":
@@ -358,6 +498,10 @@ def main():
                 text = re.sub(r"max_age: [0-9]+", "max_age: " + args[1], text)
                 with open(p, "w", newline="") as f:
                     f.write(text)
+    elif cmd == "timed":
+        cmd_timed(args)
+    elif cmd == "mcreport":
+        mcreport(*args)
     elif cmd == "tree":
         print(" ".join(str(p) for p in tree(int(args[0]))))
     elif cmd == "sample":
