@@ -149,7 +149,9 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 	mbedtls_x509_crt_init(&ck->chain);
 	mbedtls_pk_init(&ck->key);
 	if ((ck->cert_path = strdup(cert_path)) == NULL ||
-	    (ck->key_path = strdup(key_path)) == NULL) {
+	    (ck->key_path = strdup(key_path)) == NULL ||
+	    asprintf(&ck->pair, "%s\n%s", cert_path, key_path) == -1) {
+		ck->pair = NULL;
 		diag_err(d, cert_path, 0, "out of memory");
 		goto fail;
 	}
@@ -240,6 +242,7 @@ certs_unref(struct certkey *ck)
 	free(ck->names);
 	free(ck->cert_path);
 	free(ck->key_path);
+	free(ck->pair);
 	free(ck->cert_real_dir);
 	free(ck->key_real_dir);
 	free(ck);

@@ -32,6 +32,7 @@ struct certkey {
 	atomic_uint refs;
 	char *cert_path;
 	char *key_path;
+	char *pair;			/* "cert_path\nkey_path": its key in a set */
 	char *cert_real_dir;		/* where symlinks lead (certbot's archive/), */
 	char *key_real_dir;		/* NULL when the file is no symlink */
 	struct file_stamp cert_stamp, key_stamp;

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,17 @@
 
 #include "names.h"
 
-/* the certificates with one SAN name: a list, newest first */
+/* one certificate in the list of those with one SAN name; the nodes of a
+ * set live in one array, linked by index, so a copy of the set is a copy
+ * of the array */
 struct certset_names {
 	struct certkey *ck;
-	struct certset_names *next;	/* same name, other certificate */
-	struct certset_names *all;	/* every node of the set */
+	size_t next;			/* 1 + index of the next node, or 0 */
 };
+
+/* the by_name value for node index i, and back */
+#define NODE_VALUE(i) ((void *)(uintptr_t)((i) + 1))
+#define VALUE_NODE(v) ((size_t)(uintptr_t)(v))	/* 1 + index; 0: none */
 
 struct certset *
 certset_new(size_t n)
@@ -44,24 +50,16 @@ certset_ref(struct certset *cs)
 void
 certset_unref(struct certset *cs)
 {
-	struct certset_names *nl, *next;
-
 	if (cs == NULL ||
 	    atomic_fetch_sub_explicit(&cs->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (size_t i = 0; i < cs->n; i++) {
+	for (size_t i = 0; i < cs->n; i++)
 		certs_unref(cs->v[i]);
-		free(cs->pairs[i]);
-	}
 	free(cs->v);
-	free(cs->pairs);
 	free(cs->indexed);
+	free(cs->nodes);
 	strmap_free(&cs->by_pair);
 	strmap_free(&cs->by_name);
-	for (nl = cs->lists; nl != NULL; nl = next) {
-		next = nl->all;
-		free(nl);
-	}
 	free(cs);
 }
 
@@ -71,7 +69,6 @@ certset_grow(struct certset *cs)
 {
 	size_t cap = cs->cap ? cs->cap * 2 : 16;
 	struct certkey **v;
-	char **p;
 	unsigned char *ix;
 
 	if (cs->n < cs->cap)
@@ -79,9 +76,6 @@ certset_grow(struct certset *cs)
 	if ((v = realloc(cs->v, cap * sizeof(*v))) == NULL)
 		return -1;
 	cs->v = v;
-	if ((p = realloc(cs->pairs, cap * sizeof(*p))) == NULL)
-		return -1;
-	cs->pairs = p;
 	if ((ix = realloc(cs->indexed, cap)) == NULL)
 		return -1;
 	cs->indexed = ix;
@@ -89,33 +83,42 @@ certset_grow(struct certset *cs)
 	return 0;
 }
 
-/* store ck (the caller's reference passes to the set) under pair (owned by
- * the set from now on, even on failure); returns 0 or -1 */
+/* a new list node for ck at the head of name's list; returns 0 or -1 */
 static int
-certset_store(struct certset *cs, struct certkey *ck, char *pair,
-    int index_names)
+certset_link(struct certset *cs, struct certkey *ck, const char *name)
 {
-	if (certset_grow(cs) == -1 || strmap_put(&cs->by_pair, pair, ck) == -1) {
+	if (cs->nnodes == cs->capnodes) {
+		size_t cap = cs->capnodes ? cs->capnodes * 2 : 16;
+		struct certset_names *nv = realloc(cs->nodes, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		cs->nodes = nv;
+		cs->capnodes = cap;
+	}
+	cs->nodes[cs->nnodes].ck = ck;
+	cs->nodes[cs->nnodes].next = VALUE_NODE(strmap_get(&cs->by_name, name));
+	if (strmap_put(&cs->by_name, name, NODE_VALUE(cs->nnodes)) == -1)
+		return -1;
+	cs->nnodes++;
+	return 0;
+}
+
+/* store ck (the caller's reference passes to the set); returns 0 or -1 */
+static int
+certset_store(struct certset *cs, struct certkey *ck, int index_names)
+{
+	if (certset_grow(cs) == -1 ||
+	    strmap_put(&cs->by_pair, ck->pair, ck) == -1) {
 		certs_unref(ck);
-		free(pair);
 		return -1;
 	}
 	cs->v[cs->n] = ck;
-	cs->pairs[cs->n] = pair;
 	cs->indexed[cs->n] = index_names != 0;
 	cs->n++;
-	for (size_t i = 0; index_names && i < ck->nnames; i++) {
-		struct certset_names *nl = calloc(1, sizeof(*nl));
-
-		if (nl == NULL)
+	for (size_t i = 0; index_names && i < ck->nnames; i++)
+		if (certset_link(cs, ck, ck->names[i]) == -1)
 			return -1;
-		nl->ck = ck;
-		nl->next = strmap_get(&cs->by_name, ck->names[i]);
-		nl->all = cs->lists;
-		cs->lists = nl;
-		if (strmap_put(&cs->by_name, ck->names[i], nl) == -1)
-			return -1;
-	}
 	return 0;
 }
 
@@ -155,7 +158,8 @@ certset_load(struct certset *cs, const struct certset *prev,
 		free(pair);
 		return -1;
 	}
-	if (certset_store(cs, ck, pair, index_names) == -1) {
+	free(pair);
+	if (certset_store(cs, ck, index_names) == -1) {
 		diag_err(d, cert, 0, "out of memory");
 		return -1;
 	}
@@ -166,12 +170,108 @@ certset_load(struct certset *cs, const struct certset *prev,
 int
 certset_add(struct certset *cs, struct certkey *ck, int index_names)
 {
-	char *pair = pair_text(ck->cert_path, ck->key_path);
-
-	if (pair == NULL)
-		return -1;
 	certs_ref(ck);
-	return certset_store(cs, ck, pair, index_names);
+	return certset_store(cs, ck, index_names);
+}
+
+/* unlink ck from the lists of its SAN names and drop it from cs */
+static void
+certset_remove(struct certset *cs, struct certkey *ck)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n && cs->v[i] != ck; i++)
+		;
+	if (i == cs->n)
+		return;
+	strmap_del(&cs->by_pair, ck->pair);
+	for (size_t k = 0; cs->indexed[i] && k < ck->nnames; k++) {
+		const char *name = ck->names[k];
+		size_t head = VALUE_NODE(strmap_get(&cs->by_name, name));
+		size_t prevn = 0, cur = head;
+
+		while (cur != 0 && cs->nodes[cur - 1].ck != ck) {
+			prevn = cur;
+			cur = cs->nodes[cur - 1].next;
+		}
+		if (cur == 0)
+			continue;
+		cs->ngarbage++;
+		if (prevn != 0) {
+			cs->nodes[prevn - 1].next = cs->nodes[cur - 1].next;
+			continue;
+		}
+		head = cs->nodes[cur - 1].next;
+		if (head == 0) {
+			strmap_del(&cs->by_name, name);
+			continue;
+		}
+		/* the map's key string may be ck's, about to go: use the
+		 * new first certificate's own copy of the name */
+		for (size_t j = 0; j < cs->nodes[head - 1].ck->nnames; j++)
+			if (strcmp(cs->nodes[head - 1].ck->names[j], name) == 0) {
+				strmap_put(&cs->by_name,
+				    cs->nodes[head - 1].ck->names[j],
+				    NODE_VALUE(head - 1));
+				break;
+			}
+	}
+	memmove(&cs->v[i], &cs->v[i + 1], (cs->n - i - 1) * sizeof(*cs->v));
+	memmove(&cs->indexed[i], &cs->indexed[i + 1], cs->n - i - 1);
+	cs->n--;
+	certs_unref(ck);
+}
+
+struct certset *
+certset_copy(const struct certset *src, struct certkey *const *drop,
+    size_t ndrop)
+{
+	struct certset *cs;
+
+	/* lists cluttered with unlinked nodes: copy entry by entry, which
+	 * leaves them out */
+	if (src->ngarbage > 1024 && src->ngarbage > src->nnodes / 4) {
+		if ((cs = certset_new(src->n)) == NULL)
+			return NULL;
+		for (size_t i = 0; i < src->n; i++) {
+			int skip = 0;
+
+			for (size_t k = 0; k < ndrop; k++)
+				skip |= drop[k] == src->v[i];
+			if (!skip && certset_add(cs, src->v[i], src->indexed[i]) == -1) {
+				certset_unref(cs);
+				return NULL;
+			}
+		}
+		return cs;
+	}
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		return NULL;
+	atomic_init(&cs->refs, 1);
+	cs->cap = src->n + 16;
+	cs->capnodes = src->nnodes + 16;
+	if ((cs->v = malloc(cs->cap * sizeof(*cs->v))) == NULL ||
+	    (cs->indexed = malloc(cs->cap)) == NULL ||
+	    (cs->nodes = malloc(cs->capnodes * sizeof(*cs->nodes))) == NULL ||
+	    strmap_copy(&cs->by_pair, &src->by_pair) == -1 ||
+	    strmap_copy(&cs->by_name, &src->by_name) == -1) {
+		certset_unref(cs);
+		return NULL;
+	}
+	if (src->n > 0) {
+		memcpy(cs->v, src->v, src->n * sizeof(*cs->v));
+		memcpy(cs->indexed, src->indexed, src->n);
+	}
+	if (src->nnodes > 0)
+		memcpy(cs->nodes, src->nodes, src->nnodes * sizeof(*cs->nodes));
+	cs->n = src->n;
+	cs->nnodes = src->nnodes;
+	cs->ngarbage = src->ngarbage;
+	for (size_t i = 0; i < cs->n; i++)
+		certs_ref(cs->v[i]);
+	for (size_t k = 0; k < ndrop; k++)
+		certset_remove(cs, drop[k]);
+	return cs;
 }
 
 /* a file, following symlinks, that is a regular file */
@@ -272,19 +372,20 @@ certset_pick(const struct certset *cs, const char *name, const char *host,
     time_t now, struct certkey *ck[2])
 {
 	struct certkey *ec = NULL, *rsa = NULL;
-	const struct certset_names *nl;
 	char wild[NAME_MAX_LEN + 3];
+	size_t k;
 
-	nl = strmap_get(&cs->by_name, host);
-	if (nl == NULL) {
+	k = VALUE_NODE(strmap_get(&cs->by_name, host));
+	if (k == 0) {
 		snprintf(wild, sizeof(wild), "*.%s", name);
-		nl = strmap_get(&cs->by_name, wild);
+		k = VALUE_NODE(strmap_get(&cs->by_name, wild));
 	}
-	for (; nl != NULL; nl = nl->next) {
-		struct certkey **best = nl->ck->is_ec ? &ec : &rsa;
+	for (; k != 0; k = cs->nodes[k - 1].next) {
+		struct certkey *c = cs->nodes[k - 1].ck;
+		struct certkey **best = c->is_ec ? &ec : &rsa;
 
-		if (cert_better(nl->ck, *best, now))
-			*best = nl->ck;
+		if (cert_better(c, *best, now))
+			*best = c;
 	}
 	ck[0] = ec != NULL ? ec : rsa;
 	ck[1] = ec != NULL ? rsa : NULL;
@@ -308,7 +409,7 @@ certset_same_pairs(const struct certset *a, const struct certset *b)
 	if (a->n != b->n)
 		return 0;
 	for (size_t i = 0; i < a->n; i++)
-		if (strmap_get(&b->by_pair, a->pairs[i]) == NULL)
+		if (strmap_get(&b->by_pair, a->v[i]->pair) == NULL)
 			return 0;
 	return 1;
 }

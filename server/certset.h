@@ -21,14 +21,14 @@
 struct certset {
 	atomic_uint refs;
 	struct certkey **v;		/* one reference each */
-	char **pairs;			/* "cert\nkey", parallel to v */
 	unsigned char *indexed;		/* by SAN name? parallel to v */
 	size_t n, cap;
-	struct strmap by_pair;		/* "cert\nkey" -> certkey */
-	struct strmap by_name;		/* SAN name -> struct certset_names */
-	struct certset_names *lists;	/* every list node, for freeing */
+	struct certset_names *nodes;	/* the SAN name lists' nodes */
+	size_t nnodes, capnodes, ngarbage; /* ngarbage: unlinked nodes */
+	struct strmap by_pair;		/* certkey's pair -> certkey */
+	struct strmap by_name;		/* SAN name -> 1 + index of its list's
+					 * first node (newest first) */
 };
-
 /* A new empty set (one reference) with room for about n pairs, or NULL. */
 struct certset *certset_new(size_t n);
 
@@ -53,6 +53,15 @@ int certset_load(struct certset *cs, const struct certset *prev,
 /* Add ck, already loaded (one more reference is taken), as certset_load
  * would have. Returns 0, or -1 when memory runs out. */
 int certset_add(struct certset *cs, struct certkey *ck, int index_names);
+
+/*
+ * A new set (one reference) holding what src holds except the ndrop pairs
+ * in drop, for an incremental build: src's tables are copied as they are
+ * (no hashing, no string copied), then the dropped pairs are unlinked.
+ * Returns NULL when memory runs out.
+ */
+struct certset *certset_copy(const struct certset *src,
+    struct certkey *const *drop, size_t ndrop);
 
 /* The pair that holds cert and key in the layouts cert_dir discovery knows,
  * in subdirectory name of dir: fills cert and key (each of size len) and

@@ -504,6 +504,7 @@ struct patch {
 	size_t nold;
 	struct certkey *new_cks[PATCH_MAX_PAIRS];	/* loaded anew */
 	size_t nnew;
+	int pairs_changed;		/* a pair appeared or went */
 	struct strmap dirty_map;	/* name -> struct dirty */
 	struct dirty *dirty;
 	size_t ndirty, capdirty;
@@ -711,30 +712,31 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 		return 0;
 	}
 	rc = -1;
-	if ((s->certs = certset_new(pc->n + nadd)) == NULL)
+	if ((s->certs = certset_copy(pc, p->old_cks, p->nold)) == NULL)
 		goto out;
-	for (size_t i = 0; i < pc->n; i++) {
-		struct certkey *ck = pc->v[i], *nck;
-		int changed = 0;
+	for (size_t k = 0; k < p->nold; k++) {
+		struct certkey *ck = p->old_cks[k], *nck;
+		int indexed = 0;
 
-		for (size_t k = 0; k < p->nold; k++)
-			changed |= p->old_cks[k] == ck;
-		if (!changed) {
-			if (certset_add(s->certs, ck, pc->indexed[i]) == -1)
-				goto out;
-			continue;
-		}
+		for (size_t i = 0; i < pc->n; i++)
+			if (pc->v[i] == ck)
+				indexed = pc->indexed[i];
 		/* a pair named in the configuration is loaded again by the
 		 * domains using it (all of them are looked at again), so that
 		 * its errors are reported as a full build reports them; a
 		 * discovered pair whose files went is no error: it is gone */
-		if (!pc->indexed[i] || access(ck->cert_path, F_OK) == -1 ||
-		    access(ck->key_path, F_OK) == -1)
+		if (!indexed)
 			continue;
-		if (certset_load(s->certs, NULL, NULL, ck->cert_path,
-		    ck->key_path, pc->indexed[i], &nck, d) == 0)
-			p->new_cks[p->nnew++] = nck;
+		if (access(ck->cert_path, F_OK) == -1 ||
+		    access(ck->key_path, F_OK) == -1 ||
+		    certset_load(s->certs, NULL, NULL, ck->cert_path,
+		    ck->key_path, 1, &nck, d) == -1) {
+			p->pairs_changed = 1;
+			continue;
+		}
+		p->new_cks[p->nnew++] = nck;
 	}
+	p->pairs_changed |= nadd > 0;
 	for (size_t i = 0; i < nadd; i++) {
 		struct certkey *nck;
 
@@ -948,14 +950,9 @@ snapshot_patch(const char *config_path, unsigned long generation,
 		}
 	}
 copy:
-	if (s->certs == NULL) {
-		if ((s->certs = certset_new(prev->certs->n)) == NULL)
-			goto oom;
-		for (size_t i = 0; i < prev->certs->n; i++)
-			if (certset_add(s->certs, prev->certs->v[i],
-			    prev->certs->indexed[i]) == -1)
-				goto oom;
-	}
+	if (s->certs == NULL &&
+	    (s->certs = certset_copy(prev->certs, NULL, 0)) == NULL)
+		goto oom;
 	cap = prev->ndomains + p.ndirty;
 	if ((s->domains = calloc(cap ? cap : 1, sizeof(*s->domains))) == NULL ||
 	    strmap_copy(&s->index, &prev->index) == -1)
@@ -981,8 +978,7 @@ copy:
 				s->domains[k++] = s->domains[i];
 		s->ndomains = k;
 	}
-	s->paths_changed = s->nadded > 0 || s->nremoved > 0 ||
-	    !certset_same_pairs(s->certs, prev->certs);
+	s->paths_changed = s->nadded > 0 || s->nremoved > 0 || p.pairs_changed;
 	if (snapshot_finish(s, s->ndomains + s->nfailed, d) == -1)
 		goto fail;
 	patch_free(&p);
