@@ -66,8 +66,9 @@ def client_ctx():
     return ctx
 
 
-def fetch_once(ctx, host, port, sni, timeout=1.0):
-    """One request on a new connection: (status, headers, body, cert DER)."""
+def exchange(ctx, host, port, sni, timeout):
+    """GET the policy on a new TLS connection with Connection: close; returns
+    (everything the server sent, its certificate DER)."""
     with socket.create_connection((host, port), timeout=timeout) as raw:
         # like wrk and asyncio: do not let Nagle hold the request back
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -80,7 +81,12 @@ def fetch_once(ctx, host, port, sni, timeout=1.0):
                 if not chunk:
                     break
                 data += chunk
-            der = s.getpeercert(binary_form=True)
+            return data, s.getpeercert(binary_form=True)
+
+
+def fetch_once(ctx, host, port, sni, timeout=1.0):
+    """One request on a new connection: (status, headers, body, cert DER)."""
+    data, der = exchange(ctx, host, port, sni, timeout)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -265,20 +271,10 @@ def cmd_rate(args):
 
 def load_child(host, port, sni, until, out):
     ctx = client_ctx()
-    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (PATH, sni)).encode()
     done = errors = 0
     while time.monotonic() < until:
         try:
-            with socket.create_connection((host, port), timeout=10) as raw:
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with ctx.wrap_socket(raw, server_hostname=sni) as s:
-                    s.sendall(req)
-                    data = b""
-                    while True:
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
+            data, _ = exchange(ctx, host, port, sni, 10)
             if data.startswith(b"HTTP/1.1 200"):
                 done += 1
             else:
