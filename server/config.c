@@ -1244,6 +1244,14 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+int
+config_str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 /* Look name up in the domain index: one hash probe sequence, no scan. */
 const struct domain_conf *
 config_find_domain(const struct config *cfg, const char *name)

@@ -102,6 +102,9 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 /* Free everything config_load allocated; safe on a zeroed config. */
 void config_free(struct config *cfg);
 
+/* Do two optional settings (NULL: not set) differ? Returns 1 or 0. */
+int config_str_differs(const char *a, const char *b);
+
 /* Find a [domain] section by lower-case name, or NULL. */
 const struct domain_conf *config_find_domain(const struct config *cfg,
     const char *name);

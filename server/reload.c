@@ -100,14 +100,6 @@ listen_text(const struct config *cfg)
 	return s;
 }
 
-static int
-str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
-}
-
 void
 reload_init(const char *path, const struct config *cfg)
 {
@@ -128,8 +120,8 @@ report_restart_only(const struct config *cfg)
 		log_warn("reload: listen changed to %s; it takes effect at the "
 		    "next restart (still listening on %s)", lt, boot_listen);
 	free(lt);
-	if (str_differs(cfg->user, boot_user) ||
-	    str_differs(cfg->group, boot_group))
+	if (config_str_differs(cfg->user, boot_user) ||
+	    config_str_differs(cfg->group, boot_group))
 		log_warn("reload: user/group changed; it takes effect at the "
 		    "next restart");
 	if (cfg->idle_timeout != boot_idle)

@@ -331,6 +331,23 @@ note_failed(struct snapshot *s, const char *name, size_t *cap)
 	return 0;
 }
 
+/* the domain name failed to load: note it, and when prev had it (old),
+ * say that its previous version stays. Returns 0 or -1 */
+static int
+domain_failed(struct snapshot *s, const char *name, const struct domain *old,
+    size_t *failed_cap, struct diag *d)
+{
+	if (note_failed(s, name, failed_cap) == -1)
+		return -1;
+	if (old != NULL) {
+		/* one customer's mistake never takes down what worked */
+		diag_warn(d, name, 0, "keeping the previous version of this "
+		    "domain until the problems above are fixed");
+		s->nkept++;
+	}
+	return 0;
+}
+
 /*
  * Append what loading the domain name gave (dom, or NULL when it failed) to
  * s, with old its version in prev (or NULL): a failed domain keeps old.
@@ -341,14 +358,10 @@ place_domain(struct snapshot *s, const char *name, struct domain *dom,
     struct domain *old, size_t *failed_cap, struct diag *d)
 {
 	if (dom == NULL) {
-		if (note_failed(s, name, failed_cap) == -1)
+		if (domain_failed(s, name, old, failed_cap, d) == -1)
 			return -1;
 		if (old == NULL)
 			return 0;
-		/* one customer's mistake never takes down what worked */
-		diag_warn(d, name, 0, "keeping the previous version of this "
-		    "domain until the problems above are fixed");
-		s->nkept++;
 		atomic_fetch_add_explicit(&old->refs, 1, memory_order_relaxed);
 		dom = old;
 	} else if (old == NULL)
@@ -382,15 +395,6 @@ snapshot_finish(struct snapshot *s, size_t nnames, struct diag *d)
 		diag_err(d, s->cfg.path, 0, "none of the %zu configured domains "
 		    "could be loaded (see above)", nnames);
 	return -1;
-}
-
-/* do two optional strings differ? */
-static int
-str_differs(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a != b;
-	return strcmp(a, b) != 0;
 }
 
 /* a new, empty snapshot of generation, or NULL */
@@ -506,7 +510,7 @@ struct patch {
 	size_t nnew;
 	int pairs_changed;		/* a pair appeared or went */
 	struct strmap dirty_map;	/* name -> struct dirty */
-	struct dirty *dirty;
+	struct dirty **dirty;		/* each allocated on its own */
 	size_t ndirty, capdirty;
 };
 
@@ -525,26 +529,19 @@ patch_mark(struct patch *p, const char *name, const char *file)
 	}
 	if (p->ndirty == p->capdirty) {
 		size_t cap = p->capdirty ? p->capdirty * 2 : 16;
-		struct dirty *v = realloc(p->dirty, cap * sizeof(*v));
+		struct dirty **v = realloc(p->dirty, cap * sizeof(*v));
 
 		if (v == NULL)
 			return -1;
-		/* the map points into the array: rebuild it after a move */
 		p->dirty = v;
 		p->capdirty = cap;
-		strmap_free(&p->dirty_map);
-		for (size_t i = 0; i < p->ndirty; i++)
-			if (strmap_put(&p->dirty_map, v[i].name, &v[i]) == -1)
-				return -1;
 	}
-	dt = &p->dirty[p->ndirty];
-	dt->file = NULL;
-	if ((dt->name = strdup(name)) == NULL ||
-	    (file != NULL && (dt->file = strdup(file)) == NULL)) {
-		free(dt->name);
+	if ((dt = calloc(1, sizeof(*dt))) == NULL)
 		return -1;
-	}
-	p->ndirty++;
+	p->dirty[p->ndirty++] = dt;	/* patch_free frees it from here on */
+	if ((dt->name = strdup(name)) == NULL ||
+	    (file != NULL && (dt->file = strdup(file)) == NULL))
+		return -1;
 	return strmap_put(&p->dirty_map, dt->name, dt);
 }
 
@@ -568,8 +565,9 @@ static void
 patch_free(struct patch *p)
 {
 	for (size_t i = 0; i < p->ndirty; i++) {
-		free(p->dirty[i].name);
-		free(p->dirty[i].file);
+		free(p->dirty[i]->name);
+		free(p->dirty[i]->file);
+		free(p->dirty[i]);
 	}
 	free(p->dirty);
 	strmap_free(&p->dirty_map);
@@ -653,8 +651,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 	const char *cert_dir = s->cfg.cert_dir;
 	size_t dirlen = cert_dir != NULL ? strlen(cert_dir) : 0;
 	char cert[4096], key[4096];
-	const char *added[PATCH_MAX_PAIRS][2];
-	char *addbuf[PATCH_MAX_PAIRS][2];
+	char *added[PATCH_MAX_PAIRS][2];	/* cert, key of new pairs */
 	size_t nadd = 0;
 	int rc = PATCH_FULL;
 
@@ -697,11 +694,9 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 			continue;
 		if (nadd == PATCH_MAX_PAIRS)
 			goto out;
-		addbuf[nadd][0] = strdup(cert);
-		addbuf[nadd][1] = strdup(key);
-		added[nadd][0] = addbuf[nadd][0];
-		added[nadd][1] = addbuf[nadd][1];
-		nadd++;
+		added[nadd][0] = strdup(cert);
+		added[nadd][1] = strdup(key);
+		nadd++;		/* freed at out, NULL or not */
 		if (added[nadd - 1][0] == NULL || added[nadd - 1][1] == NULL) {
 			rc = -1;
 			goto out;
@@ -747,8 +742,8 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 	rc = 0;
 out:
 	for (size_t i = 0; i < nadd; i++) {
-		free(addbuf[i][0]);
-		free(addbuf[i][1]);
+		free(added[i][0]);
+		free(added[i][1]);
 	}
 	return rc;
 }
@@ -866,17 +861,8 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 	}
 	dom = domain_load(&s->cfg, config_find_domain(&s->cfg, dt->name),
 	    dt->name, s->certs, p->prev->certs, p->ch, old, now, d);
-	if (dom == NULL) {
-		if (note_failed(s, dt->name, failed_cap) == -1)
-			return -1;
-		if (old != NULL) {
-			/* one customer's mistake never takes down what worked */
-			diag_warn(d, dt->name, 0, "keeping the previous version "
-			    "of this domain until the problems above are fixed");
-			s->nkept++;
-		}
-		return 0;
-	}
+	if (dom == NULL)	/* s holds old already, if any */
+		return domain_failed(s, dt->name, old, failed_cap, d);
 	if (dom == old) {
 		domain_unref(dom);	/* s holds it already */
 		return 0;
@@ -892,6 +878,24 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 	} else {
 		s->domains[s->ndomains++] = dom;
 		s->nadded++;
+	}
+	return 0;
+}
+
+/* will loading the dirty domains add pairs to s->certs? (a pair named in
+ * the configuration that is not in the set: prev could not load it) */
+static int
+patch_loads_pairs(const struct patch *p, const struct snapshot *s)
+{
+	for (size_t i = 0; i < p->ndirty; i++) {
+		const struct domain_conf *dc =
+		    config_find_domain(&s->cfg, p->dirty[i]->name);
+		const struct cert_paths *cp = dc != NULL &&
+		    dc->certs[0].cert != NULL ? dc->certs : s->cfg.default_certs;
+
+		for (int k = 0; k < 2 && cp[k].cert != NULL; k++)
+			if (!certset_has(s->certs, cp[k].cert, cp[k].key))
+				return 1;
 	}
 	return 0;
 }
@@ -917,8 +921,8 @@ snapshot_patch(const char *config_path, unsigned long generation,
 	/* the file has not changed; anything unexpected: the full build,
 	 * which reports it */
 	if (config_load(config_path, &s->cfg, &cd) == -1 ||
-	    str_differs(s->cfg.policy_dir, prev->cfg.policy_dir) ||
-	    str_differs(s->cfg.cert_dir, prev->cfg.cert_dir)) {
+	    config_str_differs(s->cfg.policy_dir, prev->cfg.policy_dir) ||
+	    config_str_differs(s->cfg.cert_dir, prev->cfg.cert_dir)) {
 		diag_clear(&cd);
 		config_free(&s->cfg);
 		free(s);
@@ -931,28 +935,13 @@ snapshot_patch(const char *config_path, unsigned long generation,
 	    (rc = patch_domains_dirty(&p, s)) != 0)
 		goto oom;
 	rc = -1;
-	/* a section's explicit pair that prev could not load is loaded now:
-	 * never into a set prev still uses */
-	if (s->certs == prev->certs) {
-		for (size_t i = 0; i < p.ndirty; i++) {
-			const struct domain_conf *dc =
-			    config_find_domain(&s->cfg, p.dirty[i].name);
-			const struct cert_paths *cp = dc != NULL &&
-			    dc->certs[0].cert != NULL ? dc->certs :
-			    s->cfg.default_certs;
-
-			for (int k = 0; k < 2 && cp[k].cert != NULL; k++)
-				if (!certset_has(s->certs, cp[k].cert, cp[k].key)) {
-					certset_unref(s->certs);
-					s->certs = NULL;
-					goto copy;
-				}
-		}
+	/* a section's pair that prev could not load is loaded now: never into
+	 * a set prev still uses */
+	if (s->certs == prev->certs && patch_loads_pairs(&p, s)) {
+		certset_unref(s->certs);
+		if ((s->certs = certset_copy(prev->certs, NULL, 0)) == NULL)
+			goto oom;
 	}
-copy:
-	if (s->certs == NULL &&
-	    (s->certs = certset_copy(prev->certs, NULL, 0)) == NULL)
-		goto oom;
 	cap = prev->ndomains + p.ndirty;
 	if ((s->domains = calloc(cap ? cap : 1, sizeof(*s->domains))) == NULL ||
 	    strmap_copy(&s->index, &prev->index) == -1)
@@ -968,7 +957,7 @@ copy:
 		    note_failed(s, prev->failed[i], &failed_cap) == -1)
 			goto oom;
 	for (size_t i = 0; i < p.ndirty; i++)
-		if (patch_domain(&p, s, &p.dirty[i], now, &failed_cap, d) == -1)
+		if (patch_domain(&p, s, p.dirty[i], now, &failed_cap, d) == -1)
 			goto oom;
 	if (s->nremoved > 0) {	/* close the gaps the removed domains left */
 		size_t k = 0;
