@@ -54,7 +54,7 @@ all: $(BUILD)/mta-stsd
 deps: $(MBEDTLS_DEP)
 
 # the mbedTLS build's inputs: the scripts and mta-stsd's X25519 PSA driver
-MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh $(wildcard scripts/mbedtls-driver/*)
+MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh scripts/mbedtls-build.sh $(wildcard scripts/mbedtls-driver/*)
 
 $(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
 	rm -rf $(MBEDTLS_PREFIX)

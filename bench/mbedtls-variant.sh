@@ -7,7 +7,7 @@
 #
 # The source is the tarball named by MBEDTLS_TARBALL (an mbedtls_3.6.*.orig.tar.*,
 # as scripts/fetch-mbedtls.sh downloads it; bench/mbedtls-options.sh fetches one). The project's own options
-# (scripts/mbedtls-config.sh, and renegotiation off as fetch-mbedtls.sh does)
+# (scripts/mbedtls-config.sh, as fetch-mbedtls.sh applies them)
 # are applied first, then the extra ones, in order.
 set -eu
 prefix=${1:?usage: mbedtls-variant.sh PREFIX [set|unset OPTION [VALUE]]...}
@@ -24,7 +24,6 @@ fi
 mkdir -p "$work/tree"
 tar -xf "$tarball" -C "$work/tree" --strip-components=1
 cfg="python3 $work/tree/scripts/config.py -f $work/tree/include/mbedtls/mbedtls_config.h"
-$cfg unset MBEDTLS_SSL_RENEGOTIATION
 sh "$here/scripts/mbedtls-config.sh" "$work/tree"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -39,16 +38,7 @@ while [ $# -gt 0 ]; do
 	*) echo "mbedtls-variant: expected set or unset, got $1" >&2; exit 2 ;;
 	esac
 done
-cmake -S "$work/tree" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
-	-DCMAKE_INSTALL_PREFIX="$prefix" -DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF \
-	-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
-	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DMBEDTLS_FATAL_WARNINGS=OFF \
-	-DCMAKE_C_FLAGS="-ffunction-sections -fdata-sections" >/dev/null
-if ! cmake --build "$work/build" -j "$(nproc 2>/dev/null || echo 2)" >"$work/build.log" 2>&1; then
-	tail -n 30 "$work/build.log" >&2
-	echo "mbedtls-variant: build failed" >&2
-	exit 1
-fi
+sh "$here/scripts/mbedtls-build.sh" "$work/tree" "$work/build" "$prefix"
 rm -rf "$prefix"
 cmake --install "$work/build" >/dev/null
 # record the options for the report

@@ -52,17 +52,9 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 	fi
 	if [ "${#need[@]}" -gt 0 ]; then
 		[ "${BENCH_INSTALL:-1}" = 1 ] || die "missing: ${need[*]} (apt-get install them)"
-		say "installing ${need[*]}"
-		# the nginx package must not start its own service
-		nopolicy=
-		if [ ! -e /usr/sbin/policy-rc.d ]; then
-			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-			chmod 755 /usr/sbin/policy-rc.d
-			nopolicy=1
-		fi
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-		[ -z "$nopolicy" ] || rm -f /usr/sbin/policy-rc.d
+		# (the nginx package must not start its own service: the script
+		# keeps packages from starting theirs)
+		sh "$root/scripts/install-deps.sh" "${need[@]}" >&2
 	fi
 	mkdir -p "$out"
 	# the data sets (cached: generating 10,000 keys and certificates takes ~40 s)

@@ -56,20 +56,8 @@ fi
 mkdir -p "$work/tree"
 tar -xf "$orig" -C "$work/tree" --strip-components=1
 
-# our configuration on top of mbedTLS's default one
-python3 "$work/tree/scripts/config.py" -f "$work/tree/include/mbedtls/mbedtls_config.h" \
-	unset MBEDTLS_SSL_RENEGOTIATION
+# our configuration on top of mbedTLS's default one, then the build
 sh "$here/mbedtls-config.sh" "$work/tree"
-
-cmake -S "$work/tree" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
-	-DCMAKE_INSTALL_PREFIX="$prefix" -DENABLE_PROGRAMS=OFF -DENABLE_TESTING=OFF \
-	-DUSE_SHARED_MBEDTLS_LIBRARY=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON \
-	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DMBEDTLS_FATAL_WARNINGS=OFF \
-	-DCMAKE_C_FLAGS="-ffunction-sections -fdata-sections" >/dev/null
-if ! cmake --build "$work/build" -j "$(nproc 2>/dev/null || echo 2)" >"$work/build.log" 2>&1; then
-	tail -n 30 "$work/build.log" >&2
-	echo "fetch-mbedtls: building mbedTLS failed (log above)" >&2
-	exit 1
-fi
+sh "$here/mbedtls-build.sh" "$work/tree" "$work/build" "$prefix"
 cmake --install "$work/build" >/dev/null
 echo "fetch-mbedtls: mbedTLS $(basename "$orig" | sed 's/mbedtls_\(.*\)\.orig.*/\1/') installed in $prefix"

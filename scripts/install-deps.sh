@@ -1,9 +1,13 @@
 #!/bin/sh
 # Install what building and testing mta-stsd needs on Debian 12 or 13 (as root).
 # Only missing packages are installed; services they ship are not started.
+#
+# Usage: scripts/install-deps.sh [PACKAGE...]
+# With arguments, those packages instead of the project's (make bench uses it).
 set -eu
 
-packages="build-essential pkg-config cmake python3 python3-jinja2 python3-jsonschema bzip2 xz-utils
+packages="$*"
+[ -n "$packages" ] || packages="build-essential pkg-config cmake python3 python3-jinja2 python3-jsonschema bzip2 xz-utils
 libmicrohttpd-dev libinih-dev libcmocka-dev
 openssl curl ca-certificates iproute2 procps
 dnsmasq-base postfix-mta-sts-resolver sslscan valgrind clang libclang-rt-14-dev"

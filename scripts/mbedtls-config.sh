@@ -20,6 +20,7 @@ $cfg set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 sh "$(dirname "$0")/mbedtls-driver/add-to-tree.sh" "$tree"
 $cfg set MTA_STSD_X25519_DRIVER_ENABLED
 # features mta-stsd never uses: smaller library, smaller attack surface
+$cfg unset MBEDTLS_SSL_RENEGOTIATION
 # curves: web PKI certificates and the key shares HTTPS clients offer use
 # P-256, P-384, P-521, X25519 and X448 only; the others' code and
 # precomputed tables cost about 190 KiB of binary (measured: 891 -> 704 KiB
