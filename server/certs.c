@@ -2,14 +2,22 @@
 #include "certs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <mbedtls/bignum.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/psa_util.h>
+#include <mbedtls/ssl.h>
 
 #include "names.h"
 
@@ -68,11 +76,211 @@ x509_time_to_time(const mbedtls_x509_time *t)
 #define CURVE_HINT "the key's elliptic curve is not built in: use an RSA " \
 	"key or an ECDSA key on P-256, P-384 or P-521"
 
+/* what to do about an RSA key longer than the big numbers mbedTLS is built
+ * for (MBEDTLS_MPI_MAX_SIZE bytes: 8192 bits by default) */
+#define RSA_SIZE_HINT "the RSA key is too large: this build handles RSA " \
+	"keys up to %d bits (mbedTLS's MBEDTLS_MPI_MAX_SIZE); use a key of " \
+	"2048 to 4096 bits, or ECDSA P-256"
+
+/*
+ * The largest files read. A chain that can be sent is under 16 KiB of DER
+ * (about 22 KiB of PEM), but a whole CA bundle appended by mistake is read,
+ * so that the error can say how large the chain is; a 16,384-bit RSA key
+ * is about 13 KiB of PEM.
+ */
+#define CERT_FILE_MAX (4 * 1024 * 1024)
+#define KEY_FILE_MAX (64 * 1024)
+
 static const char *
 tls_strerror(int ret, char *buf, size_t len)
 {
 	mbedtls_strerror(ret, buf, len);
 	return buf;
+}
+
+/* the hint for a chain or key mbedTLS could not parse: ret's cause when it
+ * is known (a curve left out, an RSA key too large), else dflt */
+static const char *
+parse_hint(int ret, const char *dflt, char *buf, size_t len)
+{
+	int low = -ret & 0x7F;		/* the low-level module's code */
+
+	if (ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ||
+	    -low == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE)
+		return CURVE_HINT;
+	if (-low == MBEDTLS_ERR_MPI_ALLOC_FAILED ||
+	    -low == MBEDTLS_ERR_MPI_BUFFER_TOO_SMALL) {
+		snprintf(buf, len, RSA_SIZE_HINT, MBEDTLS_MPI_MAX_SIZE * 8);
+		return buf;
+	}
+	return dflt;
+}
+
+/* the user and group this process reads files as, for messages */
+static void
+reader_names(char *user, size_t ulen, char *group, size_t glen)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &pwp) == 0 &&
+	    pwp != NULL)
+		snprintf(user, ulen, "%s", pw.pw_name);
+	else
+		snprintf(user, ulen, "uid %u", (unsigned)geteuid());
+	if (getgrgid_r(getegid(), &gr, buf, sizeof(buf), &grp) == 0 &&
+	    grp != NULL)
+		snprintf(group, glen, "%s", gr.gr_name);
+	else
+		snprintf(group, glen, "gid %u", (unsigned)getegid());
+}
+
+void
+certs_explain(struct diag *d, enum diag_severity sev, const char *path,
+    const char *what, int err)
+{
+	char target[PATH_MAX], user[64], group[64];
+	struct stat sb;
+	ssize_t n;
+
+	if (err == ENOENT && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    (n = readlink(path, target, sizeof(target) - 1)) >= 0) {
+		target[n] = '\0';
+		diag_add(d, sev, path, 0, "cannot read %s: it is a symlink to "
+		    "\"%s\", which does not exist; %s", what, target,
+		    strstr(target, "archive/") != NULL ? "certbot's live/ links "
+		    "point into archive/: make archive/ readable beside live/ "
+		    "(mount or copy all of /etc/letsencrypt, not live/ alone)" :
+		    "restore the file it points to, or point the link at one");
+		return;
+	}
+	if (err == EACCES) {
+		reader_names(user, sizeof(user), group, sizeof(group));
+		diag_add(d, sev, path, 0, "cannot read %s: Permission denied "
+		    "for user %s (group %s); give that group read access to the "
+		    "file and search access to each directory above it, e.g. "
+		    "chgrp %s FILE && chmod 0640 FILE, chmod g+x on the "
+		    "directories (for certbot: chgrp -R %s and chmod -R g+rX "
+		    "both live/ and archive/; see certs/README)", what, user,
+		    group, group, group);
+		return;
+	}
+	diag_add(d, sev, path, 0, "cannot read %s: %s", what, strerror(err));
+}
+
+/*
+ * Read the whole of the PEM file at path into *buf, NUL-terminated as
+ * mbedTLS's PEM parsers want (*len counts the NUL): at most max bytes, only
+ * a regular file, opened without blocking (a FIFO). Returns 0, or -1 after
+ * adding the reason to d.
+ */
+static int
+read_pem(const char *path, const char *what, size_t max, unsigned char **buf,
+    size_t *len, struct diag *d)
+{
+	struct stat sb;
+	size_t n = 0, cap;
+	unsigned char *b;
+	int fd;
+
+	*buf = NULL;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		certs_explain(d, DIAG_ERROR, path, what, errno);
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		diag_err(d, path, 0, "cannot read %s: not a regular file", what);
+		close(fd);
+		return -1;
+	}
+	if ((unsigned long long)sb.st_size > max) {
+		diag_err(d, path, 0, "cannot load %s: the file is %lld bytes, "
+		    "more than the %zu a %s can take", what,
+		    (long long)sb.st_size, max, what);
+		close(fd);
+		return -1;
+	}
+	cap = (size_t)sb.st_size + 1;
+	if ((b = malloc(cap)) == NULL) {
+		diag_err(d, path, 0, "out of memory");
+		close(fd);
+		return -1;
+	}
+	/* a file growing meanwhile is cut at its size: its stamp then
+	 * differs and the next reload reads it again */
+	while (n < cap - 1) {
+		ssize_t r = read(fd, b + n, cap - 1 - n);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			certs_explain(d, DIAG_ERROR, path, what, errno);
+			mbedtls_platform_zeroize(b, cap);
+			free(b);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	b[n] = '\0';
+	*buf = b;
+	*len = n + 1;
+	return 0;
+}
+
+/* wipe and free what read_pem returned */
+static void
+free_pem(unsigned char *buf, size_t len)
+{
+	if (buf == NULL)
+		return;
+	mbedtls_platform_zeroize(buf, len);
+	free(buf);
+}
+
+/*
+ * The size of the TLS 1.3 Certificate message that sends chain: handshake
+ * header (4), empty request context (1), list length (3), then per
+ * certificate its length (3), its DER and empty extensions (2). TLS 1.2's
+ * message is smaller (no context, no extensions), so this is the bound.
+ */
+static size_t
+chain_message_len(const mbedtls_x509_crt *crt, size_t *ncerts, size_t *der)
+{
+	size_t len = 4 + 1 + 3;
+
+	*ncerts = *der = 0;
+	for (; crt != NULL && crt->raw.p != NULL; crt = crt->next) {
+		len += 3 + crt->raw.len + 2;
+		*der += crt->raw.len;
+		(*ncerts)++;
+	}
+	return len;
+}
+
+/* Can mbedTLS send this chain? It writes the Certificate handshake message
+ * into one output record of MBEDTLS_SSL_OUT_CONTENT_LEN bytes and does not
+ * split handshake messages across records (TLS, not DTLS): a longer chain
+ * fails every handshake. Returns 0, or -1 after telling d. */
+static int
+check_chain_size(const struct certkey *ck, struct diag *d)
+{
+	size_t ncerts, der, len = chain_message_len(&ck->chain, &ncerts, &der);
+
+	if (len <= MBEDTLS_SSL_OUT_CONTENT_LEN)
+		return 0;
+	diag_err(d, ck->cert_path, 0, "the certificate chain is too large to "
+	    "send: %zu certificates, %zu bytes of DER, make a %zu-byte TLS "
+	    "Certificate message, and at most %d bytes can be sent "
+	    "(MBEDTLS_SSL_OUT_CONTENT_LEN; mbedTLS does not split handshake "
+	    "messages): every handshake would fail; keep the leaf and the "
+	    "intermediates it needs, without the root or a CA bundle",
+	    ncerts, der, len, MBEDTLS_SSL_OUT_CONTENT_LEN);
+	return -1;
 }
 
 /* collect the leaf's SAN dNSName entries, lower-cased and validated */
@@ -137,8 +345,10 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 {
 	struct certkey *ck;
 	struct stat sb;
-	char err[128];
-	int ret;
+	unsigned char *pem = NULL;
+	size_t pemlen = 0;
+	char err[128], hint[160];
+	int ret, bad;
 
 	*out = NULL;
 	if ((ck = calloc(1, sizeof(*ck))) == NULL) {
@@ -156,24 +366,25 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	}
 
-	/* stamps first: a file replaced while we read it then looks changed;
-	 * and only regular files: mbedTLS opens them blocking (a FIFO) */
-	errno = 0;
-	if (certs_stamp(cert_path, &ck->cert_stamp) == -1 ||
-	    stat(cert_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		diag_err(d, cert_path, 0, "cannot read certificate: %s",
-		    errno ? strerror(errno) : "not a regular file");
+	/* stamps first: a file replaced while we read it then looks changed */
+	if (certs_stamp(cert_path, &ck->cert_stamp) == -1) {
+		certs_explain(d, DIAG_ERROR, cert_path, "certificate", errno);
 		goto fail;
 	}
-	errno = 0;
-	if (certs_stamp(key_path, &ck->key_stamp) == -1 ||
-	    stat(key_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		diag_err(d, key_path, 0, "cannot read private key: %s",
-		    errno ? strerror(errno) : "not a regular file");
+	if (certs_stamp(key_path, &ck->key_stamp) == -1) {
+		certs_explain(d, DIAG_ERROR, key_path, "private key", errno);
 		goto fail;
 	}
 
-	ret = mbedtls_x509_crt_parse_file(&ck->chain, cert_path);
+	if (read_pem(cert_path, "certificate", CERT_FILE_MAX, &pem, &pemlen,
+	    d) == -1)
+		goto fail;
+	ret = mbedtls_x509_crt_parse(&ck->chain, pem, pemlen);
+	free_pem(pem, pemlen);
+	pem = NULL;
+	/* the size first: a CA bundle appended may also hold certificates
+	 * mbedTLS cannot parse, and the size is what to fix */
+	bad = check_chain_size(ck, d);
 	if (ret != 0) {
 		if (ret > 0)
 			diag_err(d, cert_path, 0, "%d certificate(s) in the file "
@@ -182,23 +393,40 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		else
 			diag_err(d, cert_path, 0, "cannot load certificate chain: "
 			    "%s; %s", tls_strerror(ret, err, sizeof(err)),
-			    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
-			    "it must hold PEM certificates, leaf first");
-		goto fail;
+			    parse_hint(ret, "it must hold PEM certificates, leaf "
+			    "first", hint, sizeof(hint)));
+		bad = -1;
 	}
 
 	if (stat(key_path, &sb) == 0 && (sb.st_mode & S_IROTH))
 		diag_warn(d, key_path, 0, "private key is readable by every "
 		    "user; chmod o-r it (0600 or 0640)");
-	ret = mbedtls_pk_parse_keyfile(&ck->key, key_path, NULL,
+	if (read_pem(key_path, "private key", KEY_FILE_MAX, &pem, &pemlen,
+	    d) == -1)
+		goto fail;
+	ret = mbedtls_pk_parse_key(&ck->key, pem, pemlen, NULL, 0,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
+	free_pem(pem, pemlen);
+	pem = NULL;
 	if (ret != 0) {
 		diag_err(d, key_path, 0, "cannot load private key: %s; %s",
 		    tls_strerror(ret, err, sizeof(err)),
-		    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
-		    "it must be an unencrypted PEM RSA or EC key");
+		    parse_hint(ret, "it must be an unencrypted PEM RSA or EC key",
+		    hint, sizeof(hint)));
 		goto fail;
 	}
+	if (mbedtls_pk_get_type(&ck->key) == MBEDTLS_PK_RSA &&
+	    mbedtls_pk_get_bitlen(&ck->key) < CERTS_RSA_MIN_BITS) {
+		diag_err(d, key_path, 0, "the RSA key has %zu bits, too few: "
+		    "senders using OpenSSL refuse RSA keys under %d bits at "
+		    "their default security level; use %d or more (a new key "
+		    "and certificate), or ECDSA P-256",
+		    mbedtls_pk_get_bitlen(&ck->key), CERTS_RSA_MIN_BITS,
+		    CERTS_RSA_MIN_BITS);
+		goto fail;
+	}
+	if (bad == -1)
+		goto fail;
 	ret = mbedtls_pk_check_pair(&ck->chain.pk, &ck->key,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
 	if (ret != 0) {
