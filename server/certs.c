@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/base64.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
@@ -78,9 +80,9 @@ x509_time_to_time(const mbedtls_x509_time *t)
 
 /* what to do about an RSA key longer than the big numbers mbedTLS is built
  * for (MBEDTLS_MPI_MAX_SIZE bytes: 8192 bits by default) */
-#define RSA_SIZE_HINT "the RSA key is too large: this build handles RSA " \
-	"keys up to %d bits (mbedTLS's MBEDTLS_MPI_MAX_SIZE); use a key of " \
-	"2048 to 4096 bits, or ECDSA P-256"
+#define RSA_SIZE_HINT "the RSA key is too large: %zu bits, and this build " \
+	"handles RSA keys up to %d bits (mbedTLS's MBEDTLS_MPI_MAX_SIZE); use " \
+	"a key of 2048 to 4096 bits, or ECDSA P-256"
 
 /*
  * The largest files read. A chain that can be sent is under 16 KiB of DER
@@ -98,22 +100,176 @@ tls_strerror(int ret, char *buf, size_t len)
 	return buf;
 }
 
-/* the hint for a chain or key mbedTLS could not parse: ret's cause when it
- * is known (a curve left out, an RSA key too large), else dflt */
-static const char *
-parse_hint(int ret, const char *dflt, char *buf, size_t len)
+/* the bits of the ASN.1 INTEGER at *p (moved past it), or 0 */
+static size_t
+asn1_int_bits(unsigned char **p, const unsigned char *end)
 {
-	int low = -ret & 0x7F;		/* the low-level module's code */
+	const unsigned char *q;
+	size_t len, bits;
 
-	if (ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ||
-	    -low == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE)
-		return CURVE_HINT;
-	if (-low == MBEDTLS_ERR_MPI_ALLOC_FAILED ||
-	    -low == MBEDTLS_ERR_MPI_BUFFER_TOO_SMALL) {
-		snprintf(buf, len, RSA_SIZE_HINT, MBEDTLS_MPI_MAX_SIZE * 8);
-		return buf;
+	if (mbedtls_asn1_get_tag(p, end, &len, MBEDTLS_ASN1_INTEGER) != 0)
+		return 0;
+	q = *p;
+	*p += len;
+	while (len > 0 && *q == 0) {
+		q++;
+		len--;
 	}
-	return dflt;
+	if (len == 0)
+		return 0;
+	bits = len * 8;
+	for (unsigned char c = *q; !(c & 0x80); c = (unsigned char)(c << 1))
+		bits--;
+	return bits;
+}
+
+/* move *p past one ASN.1 element (one-byte tags); returns 0 or -1 */
+static int
+asn1_skip(unsigned char **p, const unsigned char *end)
+{
+	size_t len;
+
+	if (end - *p < 1)
+		return -1;
+	(*p)++;
+	if (mbedtls_asn1_get_len(p, end, &len) != 0)
+		return -1;
+	*p += len;
+	return 0;
+}
+
+/* at *p an AlgorithmIdentifier: is it rsaEncryption? (moved past it) */
+static int
+asn1_alg_is_rsa(unsigned char **p, const unsigned char *end)
+{
+	static const char rsa[] = MBEDTLS_OID_PKCS1_RSA;
+	unsigned char *alg_end;
+	size_t len;
+
+	if (mbedtls_asn1_get_tag(p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0)
+		return 0;
+	int is_rsa;
+
+	alg_end = *p + len;
+	if (mbedtls_asn1_get_tag(p, alg_end, &len, MBEDTLS_ASN1_OID) != 0)
+		return 0;
+	is_rsa = len == sizeof(rsa) - 1 && memcmp(*p, rsa, len) == 0;
+	*p = alg_end;
+	return is_rsa;
+}
+
+/* the bits of the RSA modulus in a DER private key (PKCS#1 or PKCS#8), or 0 */
+static size_t
+der_key_rsa_bits(unsigned char *p, const unsigned char *end)
+{
+	size_t len;
+	int version;
+
+	if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0)
+		return 0;
+	end = p + len;
+	if (mbedtls_asn1_get_int(&p, end, &version) != 0 || p >= end)
+		return 0;
+	if (*p == (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) {
+		/* PKCS#8: the algorithm, then PKCS#1 in an OCTET STRING */
+		if (!asn1_alg_is_rsa(&p, end) || mbedtls_asn1_get_tag(&p, end,
+		    &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
+			return 0;
+		return der_key_rsa_bits(p, p + len);
+	}
+	return asn1_int_bits(&p, end);	/* PKCS#1: the modulus */
+}
+
+/* the bits of the RSA modulus of a DER certificate's public key, or 0 */
+static size_t
+der_cert_rsa_bits(unsigned char *p, const unsigned char *end)
+{
+	const int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+	size_t len;
+
+	/* Certificate, TBSCertificate, [0] version, serial, signature,
+	 * issuer, validity, subject, then SubjectPublicKeyInfo */
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (p < end && *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+	    MBEDTLS_ASN1_CONSTRUCTED | 0) && asn1_skip(&p, end) == -1)
+		return 0;
+	for (int i = 0; i < 5; i++)
+		if (asn1_skip(&p, end) == -1 || p > end)
+			return 0;
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (!asn1_alg_is_rsa(&p, end) ||
+	    mbedtls_asn1_get_bitstring_null(&p, end, &len) != 0 ||
+	    mbedtls_asn1_get_tag(&p, p + len, &len, seq) != 0)
+		return 0;
+	return asn1_int_bits(&p, p + len);
+}
+
+/*
+ * The largest RSA modulus, in bits, among the PEM blocks of text that are
+ * certificates (is_cert) or private keys: how to tell "too large" from
+ * other reasons mbedTLS refuses a key (its error codes do not). 0: none.
+ */
+static size_t
+pem_rsa_bits(const unsigned char *text, int is_cert)
+{
+	const char *s = (const char *)text, *begin, *end;
+	size_t best = 0;
+
+	while ((begin = strstr(s, "-----BEGIN ")) != NULL &&
+	    (end = strstr(begin, "-----END ")) != NULL) {
+		const char *label = begin + 11, *body = strchr(label, '\n');
+		unsigned char *der;
+		size_t n = 0, bits = 0, cap;
+		int want = is_cert ? strncmp(label, "CERTIFICATE-----", 16) == 0 :
+		    strncmp(label, "PRIVATE KEY-----", 16) == 0 ||
+		    strncmp(label, "RSA PRIVATE KEY-----", 20) == 0;
+
+		s = end + 9;
+		if (!want || body == NULL || body > end)
+			continue;
+		cap = (size_t)(end - body);
+		if ((der = malloc(cap)) == NULL)
+			break;
+		if (mbedtls_base64_decode(der, cap, &n, (const unsigned char *)body,
+		    (size_t)(end - body)) == 0)
+			bits = is_cert ? der_cert_rsa_bits(der, der + n) :
+			    der_key_rsa_bits(der, der + n);
+		mbedtls_platform_zeroize(der, cap);
+		free(der);
+		if (bits > best)
+			best = bits;
+	}
+	return best;
+}
+
+/* why mbedTLS could not parse the chain or key in pem (error ret), into
+ * buf: an RSA key too large (mbedTLS's own text would blame the format),
+ * else its text and the cause when known (a curve left out), else dflt */
+static const char *
+parse_reason(int ret, const unsigned char *pem, int is_cert, const char *dflt,
+    char *buf, size_t len)
+{
+	char err[128];
+	size_t bits;
+
+	if ((bits = pem_rsa_bits(pem, is_cert)) > MBEDTLS_MPI_MAX_BITS)
+		snprintf(buf, len, RSA_SIZE_HINT, bits, MBEDTLS_MPI_MAX_BITS);
+	else if (ret > 0)
+		snprintf(buf, len, "%d certificate(s) in the file could not be "
+		    "parsed; %s", ret, dflt);
+	else
+		snprintf(buf, len, "%s; %s", tls_strerror(ret, err, sizeof(err)),
+		    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT : dflt);
+	return buf;
 }
 
 /* the user and group this process reads files as, for messages */
@@ -156,14 +312,18 @@ certs_explain(struct diag *d, enum diag_severity sev, const char *path,
 		return;
 	}
 	if (err == EACCES) {
+		char certbot[160] = "";
+
 		reader_names(user, sizeof(user), group, sizeof(group));
+		if (strstr(path, "live/") != NULL || strstr(path, "archive/"))
+			snprintf(certbot, sizeof(certbot), " (for certbot: "
+			    "chgrp -R %s and chmod -R g+rX both live/ and "
+			    "archive/; see certs/README)", group);
 		diag_add(d, sev, path, 0, "cannot read %s: Permission denied "
 		    "for user %s (group %s); give that group read access to the "
 		    "file and search access to each directory above it, e.g. "
 		    "chgrp %s FILE && chmod 0640 FILE, chmod g+x on the "
-		    "directories (for certbot: chgrp -R %s and chmod -R g+rX "
-		    "both live/ and archive/; see certs/README)", what, user,
-		    group, group, group);
+		    "directories%s", what, user, group, group, certbot);
 		return;
 	}
 	diag_add(d, sev, path, 0, "cannot read %s: %s", what, strerror(err));
@@ -347,7 +507,7 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 	struct stat sb;
 	unsigned char *pem = NULL;
 	size_t pemlen = 0;
-	char err[128], hint[160];
+	char why[384];
 	int ret, bad;
 
 	*out = NULL;
@@ -380,23 +540,17 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 	    d) == -1)
 		goto fail;
 	ret = mbedtls_x509_crt_parse(&ck->chain, pem, pemlen);
-	free_pem(pem, pemlen);
-	pem = NULL;
 	/* the size first: a CA bundle appended may also hold certificates
 	 * mbedTLS cannot parse, and the size is what to fix */
 	bad = check_chain_size(ck, d);
 	if (ret != 0) {
-		if (ret > 0)
-			diag_err(d, cert_path, 0, "%d certificate(s) in the file "
-			    "could not be parsed; it must hold PEM certificates, "
-			    "the leaf first, then the intermediates", ret);
-		else
-			diag_err(d, cert_path, 0, "cannot load certificate chain: "
-			    "%s; %s", tls_strerror(ret, err, sizeof(err)),
-			    parse_hint(ret, "it must hold PEM certificates, leaf "
-			    "first", hint, sizeof(hint)));
+		diag_err(d, cert_path, 0, "cannot load certificate chain: %s",
+		    parse_reason(ret, pem, 1, "it must hold PEM certificates, "
+		    "the leaf first, then the intermediates", why, sizeof(why)));
 		bad = -1;
 	}
+	free_pem(pem, pemlen);
+	pem = NULL;
 
 	if (stat(key_path, &sb) == 0 && (sb.st_mode & S_IROTH))
 		diag_warn(d, key_path, 0, "private key is readable by every "
@@ -406,15 +560,14 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	ret = mbedtls_pk_parse_key(&ck->key, pem, pemlen, NULL, 0,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
+	if (ret != 0)
+		diag_err(d, key_path, 0, "cannot load private key: %s",
+		    parse_reason(ret, pem, 0, "it must be an unencrypted PEM RSA "
+		    "or EC key", why, sizeof(why)));
 	free_pem(pem, pemlen);
 	pem = NULL;
-	if (ret != 0) {
-		diag_err(d, key_path, 0, "cannot load private key: %s; %s",
-		    tls_strerror(ret, err, sizeof(err)),
-		    parse_hint(ret, "it must be an unencrypted PEM RSA or EC key",
-		    hint, sizeof(hint)));
+	if (ret != 0)
 		goto fail;
-	}
 	if (mbedtls_pk_get_type(&ck->key) == MBEDTLS_PK_RSA &&
 	    mbedtls_pk_get_bitlen(&ck->key) < CERTS_RSA_MIN_BITS) {
 		diag_err(d, key_path, 0, "the RSA key has %zu bits, too few: "

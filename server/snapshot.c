@@ -29,7 +29,7 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 
 	/* O_NONBLOCK: a FIFO in policy_dir must not hang the loader */
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		diag_err(d, path, 0, "cannot open policy: %s", strerror(errno));
+		certs_explain(d, DIAG_ERROR, path, "policy", errno);
 		return NULL;
 	}
 	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
