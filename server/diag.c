@@ -83,3 +83,20 @@ diag_clear(struct diag *d)
 	free(d->v);
 	memset(d, 0, sizeof(*d));
 }
+
+const char *
+diag_token(char buf[DIAG_TOKEN_BUF], const char *s, size_t len)
+{
+	int ok = len <= DIAG_TOKEN_MAX;
+
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		ok = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+	}
+	if (ok)
+		snprintf(buf, DIAG_TOKEN_BUF, "\"%.*s\"", (int)len, s);
+	else
+		snprintf(buf, DIAG_TOKEN_BUF, "(%zu bytes, not shown)", len);
+	return buf;
+}
