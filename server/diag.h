@@ -42,6 +42,9 @@ void diag_add(struct diag *d, enum diag_severity sev, const char *file,
 #define DIAG_TOKEN_MAX 48
 #define DIAG_TOKEN_BUF (DIAG_TOKEN_MAX + 40)
 
+/* 1 when s[0..len) is a short token a message may quote, else 0. */
+int diag_is_token(const char *s, size_t len);
+
 /* s[0..len) for a message: "\"value\"" when it is a short token, else
  * "(N bytes, not shown)". Returns buf. */
 const char *diag_token(char buf[DIAG_TOKEN_BUF], const char *s, size_t len);
