@@ -101,28 +101,78 @@ json_escape(char *buf, size_t len, const char *s)
 	return i;
 }
 
+/*
+ * s for one line of a text log, into out (len bytes; cut there, never inside
+ * an escape): every control byte, DEL and non-ASCII byte becomes \xNN, a
+ * backslash \\, and so does (as \xNN) any character of also (the access
+ * log's field delimiters). What a message quotes (a file name, a Host header)
+ * can then neither end the line, forge the next one nor colour a terminal.
+ * The one escaping of both text logs, of syslog and of -t's output.
+ */
+static const char *
+text_escape(char *out, size_t len, const char *s, const char *also)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\') {
+			if (i + 3 > len)
+				break;
+			out[i++] = '\\';
+			out[i++] = '\\';
+		} else if (c < 0x20 || c >= 0x7f || strchr(also, c) != NULL) {
+			if (i + 5 > len)
+				break;
+			out[i++] = '\\';
+			out[i++] = 'x';
+			out[i++] = hex[c >> 4];
+			out[i++] = hex[c & 15];
+		} else {
+			if (i + 2 > len)
+				break;
+			out[i++] = (char)c;
+		}
+	}
+	out[i] = '\0';
+	return out;
+}
+
 static void
 log_write(enum log_level level, const char *fmt, va_list ap)
 {
-	char ts[64], msg[2048];
+	char ts[64], msg[2048], esc[sizeof(msg) * 6];
 
 	if (level > log_level || err_sink.off)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_json && !err_sink.syslog) {
+		json_escape(esc, sizeof(esc), msg);
+		log_timestamp(ts, sizeof(ts));
+		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
+		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
+		return;
+	}
+	text_escape(esc, sizeof(esc), msg, "");
 	if (err_sink.syslog) {
-		syslog(syslog_prio[level], "%s", msg);
+		syslog(syslog_prio[level], "%s", esc);
 		return;
 	}
 	log_timestamp(ts, sizeof(ts));
-	if (log_json) {
-		char esc[sizeof(msg) * 6];
+	fprintf(sink_fp(&err_sink), "%s mta-stsd %s: %s\n", ts,
+	    level_names[level], esc);
+}
 
-		json_escape(esc, sizeof(esc), msg);
-		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
-		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
-	} else
-		fprintf(sink_fp(&err_sink), "%s mta-stsd %s: %s\n", ts,
-		    level_names[level], msg);
+/* One line of -t's report on stderr: "mta-stsd: <what>: <text>", escaped. */
+void
+log_tool_line(const char *what, const char *text)
+{
+	char esc[8192];
+
+	fprintf(stderr, "mta-stsd: %s: %s\n", what,
+	    text_escape(esc, sizeof(esc), text, ""));
 }
 
 void
@@ -218,20 +268,14 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* copy s into out, replacing anything that is not printable ASCII or is a
- * quote/backslash, so a client cannot forge log lines */
+/* an access-log field: escaped, with its delimiters (blank and quote), "-"
+ * when empty */
 static const char *
-log_clean(const char *s, char *out, size_t len)
+access_field(const char *s, char *out, size_t len)
 {
-	size_t i = 0;
-
 	if (s == NULL || *s == '\0')
 		return "-";
-	for (; *s != '\0' && i + 1 < len; s++)
-		out[i++] = (*s > 0x20 && *s < 0x7f && *s != '"' && *s != '\\') ?
-		    *s : '?';
-	out[i] = '\0';
-	return out;
+	return text_escape(out, len, s, " \"");
 }
 
 void
@@ -239,7 +283,7 @@ log_access(const char *client, const char *sni, const char *host,
     const char *method, const char *path, unsigned status, size_t bytes,
     double duration_ms)
 {
-	char ts[64], b1[256], b2[256], b3[32], b4[256];
+	char ts[64], b1[1024], b2[1024], b3[64], b4[2048];
 
 	if (access_sink.off)
 		return;
@@ -260,7 +304,7 @@ log_access(const char *client, const char *sni, const char *host,
 	}
 	fprintf(sink_fp(&access_sink),
 	    "%s access: %s sni=%s host=%s \"%s %s\" %u %zu %.3fms\n", ts,
-	    client, log_clean(sni, b1, sizeof(b1)),
-	    log_clean(host, b2, sizeof(b2)), log_clean(method, b3, sizeof(b3)),
-	    log_clean(path, b4, sizeof(b4)), status, bytes, duration_ms);
+	    client, access_field(sni, b1, sizeof(b1)),
+	    access_field(host, b2, sizeof(b2)), access_field(method, b3, sizeof(b3)),
+	    access_field(path, b4, sizeof(b4)), status, bytes, duration_ms);
 }

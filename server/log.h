@@ -39,6 +39,10 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Print one line of a report on stderr (-t): "mta-stsd: <what>: <text>",
+ * with control and non-ASCII bytes of text escaped as in the logs. */
+void log_tool_line(const char *what, const char *text);
+
 /* Write one access-log line (a no-op when the access log is off). */
 void log_access(const char *client, const char *sni, const char *host,
     const char *method, const char *path, unsigned status, size_t bytes,

@@ -71,8 +71,7 @@ report(const struct diag *d, int to_log)
 		int err = d->v[i].severity == DIAG_ERROR;
 
 		if (!to_log)
-			fprintf(stderr, "mta-stsd: %s: %s\n",
-			    err ? "error" : "warning", d->v[i].text);
+			log_tool_line(err ? "error" : "warning", d->v[i].text);
 		else if (err)
 			log_err("%s", d->v[i].text);
 		else
