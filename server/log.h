@@ -29,8 +29,17 @@ int log_error_open(const char *dest);
  */
 int log_access_open(const char *dest);
 
-/* Reopen the log files (SIGUSR1, after logrotate moved them). */
+/*
+ * Reopen the log files (SIGUSR1, after logrotate moved them); "log files
+ * reopened" only when they were. A file that cannot be reopened keeps being
+ * written; why (for "Permission denied": the ownership it needs) is said
+ * once, not at every SIGUSR1.
+ */
 void log_reopen(void);
+
+/* After the privilege drop: say once about each log file the user we now
+ * are could not reopen on SIGUSR1, and what ownership it needs. */
+void log_check_reopen(void);
 
 /* Write one line to the error log, with time and level. Never logs secrets:
  * callers pass names, addresses and file paths, never key material. */

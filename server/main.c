@@ -216,6 +216,7 @@ main(int argc, char **argv)
 	    trim_unused_libraries());
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";
