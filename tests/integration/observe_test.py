@@ -1025,6 +1025,12 @@ def log_escapes_control_bytes(env):
     rc, out, err = env.config_test(conf)
     srv = start(env, conf, ["example.com"])
     wait_for(lambda: "loaded" in srv.log(), 3, "the load line")
+    # the access log's fields: the same escaping, blanks and quotes too
+    run.raw_exchange(env, "mta-sts.example.com", b"GET /caf%C3%A9%20%22x HTTP/1.1\r\n"
+        b"Host: mta-sts.example.com\r\nConnection: close\r\n\r\n")
+    wait_for(lambda: "/caf" in srv.log(), 3, "the access line")
+    check(re.search(r' "GET /caf\\xc3\\xa9\\x20\\x22x" 404 ', srv.log()),
+        "the access line does not show the path escaped")
     with open(srv.log_path, "rb") as f:
         raw = f.read()
     for where, data in (("error log", raw), ("-t output", (out + err).encode())):
