@@ -72,8 +72,7 @@ report(const struct diag *d, int to_log)
 		int err = d->v[i].severity == DIAG_ERROR;
 
 		if (!to_log)
-			fprintf(stderr, "mta-stsd: %s: %s\n",
-			    err ? "error" : "warning", d->v[i].text);
+			log_tool_line(err ? "error" : "warning", d->v[i].text);
 		else if (err)
 			log_err("%s", d->v[i].text);
 		else
@@ -274,6 +273,7 @@ main(int argc, char **argv)
 	    trim_unused_libraries());
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";
