@@ -13,6 +13,7 @@
 #include <psa/crypto.h>
 
 #include "certs.h"
+#include "json.h"
 #include "names.h"
 #include "policy.h"
 #include "probe.h"
@@ -489,13 +490,9 @@ check_answer(struct report *rep, const struct domain *dom,
 			    at, pr->http_err);
 		if (policy_parse(pr->body, pr->body_len, "served policy",
 		    &served, &d) == -1) {
-			char why[600] = "";
-			size_t n = 0;
+			char why[600];
 
-			for (size_t i = 0; i < d.n && n < sizeof(why); i++)
-				if (d.v[i].severity == DIAG_ERROR)
-					n += (size_t)snprintf(why + n, sizeof(why) - n,
-					    "%s%s", n ? "; " : "", d.v[i].text);
+			diag_join(&d, DIAG_ERROR, why, sizeof(why));
 			add(rep, SEV_ERROR, fixf(fix, sizeof(fix), "serve the "
 			    "policy this server holds (%s); mta-stsd -t checks a "
 			    "policy file", dom->policy_path), "the policy at %s%s "
@@ -692,13 +689,8 @@ print_json(const struct report *rep, int first)
 	enum severity w = worst(rep);
 
 	fputs(first ? "\n  " : ",\n  ", stdout);
-	fputs("{\"domain\": ", stdout);
-	publish_json_string(stdout, rep->domain);
-	fputs(", \"id\": ", stdout);
-	if (rep->id != NULL)
-		publish_json_string(stdout, rep->id);
-	else
-		fputs("null", stdout);
+	json_fput_member(stdout, "{", "domain", rep->domain);
+	json_fput_member(stdout, ", ", "id", rep->id);
 	printf(", \"status\": \"%s\", \"errors\": %zu, \"warnings\": %zu, "
 	    "\"infos\": %zu, \"findings\": [",
 	    w == SEV_INFO ? "ok" : sev_names[w], rep->count[SEV_ERROR],
@@ -706,9 +698,8 @@ print_json(const struct report *rep, int first)
 	for (size_t i = 0; i < rep->n; i++) {
 		printf("%s{\"severity\": \"%s\", \"message\": ", i ? ", " : "",
 		    sev_names[rep->v[i].sev]);
-		publish_json_string(stdout, rep->v[i].what);
-		fputs(", \"fix\": ", stdout);
-		publish_json_string(stdout, rep->v[i].fix);
+		json_fput_string(stdout, rep->v[i].what);
+		json_fput_member(stdout, ", ", "fix", rep->v[i].fix);
 		fputs("}", stdout);
 	}
 	fputs("]}", stdout);

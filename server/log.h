@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "diag.h"
 
 /* Set the lowest level written to the error log. */
 void log_set_level(enum log_level level);
@@ -48,9 +49,13 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Print one line of a report on stderr (-t): "mta-stsd: <what>: <text>",
- * with control and non-ASCII bytes of text escaped as in the logs. */
-void log_tool_line(const char *what, const char *text);
+/*
+ * Print every message of d, in order: to the error log when to_log (errors
+ * with log_err, warnings with log_warn), else on stderr as log_tool_line
+ * does ("mta-stsd: error: <text>", "mta-stsd: warning: <text>"). The one
+ * way collected diagnostics are printed, by the daemon and the tools alike.
+ */
+void log_diagnostics(const struct diag *d, int to_log);
 
 /* Write one access-log line (a no-op when the access log is off). */
 void log_access(const char *client, const char *sni, const char *host,

@@ -64,22 +64,6 @@ version(void)
 	    MHD_get_version());
 }
 
-/* print collected diagnostics: to stderr for -t, to the log when serving */
-static void
-report(const struct diag *d, int to_log)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		int err = d->v[i].severity == DIAG_ERROR;
-
-		if (!to_log)
-			log_tool_line(err ? "error" : "warning", d->v[i].text);
-		else if (err)
-			log_err("%s", d->v[i].text);
-		else
-			log_warn("%s", d->v[i].text);
-	}
-}
-
 /* bound sockets are ours: now become the configured user for good */
 static int
 drop_privileges(const struct config *cfg)
@@ -142,7 +126,7 @@ test_config(const char *config_path, const char *as_user)
 	if (as_user != NULL)
 		snprintf(who, sizeof(who), " (files read as user %s)", as_user);
 	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-	report(&d, 0);
+	log_diagnostics(&d, 0);
 	if (rc == 0 && d.nerrors == 0)
 		fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
 		    "domain(s), %zu warning(s)%s\n", config_path,
@@ -249,7 +233,7 @@ main(int argc, char **argv)
 	/* serving: the configuration now (listen addresses, user), the
 	 * domains in the background once the event loop runs */
 	if (config_load(config_path, &cfg, &d) == -1) {
-		report(&d, 1);
+		log_diagnostics(&d, 1);
 		log_err("%s: not started: %zu error(s)", config_path, d.nerrors);
 		diag_clear(&d);
 		return 1;

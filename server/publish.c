@@ -7,6 +7,8 @@
 
 #include <psa/crypto.h>
 
+#include "json.h"
+#include "log.h"
 #include "names.h"
 #include "records.h"
 
@@ -20,10 +22,7 @@ publish_load(const char *config_path, size_t *nerrors)
 	int rc;
 
 	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-	for (size_t i = 0; i < d.n; i++)
-		fprintf(stderr, "mta-stsd: %s: %s\n",
-		    d.v[i].severity == DIAG_ERROR ? "error" : "warning",
-		    d.v[i].text);
+	log_diagnostics(&d, 0);
 	*nerrors = d.nerrors;
 	diag_clear(&d);
 	if (rc == -1) {
@@ -131,29 +130,6 @@ usage(FILE *fp)
 	    "  --json   one JSON document (an array, one object per domain)\n");
 }
 
-void
-publish_json_string(FILE *fp, const char *s)
-{
-	char buf[2048];
-	size_t n = records_json_string(buf, sizeof(buf), s);
-
-	if (n < sizeof(buf)) {
-		fputs(buf, fp);
-		return;
-	}
-	{
-		char *big = malloc(n + 1);
-
-		if (big == NULL) {
-			fputs("\"\"", fp);
-			return;
-		}
-		records_json_string(big, n + 1, s);
-		fputs(big, fp);
-		free(big);
-	}
-}
-
 /* one domain as zone-file lines */
 static void
 print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
@@ -185,6 +161,17 @@ print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	    "at this server\n", dom->host);
 }
 
+/* one TXT record as a JSON object, after sep (which opens it) */
+static void
+print_json_record(FILE *fp, const char *sep, const char *owner,
+    const char *value)
+{
+	json_fput_member(fp, sep, "name", owner);
+	fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\"", RECORDS_TTL);
+	json_fput_member(fp, ", ", "value", value);
+	fputc('}', fp);
+}
+
 /* one domain as a JSON object */
 static void
 print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
@@ -194,12 +181,9 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
 
-	fputs("{\"domain\": ", fp);
-	publish_json_string(fp, dom->name);
-	fputs(", \"policy_host\": ", fp);
-	publish_json_string(fp, dom->host);
-	fputs(", \"id\": ", fp);
-	publish_json_string(fp, id);
+	json_fput_member(fp, "{", "domain", dom->name);
+	json_fput_member(fp, ", ", "policy_host", dom->host);
+	json_fput_member(fp, ", ", "id", id);
 	fprintf(fp, ", \"id_pinned\": %s, \"mode\": \"%s\", \"max_age\": %lu",
 	    dc != NULL && dc->policy_id != NULL ? "true" : "false",
 	    policy_mode_name(dom->policy.mode), dom->policy.max_age);
@@ -207,10 +191,10 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	for (size_t i = 0; i < dom->policy.nmx; i++) {
 		if (i > 0)
 			fputs(", ", fp);
-		publish_json_string(fp, dom->policy.mx[i]);
+		json_fput_string(fp, dom->policy.mx[i]);
 	}
-	fputs("], \"policy_file\": ", fp);
-	publish_json_string(fp, dom->policy_path);
+	fputc(']', fp);
+	json_fput_member(fp, ", ", "policy_file", dom->policy_path);
 	fputs(", \"tlsrpt\": ", fp);
 	if (rua == NULL)
 		fputs("null", fp);
@@ -226,7 +210,7 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 			snprintf(uri, sizeof(uri), "%.*s", (int)n, p);
 			if (p != rua)
 				fputs(", ", fp);
-			publish_json_string(fp, uri);
+			json_fput_string(fp, uri);
 			p += n;
 			if (*p == ',')
 				p++;
@@ -236,24 +220,15 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	fputs(", \"records\": [", fp);
 	snprintf(owner, sizeof(owner), "_mta-sts.%s.", dom->name);
 	records_sts_value(id, value, sizeof(value));
-	fputs("{\"name\": ", fp);
-	publish_json_string(fp, owner);
-	fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ", RECORDS_TTL);
-	publish_json_string(fp, value);
-	fputc('}', fp);
+	print_json_record(fp, "{", owner, value);
 	if (rua != NULL) {
 		snprintf(owner, sizeof(owner), "_smtp._tls.%s.", dom->name);
 		records_tlsrpt_value(rua, value, sizeof(value));
-		fputs(", {\"name\": ", fp);
-		publish_json_string(fp, owner);
-		fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ",
-		    RECORDS_TTL);
-		publish_json_string(fp, value);
-		fputc('}', fp);
+		print_json_record(fp, ", {", owner, value);
 	}
-	fputs("], \"address_needed\": ", fp);
+	fputc(']', fp);
 	snprintf(owner, sizeof(owner), "%s.", dom->host);
-	publish_json_string(fp, owner);
+	json_fput_member(fp, ", ", "address_needed", owner);
 	fputs("}", fp);
 }
 

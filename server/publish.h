@@ -48,9 +48,6 @@ int publish_args_parse(int argc, char **argv, const struct option *extra,
     int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
     void (*usage)(FILE *fp), struct publish_args *a);
 
-/* Write s to fp as a JSON string literal (quotes and escapes included). */
-void publish_json_string(FILE *fp, const char *s);
-
 /* `mta-stsd dns [-c FILE] [--json] [domain...]`: argv[0] is "dns".
  * Returns the exit status. */
 int publish_main(int argc, char **argv);
