@@ -77,9 +77,13 @@ LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
 
-# every server source except main.c forms a library the unit tests link too
+# every server source except main.c forms a library the unit tests link too:
+# the daemon and the pure code the tools share. The command-line tools
+# (`check`, `dns`) are in server/tools/, linked into mta-stsd beside it; the
+# library never includes a header of theirs.
 SRCS := $(wildcard server/*.c)
 LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS)))
+TOOL_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(wildcard server/tools/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
@@ -99,12 +103,20 @@ $(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
 $(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
 
+# the tools include the library's headers by their names (-Iserver)
+$(BUILD)/tools/%.o: server/tools/%.c server/tools/*.h server/*.h $(MBEDTLS_DEP) | $(BUILD)
+	@mkdir -p $(BUILD)/tools
+	$(CC) $(ALL_CFLAGS) -Iserver -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(BUILD)/main.o: server/tools/*.h
+
 $(BUILD)/libmtastsd.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
 
-$(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+$(BUILD)/mta-stsd: $(BUILD)/main.o $(TOOL_OBJS) $(BUILD)/libmtastsd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(TOOL_OBJS) \
+		$(BUILD)/libmtastsd.a $(LIBS)
 
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names

@@ -13,14 +13,14 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
-#include "check.h"
 #include "log.h"
-#include "publish.h"
 #include "reload.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
 #include "trim.h"
+#include "tools/check.h"
+#include "tools/publish.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"

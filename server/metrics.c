@@ -11,7 +11,6 @@
 #include <mbedtls/version.h>
 #include <microhttpd.h>
 
-#include "publish.h"
 #include "reload.h"
 #include "snapshot.h"
 
@@ -268,7 +267,7 @@ metrics_render(int per_domain, size_t *len)
 			/* the id published in DNS: pinned by hand, or derived */
 			out_printf(&o, "mta_stsd_domain_policy_info{domain=\"%s\","
 			    "id=\"%s\",mode=\"%s\"} 1\n", dom->name,
-			    publish_policy_id(s, dom),
+			    snapshot_policy_id(s, dom),
 			    policy_mode_name(dom->policy.mode));
 		}
 	}

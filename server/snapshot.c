@@ -1027,6 +1027,15 @@ snapshot_find(const struct snapshot *s, const char *name)
 	return strmap_get(&s->index, name);
 }
 
+const char *
+snapshot_policy_id(const struct snapshot *s, const struct domain *dom)
+{
+	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
+
+	return dc != NULL && dc->policy_id != NULL ? dc->policy_id :
+	    dom->policy.id;
+}
+
 struct snapshot *
 snapshot_ref(struct snapshot *s)
 {

@@ -88,6 +88,11 @@ int snapshot_same(const struct snapshot *s, const struct snapshot *prev);
 /* Find a loaded domain by lower-case name, or NULL. */
 const struct domain *snapshot_find(const struct snapshot *s, const char *name);
 
+/* The policy id to publish for dom: its section's policy_id when pinned,
+ * else the id derived from the policy text. */
+const char *snapshot_policy_id(const struct snapshot *s,
+    const struct domain *dom);
+
 /* Take one more reference; returns s. */
 struct snapshot *snapshot_ref(struct snapshot *s);
 

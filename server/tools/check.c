@@ -17,10 +17,10 @@
 #include "names.h"
 #include "policy.h"
 #include "probe.h"
-#include "publish.h"
 #include "records.h"
 #include "resolve.h"
 #include "snapshot.h"
+#include "tool.h"
 
 #define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 #define DAY 86400L
@@ -651,7 +651,7 @@ check_domain(struct report *rep, const struct snapshot *s,
 {
 	char served_at[400] = "";
 
-	rep->id = publish_policy_id(s, dom);
+	rep->id = snapshot_policy_id(s, dom);
 	check_sts_txt(rep, dom, rep->id);
 	check_tlsrpt(rep, s, dom);
 	check_mx(rep, dom);
@@ -759,14 +759,14 @@ check_main(int argc, char **argv)
 	};
 	const char *env;
 	struct options o = { CHECK_DEFAULT_TIMEOUT, 443, 0, NULL };
-	struct publish_args a;
+	struct tool_args a;
 	struct snapshot *snap;
 	struct report *reps;
 	size_t nreps = 0, nerrors, total[3] = { 0, 0, 0 };
 	char err[600];
 	int rc;
 
-	if ((rc = publish_args_parse(argc, argv, longopts, check_option, &o,
+	if ((rc = tool_args_parse(argc, argv, longopts, check_option, &o,
 	    usage, &a)) != -1)
 		return rc;
 	o.json = a.json;
@@ -790,7 +790,7 @@ check_main(int argc, char **argv)
 	if (resolve_init(o.timeout < 5 ? o.timeout : 5, 2) == -1)
 		fprintf(stderr, "mta-stsd: cannot read the resolver configuration "
 		    "(/etc/resolv.conf); DNS lookups will fail\n");
-	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
+	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
 		probe_done();
 		mbedtls_psa_crypto_free();
 		return 2;
@@ -810,7 +810,7 @@ check_main(int argc, char **argv)
 			struct report *rep = &reps[nreps++];
 			const struct domain *dom;
 
-			publish_domain_arg(argv[i], rep->domain,
+			tool_domain_arg(argv[i], rep->domain,
 			    sizeof(rep->domain));
 			if ((dom = snapshot_find(snap, rep->domain)) == NULL) {
 				add(rep, SEV_ERROR, "add a section for it or a "

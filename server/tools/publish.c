@@ -1,119 +1,16 @@
 /* publish.c - what each domain must publish in DNS: `mta-stsd dns` */
 #include "publish.h"
 
-#include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <psa/crypto.h>
 
 #include "json.h"
-#include "log.h"
 #include "names.h"
 #include "records.h"
+#include "tool.h"
 
 #define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
-
-struct snapshot *
-publish_load(const char *config_path, size_t *nerrors)
-{
-	struct snapshot *snap = NULL;
-	struct diag d = { 0 };
-	int rc;
-
-	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-	log_diagnostics(&d, 0);
-	*nerrors = d.nerrors;
-	diag_clear(&d);
-	if (rc == -1) {
-		fprintf(stderr, "mta-stsd: %s: nothing could be loaded (see "
-		    "above; mta-stsd -t -c %s lists every problem)\n",
-		    config_path, config_path);
-		return NULL;
-	}
-	return snap;
-}
-
-const char *
-publish_policy_id(const struct snapshot *s, const struct domain *dom)
-{
-	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
-
-	return dc != NULL && dc->policy_id != NULL ? dc->policy_id :
-	    dom->policy.id;
-}
-
-int
-publish_domain_arg(const char *arg, char *out, size_t outsz)
-{
-	size_t len = strlen(arg);
-	const char *inner;
-
-	if (len > 1 && arg[len - 1] == '.')
-		len--;
-	if (name_normalise(arg, len, out, outsz) == -1) {
-		fprintf(stderr, "mta-stsd: \"%s\" is not a domain name; name one "
-		    "like example.com\n", arg);
-		return -1;
-	}
-	if ((inner = name_policy_domain(out)) != NULL) {
-		fprintf(stderr, "mta-stsd: \"%s\" is the policy host; name the "
-		    "domain: %s\n", arg, inner);
-		return -1;
-	}
-	return 0;
-}
-
-int
-publish_args_parse(int argc, char **argv, const struct option *extra,
-    int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
-    void (*usage)(FILE *fp), struct publish_args *a)
-{
-	static const struct option common[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-	};
-	struct option longopts[3 + 4 + 1];
-	size_t n = 0;
-	int ch;
-
-	for (size_t i = 0; i < 3; i++)
-		longopts[n++] = common[i];
-	for (size_t i = 0; extra != NULL && extra[i].name != NULL && i < 4; i++)
-		longopts[n++] = extra[i];
-	memset(&longopts[n], 0, sizeof(longopts[n]));
-	a->config_path = DEFAULT_CONFIG;
-	a->json = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			a->config_path = optarg;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case '?':
-			usage(stderr);
-			return 2;
-		default:
-			if (on_extra(ctx, ch, optarg) == -1)
-				return 2;
-		}
-	}
-	a->first_domain = optind;
-	for (int i = optind; i < argc; i++) {
-		char name[NAME_MAX_LEN + 1];
-
-		if (publish_domain_arg(argv[i], name, sizeof(name)) == -1)
-			return 2;
-	}
-	return -1;
-}
 
 static void
 usage(FILE *fp)
@@ -134,7 +31,7 @@ usage(FILE *fp)
 static void
 print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = publish_policy_id(s, dom);
+	const char *id = snapshot_policy_id(s, dom);
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
@@ -176,7 +73,7 @@ print_json_record(FILE *fp, const char *sep, const char *owner,
 static void
 print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = publish_policy_id(s, dom);
+	const char *id = snapshot_policy_id(s, dom);
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
@@ -235,12 +132,12 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 int
 publish_main(int argc, char **argv)
 {
-	struct publish_args a;
+	struct tool_args a;
 	struct snapshot *snap;
 	size_t nerrors, nprinted = 0;
 	int rc;
 
-	if ((rc = publish_args_parse(argc, argv, NULL, NULL, NULL, usage,
+	if ((rc = tool_args_parse(argc, argv, NULL, NULL, NULL, usage,
 	    &a)) != -1)
 		return rc;
 	rc = 0;
@@ -248,7 +145,7 @@ publish_main(int argc, char **argv)
 		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
 		return 1;
 	}
-	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
+	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
 		mbedtls_psa_crypto_free();
 		return 1;
 	}
@@ -277,7 +174,7 @@ publish_main(int argc, char **argv)
 		char name[NAME_MAX_LEN + 1];
 		const struct domain *dom;
 
-		publish_domain_arg(argv[i], name, sizeof(name));
+		tool_domain_arg(argv[i], name, sizeof(name));
 		if ((dom = snapshot_find(snap, name)) == NULL) {
 			fprintf(stderr, "mta-stsd: %s: not served by this "
 			    "configuration (no [%s] section or %s/%s.txt, or it "
