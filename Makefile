@@ -193,22 +193,27 @@ FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
 FUZZ_records = records policy names diag
+# the tools' parsers of network bytes: an HTTP answer, a DNS answer
+FUZZ_probe = tools/probe
+FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
 FUZZ_SEEDS_records = tests/fuzz/corpus/records
-FUZZERS = names policy config records
+FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
+FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
+FUZZERS = names policy config records probe resolve
+RPAREN = )
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
+		$(MBEDTLS_DEP)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) \
-		$(MBEDTLS_LIBS) $(DEP_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) $(LIBS)
 
 fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	@for f in $(FUZZERS); do \
 		mkdir -p build-fuzz/corpus-$$f; \
-		case $$f in names) seeds="$(FUZZ_SEEDS_names)";; policy) seeds="$(FUZZ_SEEDS_policy)";; \
-		config) seeds="$(FUZZ_SEEDS_config)";; records) seeds="$(FUZZ_SEEDS_records)";; esac; \
+		case $$f in $(foreach f,$(FUZZERS),$(f)$(RPAREN) seeds="$(FUZZ_SEEDS_$(f))";;) esac; \
 		echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -max_len=70000 -print_final_stats=0 \
 			-artifact_prefix=build-fuzz/crash-$$f- build-fuzz/corpus-$$f $$seeds \

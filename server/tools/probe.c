@@ -217,6 +217,34 @@ fail:
 	return -1;
 }
 
+/*
+ * Append s[0..len) to out (used of outsz bytes so far; always terminated)
+ * with every byte that is not printable ASCII as \xNN: what a server sends
+ * (a header, a certificate's names) reaches check's output and the
+ * terminal, where an escape sequence must not arrive as it is. Cut between
+ * characters when full. Returns the new length.
+ */
+static size_t
+put_printable(char *out, size_t outsz, size_t used, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c <= 0x7e) {
+			if (used + 1 >= outsz)
+				break;
+			out[used++] = (char)c;
+		} else {
+			if (used + 4 >= outsz)
+				break;
+			used += (size_t)snprintf(out + used, outsz - used, "\\x%02x",
+			    c);
+		}
+	}
+	out[used] = '\0';
+	return used;
+}
+
 /* what the certificate presented says about itself */
 static void
 cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
@@ -254,9 +282,11 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 			continue;
 		if (used + seq->buf.len + 3 >= sizeof(r->leaf_names))
 			break;
-		used += (size_t)snprintf(r->leaf_names + used,
-		    sizeof(r->leaf_names) - used, "%s%.*s", used ? ", " : "",
-		    (int)seq->buf.len, (const char *)seq->buf.p);
+		if (used > 0)
+			used = put_printable(r->leaf_names, sizeof(r->leaf_names),
+			    used, ", ", 2);
+		used = put_printable(r->leaf_names, sizeof(r->leaf_names), used,
+		    (const char *)seq->buf.p, seq->buf.len);
 	}
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = leaf->valid_to.year - 1900;
@@ -281,7 +311,7 @@ head_end(const char *buf, size_t len)
 	return 0;
 }
 
-/* copy a header value, blanks trimmed */
+/* copy a header value, blanks trimmed, made printable */
 static void
 header_value(const char *v, const char *e, char *out, size_t outsz)
 {
@@ -289,7 +319,20 @@ header_value(const char *v, const char *e, char *out, size_t outsz)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
 		e--;
-	snprintf(out, outsz, "%.*s", (int)(e - v), v);
+	put_printable(out, outsz, 0, v, (size_t)(e - v));
+}
+
+/* "HTTP/1.x NNN" and then the end or a blank: the status, or -1 */
+static int
+status_code(const char *line)
+{
+	const char *d = line + 9;
+
+	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] == '\0' ||
+	    line[8] != ' ' || strspn(d, "0123456789") < 3 ||
+	    (d[3] != '\0' && d[3] != ' '))
+		return -1;
+	return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 }
 
 /*
@@ -345,13 +388,9 @@ dechunk(const char *buf, size_t len, char *out, size_t outsz, size_t *outlen)
 	}
 }
 
-/*
- * Parse what has arrived: buf[0..len), eof when the server closed. Returns 1
- * when the answer is complete (r filled), 0 when more is needed, -1 on a
- * broken answer (r->http_err).
- */
-static int
-parse_response(char *buf, size_t len, int eof, struct probe_result *r)
+int
+probe_parse_response(const char *buf, size_t len, int eof,
+    struct probe_result *r)
 {
 	size_t he = head_end(buf, len), clen = 0, blen;
 	const char *line, *end, *nl;
@@ -376,9 +415,8 @@ parse_response(char *buf, size_t len, int eof, struct probe_result *r)
 	/* status line */
 	nl = memchr(buf, '\n', he);
 	header_value(buf, nl, r->status_line, sizeof(r->status_line));
-	if (strncmp(r->status_line, "HTTP/1.", 7) != 0 ||
-	    strlen(r->status_line) < 12 || r->status_line[8] != ' ' ||
-	    sscanf(r->status_line + 9, "%3d", &r->status) != 1) {
+	if ((r->status = status_code(r->status_line)) == -1) {
+		r->status = 0;
 		snprintf(r->http_err, sizeof(r->http_err), "the answer does not "
 		    "start with an HTTP/1.x status line: \"%.60s\"",
 		    r->status_line);
@@ -542,7 +580,7 @@ http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
 				    "reading the answer: %s", e);
 			}
 			/* what arrived may still say something (a status) */
-			parse_response(buf, len, 0, r);
+			probe_parse_response(buf, len, 0, r);
 			free(buf);
 			return -1;
 		} else
@@ -550,7 +588,7 @@ http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
 		if (len >= READ_MAX)
 			eof = 1;
 		buf[len] = '\0';
-		ret = parse_response(buf, len, eof, r);
+		ret = probe_parse_response(buf, len, eof, r);
 		if (ret == -1) {
 			free(buf);
 			return -1;
