@@ -194,7 +194,7 @@ FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
 FUZZ_records = records policy names diag
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe
+FUZZ_probe = tools/probe log json
 FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad

@@ -87,37 +87,30 @@ sink_open(struct sink *s, const char *dest, int allow_off, int allow_syslog)
 	return 0;
 }
 
-/*
- * s for one line of a text log, into out (len bytes; cut there, never inside
- * an escape): every control byte, DEL and non-ASCII byte becomes \xNN, a
- * backslash \\, and so does (as \xNN) any character of also (the access
- * log's field delimiters). What a message quotes (a file name, a Host header)
- * can then neither end the line, forge the next one nor colour a terminal.
- * The one escaping of both text logs, of syslog and of -t's output.
- */
-static const char *
-text_escape(char *out, size_t len, const char *s, const char *also)
+const char *
+log_escape(char *out, size_t outsz, const char *s, size_t len,
+    const char *also)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i = 0;
 
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)s[k];
 
 		if (c == '\\') {
-			if (i + 3 > len)
+			if (i + 3 > outsz)
 				break;
 			out[i++] = '\\';
 			out[i++] = '\\';
 		} else if (c < 0x20 || c >= 0x7f || strchr(also, c) != NULL) {
-			if (i + 5 > len)
+			if (i + 5 > outsz)
 				break;
 			out[i++] = '\\';
 			out[i++] = 'x';
 			out[i++] = hex[c >> 4];
 			out[i++] = hex[c & 15];
 		} else {
-			if (i + 2 > len)
+			if (i + 2 > outsz)
 				break;
 			out[i++] = (char)c;
 		}
@@ -141,7 +134,7 @@ log_write(enum log_level level, const char *fmt, va_list ap)
 		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
 		return;
 	}
-	text_escape(esc, sizeof(esc), msg, "");
+	log_escape(esc, sizeof(esc), msg, strlen(msg), "");
 	if (err_sink.syslog) {
 		syslog(syslog_prio[level], "%s", esc);
 		return;
@@ -159,7 +152,7 @@ log_tool_line(const char *what, const char *text)
 	char esc[8192];
 
 	fprintf(stderr, "mta-stsd: %s: %s\n", what,
-	    text_escape(esc, sizeof(esc), text, ""));
+	    log_escape(esc, sizeof(esc), text, strlen(text), ""));
 }
 
 void
@@ -362,7 +355,7 @@ access_field(const char *s, char *out, size_t len)
 {
 	if (s == NULL || *s == '\0')
 		return "-";
-	return text_escape(out, len, s, " \"");
+	return log_escape(out, len, s, strlen(s), " \"");
 }
 
 void

@@ -42,6 +42,19 @@ void log_reopen(void);
  * are could not reopen on SIGUSR1, and what ownership it needs. */
 void log_check_reopen(void);
 
+/*
+ * s[0..len) for one line of text, into out (outsz > 0 bytes, always
+ * terminated; cut there, never inside an escape): every control byte, DEL
+ * and non-ASCII byte becomes \xNN, a backslash \\, and so does (as \xNN) any
+ * character of also (the access log's field delimiters, a quote). What a
+ * line quotes (a file name, a Host header, a header a server sent to
+ * `check`) can then neither end the line, forge the next one nor colour a
+ * terminal. The one escaping of both text logs, of syslog, of -t's and the
+ * tools' output. Returns out.
+ */
+const char *log_escape(char *out, size_t outsz, const char *s, size_t len,
+    const char *also);
+
 /* Write one line to the error log, with time and level. Never logs secrets:
  * callers pass names, addresses and file paths, never key material. */
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -14,6 +14,7 @@
 
 #include "certs.h"
 #include "json.h"
+#include "log.h"
 #include "names.h"
 #include "policy.h"
 #include "probe.h"
@@ -115,25 +116,16 @@ fixf(char *buf, size_t size, const char *fmt, ...)
 	return buf;
 }
 
-/* a TXT text fit for a message: printable, cut at 120 bytes */
+/* a TXT text fit for a message: escaped as the logs are (quotes too), cut
+ * at 120 bytes */
 static void
 printable(const char *s, size_t len, char *out, size_t outsz)
 {
-	size_t n = 0;
+	size_t n = strlen(log_escape(out, outsz - 3, s, len > 120 ? 120 : len,
+	    "\""));
 
-	for (size_t i = 0; i < len && n + 5 < outsz; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i == 120) {
-			n += (size_t)snprintf(out + n, outsz - n, "...");
-			break;
-		}
-		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-			n += (size_t)snprintf(out + n, outsz - n, "\\x%02x", c);
-		else
-			out[n++] = (char)c;
-	}
-	out[n] = '\0';
+	if (len > 120)
+		memcpy(out + n, "...", 4);
 }
 
 /* ---- DNS: _mta-sts ---- */

@@ -21,6 +21,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "log.h"
+
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
 #endif
@@ -217,34 +219,6 @@ fail:
 	return -1;
 }
 
-/*
- * Append s[0..len) to out (used of outsz bytes so far; always terminated)
- * with every byte that is not printable ASCII as \xNN: what a server sends
- * (a header, a certificate's names) reaches check's output and the
- * terminal, where an escape sequence must not arrive as it is. Cut between
- * characters when full. Returns the new length.
- */
-static size_t
-put_printable(char *out, size_t outsz, size_t used, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c <= 0x7e) {
-			if (used + 1 >= outsz)
-				break;
-			out[used++] = (char)c;
-		} else {
-			if (used + 4 >= outsz)
-				break;
-			used += (size_t)snprintf(out + used, outsz - used, "\\x%02x",
-			    c);
-		}
-	}
-	out[used] = '\0';
-	return used;
-}
-
 /* what the certificate presented says about itself */
 static void
 cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
@@ -282,11 +256,13 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 			continue;
 		if (used + seq->buf.len + 3 >= sizeof(r->leaf_names))
 			break;
-		if (used > 0)
-			used = put_printable(r->leaf_names, sizeof(r->leaf_names),
-			    used, ", ", 2);
-		used = put_printable(r->leaf_names, sizeof(r->leaf_names), used,
-		    (const char *)seq->buf.p, seq->buf.len);
+		/* names a server sent reach check's output: made printable */
+		used += strlen(log_escape(r->leaf_names + used,
+		    sizeof(r->leaf_names) - used, used ? ", " : "", used ? 2 : 0,
+		    ""));
+		used += strlen(log_escape(r->leaf_names + used,
+		    sizeof(r->leaf_names) - used, (const char *)seq->buf.p,
+		    seq->buf.len, ""));
 	}
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = leaf->valid_to.year - 1900;
@@ -311,7 +287,8 @@ head_end(const char *buf, size_t len)
 	return 0;
 }
 
-/* copy a header value, blanks trimmed, made printable */
+/* copy a header value, blanks trimmed, escaped as the logs are: what a
+ * server sends reaches check's output and must not drive a terminal */
 static void
 header_value(const char *v, const char *e, char *out, size_t outsz)
 {
@@ -319,7 +296,7 @@ header_value(const char *v, const char *e, char *out, size_t outsz)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
 		e--;
-	put_printable(out, outsz, 0, v, (size_t)(e - v));
+	log_escape(out, outsz, v, (size_t)(e - v), "");
 }
 
 /* "HTTP/1.x NNN" and then the end or a blank: the status, or -1 */
