@@ -107,7 +107,9 @@ changes_poll_check(const struct changes *c, const char *path,
 	now->size = sb->st_size;
 	now->mtime_ns = mtime;
 	before = c->polled != NULL ? strmap_get(&c->polled->map, path) : NULL;
-	if (before == NULL)
+	if (c->polled == NULL)
+		now->unstable = 0;	/* only noted, for the next poll */
+	else if (before == NULL)
 		now->unstable = 1;
 	else if (before->dev != now->dev || before->ino != now->ino ||
 	    before->size != now->size || before->mtime_ns != now->mtime_ns)

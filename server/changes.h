@@ -48,10 +48,11 @@ struct changes {
 	size_t nkeys, capkeys;
 	struct changes_held *held;	/* files open for writing, owned */
 	size_t nheld;
-	const struct changes_polls *polled;	/* polling: the previous
-						 * check, or NULL */
-	struct changes_polls *polls;	/* polling: this check (filled by
-					 * changes_held), or NULL: no polling */
+	const struct changes_polls *polled;	/* a poll: the previous
+						 * check, or NULL: hold
+						 * nothing for polling */
+	struct changes_polls *polls;	/* what this build saw (filled by
+					 * changes_held), or NULL: not noted */
 };
 
 /* Note an event in dir on name (NULL: the directory itself). */
@@ -74,8 +75,8 @@ int changes_file(const struct changes *c, const char *path,
 /*
  * Is the file at path to stay at its previous version because it may be
  * half written? Yes when it is one of c's held files (open for writing), or
- * when polling and its size or mtime differ from what the previous check
- * saw (the check is remembered in c->polls). A file that cannot be stat()ed
+ * in a poll (c->polled) when its size or mtime differ from what the
+ * previous check saw. What it sees is noted in c->polls when set. A file that cannot be stat()ed
  * is not held: loading it reports why. Returns 1 or 0.
  */
 int changes_held(const struct changes *c, const char *path);

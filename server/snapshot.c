@@ -360,6 +360,9 @@ snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->nfailed; i++)
 		free(s->failed[i]);
 	free(s->failed);
+	for (size_t i = 0; i < s->nclashed; i++)
+		free(s->clashed[i]);
+	free(s->clashed);
 	config_free(&s->cfg);
 	free(s);
 }
@@ -462,6 +465,22 @@ snapshot_new(unsigned long generation)
 	return s;
 }
 
+/* note that the domain name has two policy files differing by case;
+ * returns 0 or -1 */
+static int
+note_clashed(struct snapshot *s, const char *name)
+{
+	char **v = realloc(s->clashed, (s->nclashed + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	s->clashed = v;
+	if ((v[s->nclashed] = strdup(name)) == NULL)
+		return -1;
+	s->nclashed++;
+	return 0;
+}
+
 /* one more reference to dom; returns it */
 static struct domain *
 domain_keep(struct domain *dom)
@@ -490,6 +509,8 @@ domain_try(struct snapshot *s, const struct domain_conf *dc,
 		diag_err(d, path, 0, "%s/%s is the policy of %s too (domain names "
 		    "ignore case): remove one of the two files", s->cfg.policy_dir,
 		    w->file, w->name);
+		if (note_clashed(s, w->name) == -1)
+			diag_err(d, path, 0, "out of memory");
 		return NULL;
 	}
 	policy_path(&s->cfg, dc, w->name, w->file, path, sizeof(path));
@@ -850,7 +871,7 @@ cert_paths_touched(const struct cert_paths *cp, const struct changes *ch)
 
 /*
  * Is the policy file at path (of the domain name) named otherwise than
- * name.txt, or did prev serve name from another file or fail it? Then
+ * name.txt, or did prev serve name from another file? Then
  * another file of policy_dir may differ from it only by case, and only the
  * full build, which reads the whole directory, can tell.
  */
@@ -862,13 +883,8 @@ patch_case_differs(const struct snapshot *prev, const char *path,
 	const char *file = strrchr(path, '/') + 1;
 	size_t n = strlen(name);
 
-	if (strncmp(file, name, n) != 0 || strcmp(file + n, ".txt") != 0 ||
-	    (old != NULL && strcmp(old->policy_path, path) != 0))
-		return 1;
-	for (size_t i = 0; i < prev->nfailed; i++)
-		if (strcmp(prev->failed[i], name) == 0)
-			return 1;
-	return 0;
+	return strncmp(file, name, n) != 0 || strcmp(file + n, ".txt") != 0 ||
+	    (old != NULL && strcmp(old->policy_path, path) != 0);
 }
 
 /* the domains the events may have changed: policy files named, sections'
@@ -923,10 +939,10 @@ patch_domains_dirty(struct patch *p, const struct snapshot *s)
 	for (size_t k = 0; k < p->nnew; k++)
 		if (patch_mark_names(p, p->new_cks[k]) == -1)
 			return -1;
-	/* a domain that failed may have failed for two files differing by
-	 * case: only the full build looks at every file */
-	for (size_t i = 0; i < prev->nfailed; i++)
-		if (strmap_get(&p->dirty_map, prev->failed[i]) != NULL)
+	/* a domain with two files differing by case: only the full build
+	 * looks at every file (the others' clashes are copied) */
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (strmap_get(&p->dirty_map, prev->clashed[i]) != NULL)
 			return PATCH_FULL;
 	return 0;
 }
@@ -1101,6 +1117,9 @@ snapshot_patch(const char *config_path, unsigned long generation,
 		if (strmap_get(&p.dirty_map, prev->failed[i]) == NULL &&
 		    note_failed(s, prev->failed[i], &failed_cap) == -1)
 			goto oom;
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (note_clashed(s, prev->clashed[i]) == -1)
+			goto oom;
 	for (size_t i = 0; i < p.ndirty; i++)
 		if (patch_domain(&p, s, p.dirty[i], now, &failed_cap, d) == -1)
 			goto oom;
@@ -1133,8 +1152,9 @@ snapshot_build(const char *config_path, unsigned long generation,
     struct snapshot **out, struct diag *d)
 {
 	*out = NULL;
-	/* the configuration still being written: everything stays as it is */
-	if (prev != NULL && changes_held(ch, config_path)) {
+	/* the configuration still being written: everything stays as it is
+	 * (at start-up there is nothing else; its stamp is noted) */
+	if (changes_held(ch, config_path) && prev != NULL) {
 		*out = snapshot_ref((struct snapshot *)prev);
 		return 0;
 	}
