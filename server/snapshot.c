@@ -79,6 +79,19 @@ domain_unref(struct domain *dom)
 	free(dom);
 }
 
+/* the changes to load the pair cp with: none when one of its files is still
+ * being written (the pair loaded before stays whole, never a new key with
+ * a certificate cut after the leaf), else ch */
+static const struct changes *
+pair_changes(const struct changes *ch, const struct cert_paths *cp)
+{
+	static const struct changes none;
+
+	if (changes_held(ch, cp->cert) || changes_held(ch, cp->key))
+		return &none;
+	return ch;
+}
+
 /* the certificates a domain is to use: the section's, else [defaults], else
  * the best match by SAN name in cert_dir. ck[] borrows the set's references.
  * Returns 0, or -1 after adding the reason to d. */
@@ -98,8 +111,8 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 		cp = cfg->default_certs;
 	if (cp != NULL) {
 		for (int i = 0; i < 2 && cp[i].cert != NULL; i++)
-			if (certset_load(cs, prev, ch, cp[i].cert, cp[i].key, 0, &ck[i],
-			    d) == -1) {
+			if (certset_load(cs, prev, pair_changes(ch, &cp[i]),
+			    cp[i].cert, cp[i].key, 0, &ck[i], d) == -1) {
 				ck[i] = NULL;
 				ok = -1;
 			}
@@ -751,6 +764,13 @@ events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 	return 1;
 }
 
+/* is a file of ck's pair still being written? Then the pair stays whole */
+static int
+pair_held(const struct changes *ch, const struct certkey *ck)
+{
+	return changes_held(ch, ck->cert_path) || changes_held(ch, ck->key_path);
+}
+
 /*
  * The certificates: prev's pairs whose files changed (old_cks), and pairs
  * that appeared in cert_dir subdirectories with events. Builds s->certs:
@@ -777,7 +797,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 
 			if (sub == NULL ||
 			    (ck = certset_find_sub(pc, cert_dir, sub)) == NULL ||
-			    certs_unchanged(ck))
+			    certs_unchanged(ck) || pair_held(p->ch, ck))
 				continue;
 			if (p->nold == PATCH_MAX_PAIRS)
 				return PATCH_FULL;
@@ -789,7 +809,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 
 			if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
 			    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
-			    certs_unchanged(ck))
+			    certs_unchanged(ck) || pair_held(p->ch, ck))
 				continue;
 			if (p->nold == PATCH_MAX_PAIRS)
 				return PATCH_FULL;

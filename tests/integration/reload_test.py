@@ -773,6 +773,59 @@ def slow_writer_never_served_partially_polling(env):
     slow_writer_served_whole(env, "auto_reload = no\npoll_interval = 1\n", 3.5)
 
 
+def slow_certificate_write(env, discovered):
+    """fullchain.pem rewritten in place slowly (leaf, a pause, then the
+    intermediate; file kept open) while the new key is renamed into place
+    meanwhile: every handshake verifies (never the leaf without its
+    intermediate), and the new certificate is served once the file is closed."""
+    sec, old_cert = env.domain("example.com", section=not discovered)
+    start(env, env.server_section("cert_dir = certs\n" if discovered else "") + sec,
+        ["example.com"])
+    new_cert = env.pki.issue(["mta-sts.example.com"], "ec")
+    chain = read(new_cert.chain_pem).decode()
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+        chain, re.S)
+    check(len(blocks) >= 2, "the test PKI's chain has an intermediate")
+    want = harness.serial_of_der(ssl.PEM_cert_to_DER_cert(blocks[0]))
+    loop = FetchLoop(env, "example.com", {norm("example.com")}, max_seconds=30)
+    loop.start()
+    try:
+        time.sleep(0.3)
+        with open(env.path("certs/example.com/fullchain.pem"), "w") as f:
+            f.write(blocks[0])
+            f.flush()
+            time.sleep(0.5)
+            harness.atomic_write(env.path("certs/example.com/privkey.pem"),
+                read(new_cert.key_pem))
+            time.sleep(1.5)
+            f.write("".join(blocks[1:]))
+            f.flush()
+            time.sleep(0.3)
+        wait_for(lambda: harness.serial_of_der(
+            harness.peer_der(env, "mta-sts.example.com")) == want, PICKUP,
+            "the new certificate served once fullchain.pem was closed")
+        time.sleep(0.3)
+    finally:
+        loop.stop.set()
+        loop.join(timeout=run.IO_TIMEOUT * 3)
+    env.info.append("%d fetches" % loop.count)
+    check(not loop.failures, "%d fetch(es) failed: %s" % (len(loop.failures),
+        "; ".join(loop.failures[:3])))
+    check(loop.count >= 20, "too few fetches (%d)" % loop.count)
+
+
+@test
+def slow_certificate_write_in_place(env):
+    """A [domain] section's certificate, rewritten as slow_certificate_write says."""
+    slow_certificate_write(env, False)
+
+
+@test
+def slow_certificate_write_in_place_cert_dir(env):
+    """The same with the pair found in cert_dir."""
+    slow_certificate_write(env, True)
+
+
 # ---------------------------------------------------------------- directories replaced (issue 11)
 
 def replace_dir(env, rel, fill, how):
