@@ -247,7 +247,7 @@ struct wanted {
 static void
 wanted_free(struct wanted *w, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; w != NULL && i < n; i++) {
 		free(w[i].name);
 		free(w[i].file);
 		free(w[i].clash);
