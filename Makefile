@@ -193,6 +193,8 @@ FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
 FUZZ_records = records policy names diag
+# the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
+FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
 FUZZ_probe = tools/probe log json
 FUZZ_resolve = tools/resolve
@@ -202,7 +204,8 @@ FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
 FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
-FUZZERS = names policy config records probe resolve
+FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
+FUZZERS = names policy config records tls probe resolve
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
