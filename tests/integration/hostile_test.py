@@ -1308,6 +1308,39 @@ def thousand_connections_at_once(env):
         sorted(set(map(str, bad)))[:5]))
 
 
+def open_files_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return [int(x) for x in line.split()[3:5]]
+    raise Fail("no 'Max open files' in /proc/%d/limits" % pid)
+
+
+@test
+def open_files_limit_raised_at_start(env):
+    """Started with a soft descriptor limit of 256 (hard 8192): the server
+    raises the soft limit to the hard one (each connection holds three
+    descriptors). Started with 512:512 and max_connections = 1024: it warns
+    that max_connections cannot fit, naming both numbers."""
+    if shutil.which("prlimit") is None:
+        raise Skip("prlimit (util-linux) is not installed")
+    conf = make_conf(env, one_domain(env), max_connections=1024)
+    srv = env.start(conf, ready=False, prefix=["prlimit", "--nofile=256:8192", "--"])
+    wait_served(env, srv)
+    check_eq(open_files_limit(srv.proc.pid), [8192, 8192],
+        "soft and hard descriptor limits of the running server (started with 256:8192)")
+    check(not re.search(r"warn.*max_connections", srv.log()), "a warning about "
+        "max_connections with room for it: %s" % srv.log()[-500:])
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.wait_exit(10.0)
+    srv = env.start(conf, ready=False, prefix=["prlimit", "--nofile=512:512", "--"])
+    wait_served(env, srv)
+    m = wait_log(srv, r"warn.*max_connections = 1024 .*\b512\b", 3.0)
+    check(m is not None, "no warning that max_connections = 1024 does not fit in 512 "
+        "descriptors: %s" % srv.log()[-800:])
+    env.info.append("warning: %s" % m.group(0)[:200])
+
+
 @test
 def out_of_file_descriptors(env):
     """The server's descriptor limit is lowered to 48 (prlimit on the running
@@ -1576,6 +1609,105 @@ def idle_tls_connections_make_room(env):
     finally:
         for s in socks:
             s.close()
+
+
+V6_A1, V6_A2, V6_B = "2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:3::1"
+
+
+def netns_v6_main(argv):
+    """Child process, run by unshare -n (a network namespace of its own):
+    bring lo up with three documentation addresses, two in one /64, start
+    the server, and report as JSON what connections from each got."""
+    binary, conf, port = argv[0], argv[1], int(argv[2])
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    for a in (V6_A1, V6_A2, V6_B):
+        subprocess.run(["ip", "-6", "addr", "add", a + "/128", "dev", "lo", "nodad"],
+            check=True)
+    out = {}
+    log = open(conf + ".log", "wb")
+    srv = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=log)
+    ctx = insecure_ctx()
+
+    def tls_from(addr):
+        raw = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        raw.settimeout(3.0)
+        raw.bind((addr, 0))
+        raw.connect(("::1", port))
+        return ctx.wrap_socket(raw, server_hostname=HOST)
+    held = []
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                s = tls_from(V6_B)
+                s.sendall(req())
+                if read_response(s, 3.0) == 200:
+                    s.close()
+                    break
+                s.close()
+            except (OSError, ssl.SSLError):
+                pass
+            if time.monotonic() > deadline:
+                out["error"] = "the server did not serve within 10 s"
+                raise StopIteration
+            time.sleep(0.1)
+        # four unfinished requests from one address: nothing may be closed
+        for _ in range(4):
+            s = tls_from(V6_A1)
+            s.sendall(req()[:-2])
+            held.append(s)
+        time.sleep(0.3)
+
+        def attempt(addr):
+            try:
+                s = tls_from(addr)
+                s.sendall(req())
+                r = read_response(s, 3.0)
+                s.close()
+                return r
+            except (OSError, ssl.SSLError) as e:
+                return type(e).__name__
+        out["same_64"] = attempt(V6_A2)
+        out["other_64"] = attempt(V6_B)
+    except StopIteration:
+        pass
+    finally:
+        for s in held:
+            s.close()
+        srv.terminate()
+        srv.wait(10)
+        log.close()
+    json.dump(out, sys.stdout)
+    return 0
+
+
+@test
+def per_ip_limit_counts_ipv6_per_64(env):
+    """max_connections_per_ip = 4, held by four unfinished requests from
+    2001:db8:1:2::1 (in a network namespace of the test's own): a connection
+    from 2001:db8:1:2::2 (the same /64) is refused, one from 2001:db8:1:3::1
+    (another /64) is served."""
+    if not IS_ROOT:
+        raise Skip("needs root for a network namespace (unshare -n)")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        raise Skip("unshare (util-linux) or ip (iproute2) is not installed")
+    conf = make_conf(env, one_domain(env), max_connections_per_ip=4, request_timeout=30)
+    conf = conf.replace("listen = 127.0.0.1:%d" % env.port, "listen = [::1]:%d" % env.port)
+    path = env.write("netns.conf", conf)
+    p = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__),
+        "--netns-v6", R.BINARY, path, str(env.port)], capture_output=True, timeout=60)
+    try:
+        with open(path + ".log", "rb") as f:
+            env.notes.append("server log:\n" + f.read().decode(errors="replace")[-1500:])
+    except OSError:
+        pass
+    if p.returncode != 0:
+        raise Fail("the namespace helper failed: %s" % p.stderr.decode(errors="replace")[-800:])
+    out = json.loads(p.stdout.decode() or "{}")
+    check("error" not in out, out.get("error", ""))
+    check(out.get("same_64") != 200, "a 5th connection from the same /64 (%s, %s already "
+        "holding 4) was served: the limit counts addresses, not /64s" % (V6_A2, V6_A1))
+    check_eq(out.get("other_64"), 200, "a connection from another /64")
 
 
 # ---------------------------------------------------------------- signals
@@ -1990,6 +2122,8 @@ def configure(args):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--legit":
         return legit_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--netns-v6":
+        return netns_v6_main(sys.argv[2:])
     return runner.main(R, TESTS, __doc__.split("\n")[0], add_arguments, configure)
 
 
