@@ -41,10 +41,12 @@ enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
 /*
  * Which connections may be closed to make room for a new one at
  * max_connections or max_connections_per_ip, in this order: lingering ones
- * (done already), then those still in the handshake (a silent one costs us
- * a slot and nothing else), then idle keep-alive ones; in each class the
- * one that has waited longest first. A connection with a request begun and
- * not answered is on no list: it is never closed to make room.
+ * (done already), then those in the handshake that have been silent for
+ * HS_SILENT_MS (costing us a slot and nothing else), then idle keep-alive
+ * ones, then handshakes still moving; in each class the one that has waited
+ * longest first (a handshake step moves a connection to the end of its
+ * list). A connection with a request begun and not answered is on no list:
+ * it is never closed to make room.
  */
 enum evict_class { EVICT_LINGER, EVICT_HANDSHAKE, EVICT_IDLE, EVICT_CLASSES,
 	EVICT_NONE = EVICT_CLASSES };
@@ -61,6 +63,7 @@ struct evlink {
 enum hdr_state { HDR_LINE_START, HDR_START_CR, HDR_MID };
 
 #define LINGER_MS 2000			/* reading what a closing client still sends */
+#define HS_SILENT_MS 1000		/* a handshake waiting this long is silent */
 
 /*
  * One client connection. It owns the client socket (fd), the TLS context,
@@ -95,6 +98,7 @@ struct conn {
 	unsigned refuse;		/* 400 or 431 to answer once libmicrohttpd is done */
 	int refuse_sent;
 	enum evict_class evict;		/* which make-room list it is on */
+	double waiting_ms;		/* on it since (handshake: since its last step) */
 	struct evlink all_link, ip_link; /* on that list, and its address's */
 	struct conn *prev, *next;	/* every connection, oldest first */
 	unsigned char in[IN_BUF];
@@ -354,6 +358,7 @@ conn_evict_set(struct conn *c, enum evict_class cls)
 			evlist_unlink(&c->ip->lists[c->evict], c, 1);
 	}
 	c->evict = cls;
+	c->waiting_ms = server_now_ms();
 	if (cls != EVICT_NONE) {
 		evlist_append(&evict_lists[cls], c, 0);
 		if (c->ip != NULL)
@@ -738,6 +743,7 @@ conn_handshake(struct conn *c)
 	 * leave in as few segments as fit (TCP_NODELAY would send each at
 	 * once), and uncorking when the step is done pushes them out.
 	 */
+	conn_evict_set(c, EVICT_NONE);	/* a step: to the end of the list */
 	tcp_cork(c->fd, 1);
 	r = mbedtls_ssl_handshake(&c->ssl);
 	tcp_cork(c->fd, 0);
@@ -822,8 +828,16 @@ conn_make_room(struct evlist *lists, int of_ip)
 {
 	static const char *const why[EVICT_CLASSES] = { "closing",
 	    "in the handshake", "idle" };
+	/* the order of enum evict_class, but a handshake that is still
+	 * moving only after the idle ones */
+	struct conn *hs = lists[EVICT_HANDSHAKE].head;
+	int silent = hs != NULL &&
+	    server_now_ms() - hs->waiting_ms >= HS_SILENT_MS;
+	const int order[] = { EVICT_LINGER, silent ? EVICT_HANDSHAKE : EVICT_IDLE,
+	    silent ? EVICT_IDLE : EVICT_HANDSHAKE };
 
-	for (int k = 0; k < EVICT_CLASSES; k++) {
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		int k = order[i];
 		struct conn *v = lists[k].head;
 
 		if (v == NULL)
@@ -838,11 +852,6 @@ conn_make_room(struct evlist *lists, int of_ip)
 	return -1;
 }
 
-/*
- * Room for one more connection from key's address: at a limit, close
- * connections with nothing in flight (that address's own first). Returns
- * 0, or -1 with the reason shed.
- */
 static int
 conn_admit(const char *key, enum metrics_shed *shed)
 {
