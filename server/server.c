@@ -1049,6 +1049,25 @@ conn_in_flight(const struct conn *c)
 }
 
 /*
+ * Close a connection at a stop: with close_notify when it is open, and
+ * after dropping the requests it sent that nobody will answer (closing a
+ * socket with unread bytes makes the kernel send a reset, which can destroy
+ * answers the client has not read yet).
+ */
+static void
+conn_close_at_stop(struct conn *c)
+{
+	char buf[4096];
+
+	if (c->state == CONN_OPEN)
+		mbedtls_ssl_close_notify(&c->ssl);
+	for (int i = 0; i < 64 && recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+	    i++)
+		;
+	conn_close(c);
+}
+
+/*
  * Close what ran out of time: handshakes past handshake_timeout, and
  * requests whose first byte came more than request_timeout ago without the
  * request being answered (slowloris: libmicrohttpd's own timeout is an idle
@@ -1302,7 +1321,7 @@ worker_loop(struct worker *w)
 			for (c = conns_head; c != NULL; c = next) {
 				next = c->next;
 				if (!conn_in_flight(c))
-					conn_close(c);
+					conn_close_at_stop(c);
 			}
 			if (nconns == 0)
 				break;
