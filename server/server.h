@@ -16,7 +16,8 @@ struct server_conn_view {
 	int forwarded;			/* request bytes passed on since the last completion */
 	unsigned requests;		/* requests begun on this connection */
 	int bad_target;			/* the request target decodes to a control byte */
-	int in_body;			/* the current request's headers have ended */
+	int in_body;			/* the current request's headers have all been
+					 * handed on; the rest waits for its completion */
 	int closing;			/* libmicrohttpd closes after this answer */
 };
 
