@@ -480,7 +480,15 @@ build_finish(struct build_job *j)
 			    "unchanged", j->why, stats.generation);
 		}
 	} else if (!first && snapshot_same(s, j->prev) && j->d.nerrors == 0) {
-		log_debug("reload (%s): nothing changed", j->why);
+		/* a reload's one line, as for any other; a poll that found
+		 * nothing is no reload: only at debug, or polling every few
+		 * seconds would fill the log */
+		if (strcmp(j->why, "poll") == 0)
+			log_debug("reload (%s): nothing changed", j->why);
+		else
+			log_info("reload (%s): nothing changed; still serving "
+			    "generation %lu; %.1f ms", j->why, stats.generation,
+			    ms);
 		snapshot_unref(s);
 	} else {
 		log_diag(&j->d);

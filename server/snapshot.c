@@ -29,7 +29,7 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 
 	/* O_NONBLOCK: a FIFO in policy_dir must not hang the loader */
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		diag_err(d, path, 0, "cannot open policy: %s", strerror(errno));
+		certs_explain(d, DIAG_ERROR, path, "policy", errno);
 		return NULL;
 	}
 	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
@@ -59,6 +59,14 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 		n += (size_t)r;
 	}
 	close(fd);
+	if (n > POLICY_MAX_BYTES) {
+		/* only the first bytes were read: say how large the file is */
+		diag_err(d, path, 0, "policy is %lld bytes; senders refuse more "
+		    "than %d: shorten it", (long long)(sb->st_size > (off_t)n ?
+		    sb->st_size : (off_t)n), POLICY_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
 	*len = n;
 	return buf;
 }
