@@ -6,7 +6,15 @@ DESTDIR ?=
 PYTHON ?= python3
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+# hardening, as Debian builds its packages, for every build (normal, asan,
+# fuzz, the image's): stack protector, position-independent executable, full
+# RELRO with every symbol bound at start (BIND_NOW); _FORTIFY_SOURCE=2 only
+# when CFLAGS optimise (glibc's checked functions need -O1 or more)
+HARDEN_OPT := $(filter-out -O0,$(filter -O%,$(CFLAGS)))
+HARDEN_CFLAGS = -fstack-protector-strong -fPIE \
+	$(if $(HARDEN_OPT),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
 
 BUILD = build
 VERSION = 0.1.0
@@ -68,7 +76,7 @@ $(BUILD)/libmtastsd.a: $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
 
 $(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
 
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
@@ -78,9 +86,10 @@ UNIT_certs = diag names certs
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
+UNIT_health = health
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
-	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
+	$$(CC) $$(ALL_CFLAGS) $$(HARDEN_LDFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
 		$(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(LIBS) $$$$(pkg-config --libs cmocka)
 endef
 $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$(t))))
@@ -91,7 +100,8 @@ $(BUILD):
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
 $(BUILD)/failalloc.so: tests/faults/failalloc.c | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl
+	$(CC) -std=c11 $(WARN) -O2 -g -fstack-protector-strong -shared -fPIC \
+		-Wl,-z,relro -Wl,-z,now -o $@ $< -ldl
 
 # the built-in demo: throwaway CA + certificate in .demo/, served on 127.0.0.1:8443
 run: all
@@ -138,7 +148,8 @@ asan:
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+	-fno-sanitize-recover=all -fstack-protector-strong -fPIE -U_FORTIFY_SOURCE \
+	-D_FORTIFY_SOURCE=2 $(HARDEN_LDFLAGS) -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
 FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
