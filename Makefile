@@ -14,7 +14,7 @@ HARDEN_OPT := $(filter-out -O0,$(filter -O%,$(CFLAGS)))
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE \
 	$(if $(HARDEN_OPT),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
 HARDEN_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 
 BUILD = build
 VERSION = 0.1.0
@@ -35,16 +35,32 @@ MBEDTLS_LIBS := $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbed
 MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
 endif
 
-# libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev)
+# libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev).
+# NOGNUTLS=1 (appliances, the container image): libmicrohttpd built without
+# HTTPS from Debian 13's source package into .deps/microhttpd and linked
+# statically (scripts/fetch-microhttpd.sh), so no GnuTLS is loaded; the
+# objects and binary go to build-nognutls/. `make NOGNUTLS=1 install` installs it.
+MHD_PREFIX = $(CURDIR)/.deps/microhttpd
+ifeq ($(NOGNUTLS),1)
+BUILD = build-nognutls
+DEP_PKGS = inih
+MHD_CFLAGS := -isystem $(MHD_PREFIX)/include
+MHD_LIBS := $(MHD_PREFIX)/lib/libmicrohttpd.a -lpthread
+MHD_DEP := $(MHD_PREFIX)/lib/libmicrohttpd.a
+else
 DEP_PKGS = libmicrohttpd inih
+MHD_CFLAGS :=
+MHD_LIBS :=
+MHD_DEP :=
+endif
 DEP_MISSING := $(shell for p in $(DEP_PKGS); do pkg-config --exists $$p || echo $$p; done)
 ifneq ($(DEP_MISSING),)
-$(error missing $(DEP_MISSING): install libmicrohttpd-dev libinih-dev pkg-config (or run .ci/run as root))
+$(error missing $(DEP_MISSING): install $(if $(filter libmicrohttpd,$(DEP_MISSING)),libmicrohttpd-dev )libinih-dev pkg-config (or run .ci/run as root))
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS))
 DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS))
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
@@ -59,7 +75,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
 all: $(BUILD)/mta-stsd
 
-deps: $(MBEDTLS_DEP)
+deps: $(MBEDTLS_DEP) $(MHD_DEP)
 
 # the mbedTLS build's inputs: the scripts and mta-stsd's X25519 PSA driver
 MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh scripts/mbedtls-build.sh $(wildcard scripts/mbedtls-driver/*)
@@ -68,7 +84,11 @@ $(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
 	rm -rf $(MBEDTLS_PREFIX)
 	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
 
-$(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) | $(BUILD)
+$(MHD_PREFIX)/lib/libmicrohttpd.a: scripts/fetch-microhttpd.sh
+	rm -rf $(MHD_PREFIX)
+	sh scripts/fetch-microhttpd.sh $(MHD_PREFIX)
+
+$(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(BUILD)/libmtastsd.a: $(LIB_OBJS)
@@ -149,7 +169,7 @@ FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -fstack-protector-strong -fPIE -U_FORTIFY_SOURCE \
-	-D_FORTIFY_SOURCE=2 $(HARDEN_LDFLAGS) -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+	-D_FORTIFY_SOURCE=2 $(HARDEN_LDFLAGS) -Iserver $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records
@@ -160,10 +180,10 @@ FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
 FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZERS = names policy config records
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) \
-		$(MBEDTLS_LIBS) $(DEP_LIBS)
+		$(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS)
 
 fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	@for f in $(FUZZERS); do \
@@ -179,7 +199,7 @@ fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	done; echo "fuzz: every harness ran $(FUZZ_TIME) s without a finding"
 
 clean:
-	rm -rf build build-asan build-fuzz .demo
+	rm -rf build build-asan build-fuzz build-nognutls .demo
 
 distclean: clean
 	rm -rf .deps
