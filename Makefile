@@ -71,7 +71,8 @@ LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
-.PHONY: all run test check unit integration e2e install clean distclean asan deps fuzz bench
+.PHONY: all run test check unit integration e2e install clean distclean asan deps fuzz bench \
+	image image-test
 
 all: $(BUILD)/mta-stsd
 
@@ -156,6 +157,19 @@ install: all
 .PHONY: bench
 bench: all
 	MTA_STSD=$(abspath $(BUILD))/mta-stsd PYTHON=$(PYTHON) bash bench/run.sh
+
+# the container image (Dockerfile; README, section Container) with podman, or
+# CONTAINER=docker; --format docker keeps the HEALTHCHECK
+CONTAINER ?= podman
+image:
+	$(CONTAINER) build $(if $(filter podman,$(CONTAINER)),--format docker) \
+		--build-arg VERSION=$(VERSION) -t mta-stsd:$(VERSION) .
+
+# build the image with podman and run it as the README says (root; installs
+# podman, runc and debootstrap when missing; bootstraps the Debian 13 base
+# when no registry is reachable). See tests/image/run.sh.
+image-test:
+	bash tests/image/run.sh
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
