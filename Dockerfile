@@ -27,9 +27,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY Makefile ./
 COPY scripts ./scripts
-COPY server ./server
 # mbedTLS and libmicrohttpd from Debian 13's source packages (the mirror of
-# this stage's apt configuration), then mta-stsd
+# this stage's apt configuration): a layer of their own, kept while only
+# server/ changes
+RUN make -j"$(nproc)" NOGNUTLS=1 deps
+COPY server ./server
 RUN make -j"$(nproc)" NOGNUTLS=1 build-nognutls/mta-stsd \
  && build-nognutls/mta-stsd -V
 COPY docs/examples/container.conf ./container.conf
@@ -46,6 +48,7 @@ RUN set -eu; r=/rootfs; \
     printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nmta-stsd:x:10443:10443:mta-stsd:/nonexistent:/usr/sbin/nologin\n' >$r/etc/passwd; \
     printf 'root:x:0:\nmta-stsd:x:10443:\n' >$r/etc/group; \
     install -D -m 644 container.conf $r/etc/mta-stsd/conf/mta-stsd.conf; \
+    ln -s conf/mta-stsd.conf $r/etc/mta-stsd/mta-stsd.conf; \
     mkdir -p $r/etc/mta-stsd/policies $r/etc/mta-stsd/certs $r/etc/mta-stsd/archive; \
     chmod 755 $r/etc/mta-stsd $r/etc/mta-stsd/*
 

@@ -40,7 +40,7 @@ WORK=
 CLIENT="python3 tests/image/client.py"
 
 cleanup() {
-	podman rm -f -t 0 "$NAME" >/dev/null 2>&1
+	podman rm -f -t 0 "$NAME" "$NAME-cap" >/dev/null 2>&1
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -261,6 +261,13 @@ else
 	fail admin_port_readyz "$build_probe"
 fi
 
+# -t, dns and check find the configuration by their default path
+if out=$(podman exec "$NAME" /usr/sbin/mta-stsd -t 2>&1); then
+	pass config_test_in_container
+else
+	fail config_test_in_container "$out"
+fi
+
 # RSS of the container serving one domain (its only process), after requests
 for _ in 1 2 3 4 5; do
 	$CLIENT get 127.0.0.1 "$P" mta-sts.example.com "$WORK/ca.pem" /.well-known/mta-sts.txt >/dev/null 2>&1
@@ -314,6 +321,32 @@ if [ -n "$ok" ] && [ "$before" != "$want" ]; then
 else
 	fail certbot_renewal_picked_up "served $now, renewed $want, before $before"
 	logs
+fi
+
+# podman's other way to port 443: --cap-add NET_BIND_SERVICE (podman makes
+# it an ambient capability of the non-root process), no sysctl
+if podman run -d --name "$NAME-cap" --health-interval disable --read-only \
+	--cap-drop ALL --cap-add NET_BIND_SERVICE -p "127.0.0.1::443" \
+	-v "$WORK/policies:/etc/mta-stsd/policies:ro" \
+	-v "$le/live:/etc/mta-stsd/certs:ro" \
+	-v "$le/archive:/etc/mta-stsd/archive:ro" \
+	"$IMAGE" >/dev/null 2>"$STATE/run-cap.err"; then
+	ok=
+	for _ in $(seq 1 50); do
+		if podman exec "$NAME-cap" /usr/sbin/mta-stsd health --ready >/dev/null 2>&1; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [ -n "$ok" ]; then
+		pass cap_add_net_bind_service_binds_443
+	else
+		fail cap_add_net_bind_service_binds_443 "$(podman logs "$NAME-cap" 2>&1 | tail -n 3)"
+	fi
+	podman rm -f -t 0 "$NAME-cap" >/dev/null 2>&1
+else
+	fail cap_add_net_bind_service_binds_443 "podman run failed: $(cat "$STATE/run-cap.err")"
 fi
 
 # podman stop with a request in flight: exit 0 within STOP_MAX s
