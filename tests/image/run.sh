@@ -40,7 +40,10 @@ WORK=
 CLIENT="python3 tests/image/client.py"
 
 cleanup() {
-	podman rm -f -t 0 "$NAME" "$NAME-cap" >/dev/null 2>&1
+	# one at a time: podman 4.3 removes none when one of several is missing
+	for c in "$NAME" "$NAME-cap"; do
+		podman rm -f -t 0 "$c" >/dev/null 2>&1
+	done
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
