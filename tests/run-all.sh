@@ -99,7 +99,7 @@ suites "" "$BUILD"
 	    --shim "$BUILD/failalloc.so"
 # the Kubernetes manifests (deploy/kubernetes/), checked without a cluster
 [ -f tests/deploy/validate.py ] &&
-	run_suite deploy 120 "$PYTHON" tests/deploy/validate.py
+	run_suite deploy 120 "$PYTHON" tests/deploy/validate.py --binary "$BIN"
 # FULL=1 (make test): the whole suite again on the ASan + UBSan build, the
 # integration suite under valgrind, and every fuzzer for FUZZ_TIME seconds
 if [ "${FULL:-0}" = 1 ]; then

@@ -16,11 +16,16 @@ Reads every *.yaml under deploy/kubernetes/ and checks:
   cert_dir with tls.crt and tls.key (the layout server/certset.c
   discovers), a Certificate for mta-sts.<domain> of every policy, the ports
   of listen and admin_listen behind the Service and the probes;
+- with --binary, that mta-stsd -t accepts the configuration with the
+  ConfigMaps and, for each Certificate, a throwaway certificate for its
+  dnsNames laid out as the pods mount them (paths moved under a temporary
+  root);
 - the replicas, the PodDisruptionBudget, the probes and the securityContext
   the README describes;
 - and, so that the checks can fail, that each finds the fault planted in a
   copy of the manifests (an unknown field, a moved mount, a missing key).
 
+Usage: validate.py [--binary build/mta-stsd]
 Prints PASS/FAIL lines and "N passed, N failed"; exits 1 when any failed.
 """
 import configparser
@@ -29,7 +34,10 @@ import glob
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 try:
     import yaml
@@ -368,6 +376,54 @@ def shape_errors(docs):
     return errs
 
 
+def config_loads(docs, binary):
+    """mta-stsd -t on the pods' files, laid out under a temporary root"""
+    root = tempfile.mkdtemp(prefix="mtasts-deploy.")
+    try:
+        dep = one(docs, "Deployment")
+        mounts, _ = mounts_by_path(dep)
+        conf_path, _ = read_config(docs, dep)
+        certs = {d["spec"]["secretName"]: d for _, d in docs if d.get("kind") == "Certificate"}
+        for path, vol in mounts.items():
+            d = root + path
+            os.makedirs(d, exist_ok=True)
+            if vol and "configMap" in vol:
+                data = one(docs, "ConfigMap", vol["configMap"]["name"]).get("data", {})
+                items = vol["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+                for i in items:
+                    text = data[i["key"]]
+                    if i["path"] == os.path.basename(conf_path):
+                        text = re.sub(r"(=\s*)(/etc/mta-stsd/)", lambda m: m.group(1) + root + m.group(2), text)
+                    with open(os.path.join(d, i["path"]), "w") as fp:
+                        fp.write(text)
+            elif vol and "secret" in vol:
+                cert = certs.get(vol["secret"]["secretName"])
+                if cert is None:
+                    return ["%s: no Certificate for Secret %s" % (path, vol["secret"]["secretName"])]
+                names = cert["spec"]["dnsNames"]
+                r = subprocess.run(
+                    ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+                     "-keyout", os.path.join(d, "tls.key"), "-out", os.path.join(d, "tls.crt"),
+                     "-subj", "/CN=" + names[0],
+                     "-addext", "subjectAltName=" + ",".join("DNS:" + n for n in names)],
+                    capture_output=True, text=True)
+                if r.returncode != 0:
+                    return ["openssl: %s" % r.stderr.strip()]
+        r = subprocess.run([binary, "-t", "-c", root + conf_path], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            return ["mta-stsd -t exit %d: %s" % (r.returncode, r.stderr.strip().replace(root, ""))]
+        domains = re.search(r"(\d+) domain", r.stderr)
+        want = len([k for k in one(docs, "ConfigMap", "mta-stsd-policies")["data"]])
+        if not domains or int(domains.group(1)) != want:
+            return ["mta-stsd -t loaded %s domain(s), the policies ConfigMap has %d: %s"
+                    % (domains.group(1) if domains else "no", want, r.stderr.strip())]
+        return []
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run_check(fn, docs):
     try:
         return fn(docs)
@@ -375,7 +431,7 @@ def run_check(fn, docs):
         return ["%s: %s: %s" % (fn.__name__, type(e).__name__, e)]
 
 
-passed = failed = 0
+passed = failed = skipped = 0
 
 
 def result(name, errs):
@@ -414,6 +470,22 @@ def main():
         result("fields_known_%s_%s" % (d.get("kind"), (d.get("metadata") or {}).get("name")),
                run_check(field_errors, [(f, d)]))
     result("mounts_match_configuration", run_check(mount_errors, docs))
+    binary = sys.argv[sys.argv.index("--binary") + 1] if "--binary" in sys.argv[:-1] else None
+    if binary and os.access(binary, os.X_OK):
+        result("configuration_loads_with_mta_stsd_t",
+               run_check(lambda ds: config_loads(ds, binary), docs))
+
+        def bad_key(ds):
+            data = find(ds, "ConfigMap", "mta-stsd-config")["data"]
+            data["mta-stsd.conf"] = data["mta-stsd.conf"].replace("log_level", "log_levle")
+
+        result("planted_bad_configuration_key_found",
+               planted(docs, lambda ds: config_loads(ds, binary), bad_key, "mta-stsd -t exit 1"))
+    else:
+        print("# skipped configuration_loads_with_mta_stsd_t: no --binary given "
+              "or %s is not executable" % binary)
+        global skipped
+        skipped += 1
     result("replicas_budget_security", run_check(shape_errors, docs))
 
     def typo(ds):
@@ -467,7 +539,8 @@ def main():
            planted(docs, mount_errors, flat_cert, "not in a subdirectory of cert_dir"))
     result("planted_extra_capability_found",
            planted(docs, shape_errors, root, "add only NET_BIND_SERVICE"))
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed%s" % (passed, failed,
+                                      ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0
 
 
