@@ -29,10 +29,10 @@ COPY Makefile ./
 COPY scripts ./scripts
 # mbedTLS and libmicrohttpd from Debian 13's source packages (the mirror of
 # this stage's apt configuration): a layer of their own, kept while only
-# server/ changes
-RUN make -j"$(nproc)" NOGNUTLS=1 deps
+# server/ changes. INSTALL_DEPS=no: the RUN above installed what make needs
+RUN make -j"$(nproc)" INSTALL_DEPS=no NOGNUTLS=1 deps
 COPY server ./server
-RUN make -j"$(nproc)" NOGNUTLS=1 build-nognutls/mta-stsd \
+RUN make -j"$(nproc)" INSTALL_DEPS=no NOGNUTLS=1 build-nognutls/mta-stsd \
  && build-nognutls/mta-stsd -V
 COPY docs/examples/container.conf ./container.conf
 # the final root: binary, the libraries ldd lists, CA bundle, accounts, config
