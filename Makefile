@@ -157,7 +157,7 @@ UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_json = json
 UNIT_diag = diag
-UNIT_health = health
+UNIT_health = tools/health tools/probe log json
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
 	$$(CC) $$(ALL_CFLAGS) $$(HARDEN_LDFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \

@@ -14,7 +14,6 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
-#include "health.h"
 #include "log.h"
 #include "reload.h"
 #include "server.h"
@@ -22,6 +21,7 @@
 #include "tls.h"
 #include "trim.h"
 #include "tools/check.h"
+#include "tools/health.h"
 #include "tools/publish.h"
 
 #ifndef MTA_STSD_VERSION

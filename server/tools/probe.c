@@ -299,14 +299,13 @@ header_value(const char *v, const char *e, char *out, size_t outsz)
 	log_escape(out, outsz, v, (size_t)(e - v), "");
 }
 
-/* "HTTP/1.x NNN" and then the end or a blank: the status, or -1 */
-static int
-status_code(const char *line)
+int
+probe_status_code(const char *line)
 {
 	const char *d = line + 9;
 
-	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] == '\0' ||
-	    line[8] != ' ' || strspn(d, "0123456789") < 3 ||
+	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' ||
+	    line[7] > '9' || line[8] != ' ' || strspn(d, "0123456789") < 3 ||
 	    (d[3] != '\0' && d[3] != ' '))
 		return -1;
 	return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
@@ -392,7 +391,7 @@ probe_parse_response(const char *buf, size_t len, int eof,
 	/* status line */
 	nl = memchr(buf, '\n', he);
 	header_value(buf, nl, r->status_line, sizeof(r->status_line));
-	if ((r->status = status_code(r->status_line)) == -1) {
+	if ((r->status = probe_status_code(r->status_line)) == -1) {
 		r->status = 0;
 		snprintf(r->http_err, sizeof(r->http_err), "the answer does not "
 		    "start with an HTTP/1.x status line: \"%.60s\"",

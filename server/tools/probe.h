@@ -79,6 +79,10 @@ int probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 int probe_parse_response(const char *buf, size_t len, int eof,
     struct probe_result *r);
 
+/* The status of an HTTP/1.x status line (its end of line removed): "HTTP/1.x
+ * NNN", then a blank or the end; NNN, or -1 when line is not one. */
+int probe_status_code(const char *line);
+
 /* Free the body of r. */
 void probe_result_free(struct probe_result *r);
 
