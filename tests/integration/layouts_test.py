@@ -190,6 +190,23 @@ def policies(env, domains):
         env.write("policies/%s.txt" % d, run.simple_policy(d))
 
 
+# ---------------------------------------------------------------- tests: certbot
+
+@test
+def certbot_live_readme_quiet(env):
+    """certbot's live/ with its README: served, and neither discovery nor
+    the watches say anything about README (a file, never watched as a
+    directory)."""
+    c = env.pki.issue(["mta-sts.a.example"])
+    env.install_cert(c, "live/a.example")
+    env.write("live/README", "This directory contains your keys and certificates.\n")
+    policies(env, ["a.example"])
+    conf = env.server_section("cert_dir = live\n")
+    quiet_config_test(env, conf)
+    start_quiet(env, conf, ["a.example"])
+    run.served_ok(env, "a.example", c)
+
+
 # ---------------------------------------------------------------- tests: acme.sh
 
 def acme_setup(env):
