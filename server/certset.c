@@ -316,6 +316,10 @@ static const struct layout layouts[] = {
 	/* acme.sh's home: <name>_ecc/ (ECDSA) or <name>/ (RSA); <name>.cer is
 	 * the leaf alone, ca.cer the intermediates */
 	{ "*", "_ecc", "fullchain.cer", "*.key", NULL, 1 },
+	/* lego's .lego/certificates/: <name>.crt is the chain, <name>.issuer.crt
+	 * the issuer alone; .pem, .pfx, .json are other forms (a wildcard's
+	 * <name> is _.<domain>) */
+	{ "certificates", NULL, "*.crt", "*.key", "*.issuer.crt", 1 },
 };
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))

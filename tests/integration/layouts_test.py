@@ -3,20 +3,24 @@
 
     python3 tests/integration/layouts_test.py [--binary build/mta-stsd] [-k SUBSTRING] [-v]
 
-acme.sh keeps <name>_ecc/ (or <name>/ for RSA) with fullchain.cer,
-<name>.key, <name>.cer (the leaf alone), ca.cer (the issuer) and its own
-files, in a home full of other things. Each test lays the files out exactly
-so (openssl makes the certificates), points cert_dir at the tool's directory
-and checks that every domain is served with its certificate and the
-intermediate (the client trusts only the root, so taking <name>.cer or ca.cer
-as the chain fails), that discovery says nothing about the tool's other
-files, and that a renewal written the tool's way is applied by an
-incremental reload which a full one (SIGHUP) then finds nothing to add to.
+lego keeps <name>.crt (the chain), <name>.issuer.crt (the issuer alone),
+<name>.key, <name>.json and with --pem <name>.pem side by side in
+.lego/certificates/ (a wildcard's <name> is _.<domain>); acme.sh keeps
+<name>_ecc/ (or <name>/ for RSA) with fullchain.cer, <name>.key, <name>.cer
+(the leaf alone), ca.cer (the issuer) and its own files, in a home full of
+other things. Each test lays the files out exactly so (openssl makes the
+certificates), points cert_dir at the tool's directory and checks that every
+domain is served with its certificate and the intermediate (the client trusts
+only the root, so taking <name>.cer, ca.cer or <name>.issuer.crt as the chain
+fails), that discovery says nothing about the tools' other files, and that a
+renewal written the tool's way is applied by an incremental reload which a
+full one (SIGHUP) then finds nothing to add to.
 
 Output: "PASS name" / "FAIL name: reason" (with the server log) /
 "SKIP name: why", then the line "N passed, N failed"; exit 1 on a failure.
 """
 
+import json
 import os
 import re
 import signal
@@ -56,6 +60,46 @@ def write_in_place(path, data, mode=0o600):
 def append(path, data):
     with open(path, "ab") as f:
         f.write(data)
+
+
+# ---------------------------------------------------------------- lego
+
+class Lego:
+    """lego's --path directory (.lego): accounts/, certificates/ with each
+    certificate's files side by side, archives/."""
+
+    def __init__(self, env, home=".lego"):
+        self.home = env.path(home)
+        self.certs = os.path.join(self.home, "certificates")
+        acct = os.path.join(self.home, "accounts", "acme.test", "you@example.com")
+        os.makedirs(os.path.join(acct, "keys"))
+        os.makedirs(self.certs)
+        os.makedirs(os.path.join(self.home, "archives"))
+        write_in_place(os.path.join(acct, "account.json"), b'{"email": "you@example.com"}\n')
+        write_in_place(os.path.join(acct, "keys", "you@example.com.key"),
+            read(env.pki.inter_key))
+        self.env = env
+
+    @staticmethod
+    def file_name(domain):
+        return domain.replace("*", "_")
+
+    def save(self, domain, cert, pem=True, pfx=True):
+        """What lego run/renew writes, in its order, each file in place
+        (os.WriteFile, mode 0600): .crt, .issuer.crt, .key, .pem, .pfx,
+        .json."""
+        base = os.path.join(self.certs, self.file_name(domain))
+        chain, key = read(cert.chain_pem), read(cert.key_pem)
+        write_in_place(base + ".crt", chain)
+        write_in_place(base + ".issuer.crt", read(self.env.pki.inter))
+        write_in_place(base + ".key", key)
+        if pem:
+            write_in_place(base + ".pem", chain + key)
+        if pfx:
+            write_in_place(base + ".pfx", b"\x30\x82\x01\x00" + os.urandom(256))
+        write_in_place(base + ".json", json.dumps({"domain": domain,
+            "certUrl": "https://acme.test/cert/%X" % cert.serial}, indent="\t").encode())
+        return base + ".crt", base + ".key"
 
 
 # ---------------------------------------------------------------- acme.sh
@@ -162,7 +206,7 @@ class Steps:
         self.tail = LogTail(srv.log_path).mark()
         self.incremental = 0
 
-    def step(self, what, change, ready):
+    def step(self, what, change, ready, expect_incremental=True):
         self.tail.mark()
         t0 = time.monotonic()
         change()
@@ -173,8 +217,8 @@ class Steps:
                  if m.group(1) == "file change"]
         check(lines, "%s: no event-driven reload logged" % what)
         for line in lines:
-            check("(incremental)" in line, "%s: expected an incremental build: %s"
-                % (what, line))
+            check("(incremental)" in line or not expect_incremental,
+                "%s: expected an incremental build: %s" % (what, line))
         self.incremental += len(lines)
         self.tail.mark()
         self.srv.proc.send_signal(signal.SIGHUP)
@@ -188,6 +232,111 @@ class Steps:
 def policies(env, domains):
     for d in domains:
         env.write("policies/%s.txt" % d, run.simple_policy(d))
+
+
+# ---------------------------------------------------------------- tests: lego
+
+def lego_setup(env):
+    lego = Lego(env)
+    certs = {
+        "a.example": env.pki.issue(["mta-sts.a.example"]),
+        "b.example": env.pki.issue(["mta-sts.b.example"], "rsa"),
+        "*.wild.example": env.pki.issue(["*.wild.example", "wild.example"]),
+    }
+    for name, c in certs.items():
+        lego.save(name, c)
+    policies(env, ["a.example", "b.example", "wild.example"])
+    return lego, certs
+
+
+def lego_serves(env, lego, certs, cert_dir):
+    conf = env.server_section("cert_dir = %s\n" % cert_dir)
+    quiet_config_test(env, conf)
+    start_quiet(env, conf, ["a.example", "b.example", "wild.example"])
+    for d, c in (("a.example", certs["a.example"]), ("b.example", certs["b.example"]),
+            ("wild.example", certs["*.wild.example"])):
+        run.served_ok(env, d, c)
+
+
+@test
+def lego_certificates_dir(env):
+    """cert_dir = .lego/certificates: <name>.crt + <name>.key of each
+    certificate (ECDSA, RSA, the wildcard's _.wild.example), quietly past
+    .issuer.crt, .pem, .pfx and .json."""
+    lego, certs = lego_setup(env)
+    lego_serves(env, lego, certs, lego.certs)
+
+
+@test
+def lego_home_dir(env):
+    """cert_dir = .lego itself (accounts/, certificates/, archives/)."""
+    lego, certs = lego_setup(env)
+    lego_serves(env, lego, certs, lego.home)
+
+
+def lego_renewals(env, cert_dir_of):
+    lego, certs = lego_setup(env)
+    srv = start_quiet(env, env.server_section("cert_dir = %s\n" % cert_dir_of(lego)),
+        ["a.example", "b.example", "wild.example"])
+    steps = Steps(env, srv)
+    new_a = env.pki.issue(["mta-sts.a.example"])
+    steps.step("lego renews a.example in place", lambda: lego.save("a.example", new_a),
+        lambda: serves(env, "a.example", new_a))
+    new_w = env.pki.issue(["*.wild.example", "wild.example"])
+    steps.step("lego renews *.wild.example in place", lambda: lego.save("*.wild.example", new_w),
+        lambda: serves(env, "wild.example", new_w))
+    c = env.pki.issue(["mta-sts.c.example"])
+    env.write("policies/c.example.txt", run.simple_policy("c.example"))
+    steps.step("lego issues c.example", lambda: lego.save("c.example", c, pfx=False),
+        lambda: serves(env, "c.example", c))
+    new_b = env.pki.issue(["mta-sts.b.example"], "rsa")
+
+    def archive_and_save():
+        # what lego does when it archives a certificate's files first
+        stamp = str(int(time.time()))
+        for f in os.listdir(lego.certs):
+            if f.startswith("b.example."):
+                os.rename(os.path.join(lego.certs, f),
+                    os.path.join(lego.home, "archives", stamp + "." + f))
+        lego.save("b.example", new_b)
+    steps.step("lego archives b.example's files, then saves new ones", archive_and_save,
+        lambda: serves(env, "b.example", new_b), expect_incremental=False)
+    run.served_ok(env, "a.example", new_a)
+    env.info.append("%d incremental builds" % steps.incremental)
+
+
+@test
+def lego_renewal_incremental_certificates_dir(env):
+    """Renewals written lego's way (each file rewritten in place) into
+    cert_dir = .lego/certificates, and a new certificate: served, each by
+    incremental builds that a full build then agrees with."""
+    lego_renewals(env, lambda lego: lego.certs)
+
+
+@test
+def lego_renewal_incremental_home_dir(env):
+    """The same with cert_dir = .lego."""
+    lego_renewals(env, lambda lego: lego.home)
+
+
+@test
+def lego_half_pair_named(env):
+    """A .crt without its .key (lego run with --csr keeps no key) is named
+    in a warning; the .issuer.crt beside it is not."""
+    lego = Lego(env)
+    c = env.pki.issue(["mta-sts.a.example"])
+    lego.save("a.example", c)
+    os.unlink(os.path.join(lego.certs, "a.example.key"))
+    os.unlink(os.path.join(lego.certs, "a.example.pem"))
+    d = env.pki.issue(["mta-sts.d.example"])
+    lego.save("d.example", d)
+    policies(env, ["d.example"])
+    rc, _, err = env.config_test(env.server_section("cert_dir = %s\n" % lego.certs))
+    env.notes.append("-t stderr:\n" + err)
+    check_eq(rc, 0, "-t exit status")
+    check(re.search(r"warning: .*certificates: holds a\.example\.crt but no a\.example\.key", err),
+        "-t does not name the .crt without its .key")
+    check("issuer" not in err, "-t mentions a .issuer.crt")
 
 
 # ---------------------------------------------------------------- tests: certbot

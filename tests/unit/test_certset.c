@@ -68,6 +68,12 @@ static const char *const tree[] = {
 	"acme/a.example_ecc/a.example.conf", "acme/a.example_ecc/backup/",
 	"acme/b.example/fullchain.cer", "acme/b.example/b.example.key",
 	"acme/*.w.example_ecc/fullchain.cer", "acme/*.w.example_ecc/*.w.example.key",
+	/* lego's .lego */
+	"lego/accounts/srv/you/keys/you.key", "lego/archives/",
+	"lego/certificates/a.example.crt", "lego/certificates/a.example.key",
+	"lego/certificates/a.example.issuer.crt", "lego/certificates/a.example.json",
+	"lego/certificates/a.example.pem", "lego/certificates/_.w.example.crt",
+	"lego/certificates/_.w.example.key", "lego/certificates/c.example.crt",
 };
 
 static int
@@ -160,6 +166,51 @@ test_pair_of_path(void **state)
 	}
 }
 
+/* lego's files side by side, in certificates/ as cert_dir and in .lego/ */
+static const struct pair_case lego_cases[] = {
+	{ "lego/certificates", "lego/certificates/a.example.crt", CERTSET_PATH_PAIR,
+	    "lego/certificates/a.example.crt", "lego/certificates/a.example.key" },
+	{ "lego/certificates", "lego/certificates/a.example.key", CERTSET_PATH_PAIR,
+	    "lego/certificates/a.example.crt", "lego/certificates/a.example.key" },
+	{ "lego/certificates", "lego/certificates/_.w.example.crt", CERTSET_PATH_PAIR,
+	    "lego/certificates/_.w.example.crt", "lego/certificates/_.w.example.key" },
+	{ "lego/certificates", "lego/certificates/a.example.issuer.crt",
+	    CERTSET_PATH_NONE, NULL, NULL },
+	{ "lego/certificates", "lego/certificates/a.example.json", CERTSET_PATH_NONE,
+	    NULL, NULL },
+	{ "lego/certificates", "lego/certificates/a.example.pem", CERTSET_PATH_NONE,
+	    NULL, NULL },
+	/* no key (lego --csr): its place, no pair now */
+	{ "lego/certificates", "lego/certificates/c.example.crt", CERTSET_PATH_PAIR,
+	    NULL, NULL },
+	{ "lego", "lego/certificates/a.example.key", CERTSET_PATH_PAIR,
+	    "lego/certificates/a.example.crt", "lego/certificates/a.example.key" },
+	{ "lego", "lego/certificates/a.example.issuer.crt", CERTSET_PATH_NONE,
+	    NULL, NULL },
+	{ "lego", "lego/certificates", CERTSET_PATH_ENTRY, NULL, NULL },
+	{ "lego", "lego/accounts/srv/you/keys/you.key", CERTSET_PATH_NONE, NULL, NULL },
+};
+
+static void
+test_pair_of_path_lego(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(lego_cases) / sizeof(lego_cases[0]); i++) {
+		const struct pair_case *c = &lego_cases[i];
+		char cert[PATH_MAX], key[PATH_MAX];
+		struct certkey *old;
+		int what;
+
+		what = certset_pair_of_path(NULL, at(c->dir), at(c->path), &old,
+		    cert, key, sizeof(cert));
+		if (what != c->what)
+			fail_msg("%s in %s: %d, expected %d", c->path, c->dir, what,
+			    c->what);
+		assert_string_equal(cert, c->cert != NULL ? at(c->cert) : "");
+		assert_string_equal(key, c->key != NULL ? at(c->key) : "");
+	}
+}
+
 struct seen {
 	char dirs[32][PATH_MAX];
 	size_t n;
@@ -183,7 +234,7 @@ seen_has(const struct seen *s, const char *dir)
 	return 0;
 }
 
-/* cert_dir and its directories are watched, never a file (README) */
+/* cert_dir and its directories are watched, never a file (README, lego's) */
 static void
 test_watch_dirs(void **state)
 {
@@ -201,6 +252,13 @@ test_watch_dirs(void **state)
 	assert_int_equal(s.n, 5);	/* ca/ too: any may hold a pair */
 	assert_true(seen_has(&s, at("acme/a.example_ecc")));
 	assert_true(!seen_has(&s, at("acme/account.conf")));
+	s.n = 0;
+	certset_watch_dirs(at("lego/certificates"), note_dir, &s);
+	assert_int_equal(s.n, 1);
+	s.n = 0;
+	certset_watch_dirs(at("lego"), note_dir, &s);
+	assert_int_equal(s.n, 4);
+	assert_true(seen_has(&s, at("lego/certificates")));
 }
 
 int
@@ -208,6 +266,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pair_of_path),
+		cmocka_unit_test(test_pair_of_path_lego),
 		cmocka_unit_test(test_watch_dirs),
 	};
 
