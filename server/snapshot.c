@@ -802,11 +802,11 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 	char cert[PATH_MAX], key[PATH_MAX];
 	char *added[PATCH_MAX_PAIRS][2];	/* cert, key of new pairs */
 	size_t nadd = 0;
-	int rc = PATCH_FULL;
+	int rc = PATCH_FULL, elsewhere = !events_in_known_dirs(s, p->ch);
 
 	/* events elsewhere, or pairs named in the configuration: any pair's
 	 * files, or where their symlinks lead, may have changed */
-	for (size_t i = 0; !events_in_known_dirs(s, p->ch) && i < pc->n; i++) {
+	for (size_t i = 0; elsewhere && i < pc->n; i++) {
 		struct certkey *ck = pc->v[i];
 
 		if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&

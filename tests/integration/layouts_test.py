@@ -24,6 +24,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import time
 
@@ -385,6 +386,29 @@ def acme_sh_home(env):
     for d, c in (("a.example", certs["a.example"]), ("b.example", certs["b.example"]),
             ("wild.example", certs["*.wild.example"])):
         run.served_ok(env, d, c)
+
+
+@test
+def acme_sh_ecdsa_and_rsa_for_one_domain(env):
+    """acme.sh's a.example_ecc/ and a.example/ side by side (--ecc and RSA
+    issued for the same name): the domain has both pairs, and a client that
+    takes only RSA gets the RSA one."""
+    acme = AcmeSh(env)
+    ec = env.pki.issue(["mta-sts.a.example"])
+    rsa = env.pki.issue(["mta-sts.a.example"], "rsa")
+    acme.issue("a.example", ec)
+    acme.issue("a.example", rsa, ecc=False)
+    policies(env, ["a.example"])
+    conf = env.server_section("cert_dir = %s\n" % acme.home)
+    quiet_config_test(env, conf)
+    start_quiet(env, conf, ["a.example"])
+    for suite, want in (("ECDHE-ECDSA-AES128-GCM-SHA256", ec),
+            ("ECDHE-RSA-AES128-GCM-SHA256", rsa)):
+        ctx = run.client_ctx(env.pki, max_version=ssl.TLSVersion.TLSv1_2, ciphers=suite)
+        s = run.tls_connect(env.port, "mta-sts.a.example", ctx)
+        got = s.getpeercert(binary_form=True)
+        s.close()
+        check(got == want.der, "a client offering only %s got the wrong certificate" % suite)
 
 
 @test
