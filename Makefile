@@ -111,10 +111,10 @@ UNIT_names = diag names
 UNIT_policy = diag names policy
 UNIT_config = diag names policy records config
 UNIT_certs = diag names certs
+UNIT_certset = diag names strmap changes certs certset
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
-UNIT_certset = diag names strmap changes certs certset
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
 	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
