@@ -8,7 +8,7 @@ set -eu
 
 packages="$*"
 [ -n "$packages" ] || packages="build-essential pkg-config cmake python3 python3-jinja2 python3-jsonschema bzip2 xz-utils
-libmicrohttpd-dev libinih-dev libcmocka-dev
+libmicrohttpd-dev libinih-dev libcmocka-dev nettle-dev
 openssl curl ca-certificates iproute2 procps
 dnsmasq-base postfix-mta-sts-resolver sslscan valgrind clang libclang-rt-14-dev"
 

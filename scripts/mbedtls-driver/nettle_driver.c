@@ -1,0 +1,220 @@
+/*
+ * mta-stsd's PSA accelerator driver on nettle (see nettle_driver.h).
+ *
+ * Why: a TLS handshake signs once with the server's ECDSA P-256 key; mbedTLS
+ * 3.6 does it with ecp.c on generic bignums (about 255 us on the benchmark
+ * machine), nettle 3.8 with its secp256r1 code in about 43 us. Loading a
+ * certificate checks the key pair (mbedtls_pk_check_pair computes the public
+ * key: one fixed-base scalar multiplication), nettle's ecc_point_mul_g does
+ * that too. mbedTLS routes ECDSA signing and the key-pair check through PSA
+ * only with MBEDTLS_USE_PSA_CRYPTO, which scripts/mbedtls-config.sh sets with
+ * this driver; it also unsets MBEDTLS_ECDSA_DETERMINISTIC, so that the pk
+ * layer asks PSA for randomized ECDSA (PSA_ALG_ECDSA), the one this driver
+ * implements (nettle draws k from a random function; deterministic ECDSA
+ * would need RFC 6979's k, which nettle does not compute).
+ *
+ * Key material: the private scalar is converted to nettle's limbs for each
+ * operation (four 64-bit words copied; measured in docs/BENCHMARKS.md against
+ * the signature itself) and wiped afterwards, as are nettle's copies.
+ *
+ * Written for mta-stsd (the project's terms apply).
+ */
+#include "nettle_driver.h"
+
+#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+
+#include "psa/crypto.h"
+#include "mbedtls/platform_util.h"
+
+#include <gmp.h>
+#include <nettle/bignum.h>
+#include <nettle/dsa.h>
+#include <nettle/ecc.h>
+#include <nettle/ecc-curve.h>
+#include <nettle/ecdsa.h>
+#include <string.h>
+
+#define P256_BYTES 32
+#define P256_LIMBS ((8 * P256_BYTES + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS)
+
+/* the order n of secp256r1's base point (SEC 2, 2.4.2), big-endian */
+static const uint8_t p256_order[P256_BYTES] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+    0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+/* a P-256 key pair in PSA's format: the 32-byte private scalar */
+static int is_p256_key_pair(const psa_key_attributes_t *attributes,
+                            size_t key_size)
+{
+    return psa_get_key_type(attributes) ==
+           PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1) &&
+           psa_get_key_bits(attributes) == 256 && key_size == P256_BYTES;
+}
+
+/* 1 if 0 < d < n, without branches on d's bytes */
+static int p256_scalar_in_range(const uint8_t d[P256_BYTES])
+{
+    unsigned borrow = 0, nonzero = 0;
+
+    for (int i = P256_BYTES - 1; i >= 0; i--) {
+        unsigned diff = (unsigned) d[i] - p256_order[i] - borrow;
+        borrow = (diff >> 8) & 1;
+        nonzero |= d[i];
+    }
+    return borrow == 1 && nonzero != 0;
+}
+
+/* the scalar d (big-endian bytes) as a nettle scalar; 0 if out of range.
+ * The caller wipes and clears *s with scalar_clear() either way. */
+static int scalar_load(struct ecc_scalar *s, const uint8_t d[P256_BYTES])
+{
+    mp_limb_t limbs[P256_LIMBS];
+    mpz_t z;
+    int ok;
+
+    memset(limbs, 0, sizeof(limbs));
+    for (size_t i = 0; i < P256_BYTES; i++) {
+        size_t bit = 8 * (P256_BYTES - 1 - i);
+        limbs[bit / GMP_NUMB_BITS] |= (mp_limb_t) d[i] << (bit % GMP_NUMB_BITS);
+    }
+    ecc_scalar_init(s, nettle_get_secp_256r1());
+    /* a read-only view of the limbs: no copy in GMP's heap to wipe */
+    ok = ecc_scalar_set(s, mpz_roinit_n(z, limbs, P256_LIMBS));
+    mbedtls_platform_zeroize(limbs, sizeof(limbs));
+    return ok;
+}
+
+/* wipe nettle's copy of the scalar (ecc_scalar_clear only frees it) */
+static void scalar_clear(struct ecc_scalar *s)
+{
+    mbedtls_platform_zeroize(s->p, (size_t) ecc_size(s->ecc) * sizeof(mp_limb_t));
+    ecc_scalar_clear(s);
+}
+
+/* an mpz as exactly len big-endian bytes (it is below 2^(8 len)) */
+static void mpz_to_bytes(uint8_t *out, size_t len, const mpz_t x)
+{
+    nettle_mpz_get_str_256(len, out, x);
+}
+
+/* Imports a P-256 key pair after checking its range (driver entry point) */
+psa_status_t mtasts_nettle_transparent_import_key(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *data, size_t data_length,
+    uint8_t *key_buffer, size_t key_buffer_size,
+    size_t *key_buffer_length, size_t *bits)
+{
+    size_t want_bits = psa_get_key_bits(attributes);
+
+    /* bits 0: the caller lets the data say; 32 bytes on SECP_R1 is P-256 */
+    if (psa_get_key_type(attributes) !=
+        PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1) ||
+        (want_bits != 0 && want_bits != 256) || data_length != P256_BYTES) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (!p256_scalar_in_range(data)) {
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    if (key_buffer_size < P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    memcpy(key_buffer, data, P256_BYTES);
+    *key_buffer_length = P256_BYTES;
+    *bits = 256;
+    return PSA_SUCCESS;
+}
+
+/* The public key of a P-256 key pair via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_export_public_key(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    uint8_t *data, size_t data_size, size_t *data_length)
+{
+    struct ecc_scalar s;
+    struct ecc_point q;
+    mpz_t x, y;
+
+    if (!is_p256_key_pair(attributes, key_buffer_size)) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (data_size < 1 + 2 * P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    if (!scalar_load(&s, key_buffer)) {
+        scalar_clear(&s);
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    ecc_point_init(&q, s.ecc);
+    ecc_point_mul_g(&q, &s);
+    scalar_clear(&s);
+    mpz_init(x);
+    mpz_init(y);
+    ecc_point_get(&q, x, y);
+    data[0] = 0x04;		/* SEC 1 uncompressed point */
+    mpz_to_bytes(data + 1, P256_BYTES, x);
+    mpz_to_bytes(data + 1 + P256_BYTES, P256_BYTES, y);
+    mpz_clear(x);
+    mpz_clear(y);
+    ecc_point_clear(&q);
+    *data_length = 1 + 2 * P256_BYTES;
+    return PSA_SUCCESS;
+}
+
+/* nettle's random function over the PSA random generator; on failure the
+ * status is kept and k's bytes are a constant, so that nettle's rejection
+ * loop ends, and the signature made with it is thrown away */
+struct psa_rng {
+    psa_status_t status;
+};
+
+static void psa_rng_random(void *ctx, size_t length, uint8_t *dst)
+{
+    struct psa_rng *rng = ctx;
+    psa_status_t status = psa_generate_random(dst, length);
+
+    if (status != PSA_SUCCESS) {
+        rng->status = status;
+        memset(dst, 0x01, length);
+    }
+}
+
+/* A randomized ECDSA P-256 signature via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_sign_hash(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg, const uint8_t *hash, size_t hash_length,
+    uint8_t *signature, size_t signature_size, size_t *signature_length)
+{
+    struct psa_rng rng = { PSA_SUCCESS };
+    struct dsa_signature sig;
+    struct ecc_scalar s;
+
+    if (!is_p256_key_pair(attributes, key_buffer_size) ||
+        !PSA_ALG_IS_RANDOMIZED_ECDSA(alg)) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (signature_size < 2 * P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    if (!scalar_load(&s, key_buffer)) {
+        scalar_clear(&s);
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    dsa_signature_init(&sig);
+    ecdsa_sign(&s, &rng, psa_rng_random, hash_length, hash, &sig);
+    scalar_clear(&s);
+    if (rng.status != PSA_SUCCESS) {
+        dsa_signature_clear(&sig);
+        return rng.status;
+    }
+    mpz_to_bytes(signature, P256_BYTES, sig.r);
+    mpz_to_bytes(signature + P256_BYTES, P256_BYTES, sig.s);
+    dsa_signature_clear(&sig);
+    *signature_length = 2 * P256_BYTES;
+    return PSA_SUCCESS;
+}
+
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
