@@ -102,7 +102,7 @@ UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
-UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key))
+UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
 comma := ,
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(MBEDTLS_DEP)

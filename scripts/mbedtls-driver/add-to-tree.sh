@@ -4,8 +4,8 @@
 # dispatch to them:
 #   x25519_everest.c  X25519 public key through Everest, compiled into
 #                     libeverest.a; on with MTA_STSD_X25519_DRIVER_ENABLED
-#   nettle_driver.c   ECDSA P-256 signatures, P-256 public keys and key import
-#                     through nettle, compiled into libmtastsd-nettle.a; on
+#   nettle_driver.c   ECDSA P-256 signatures, P-256 public keys and key import,
+#                     X25519 public keys and key agreement through nettle, compiled into libmtastsd-nettle.a; on
 #                     with MTA_STSD_NETTLE_DRIVER_ENABLED (needs nettle-dev)
 # Both stay off until their option is set in the tree's mbedtls_config.h
 # (scripts/mbedtls-config.sh does).
@@ -18,9 +18,9 @@
 # descriptions listed in scripts/data_files/driver_jsons/driverlist.json; it
 # needs Python's jinja2 and jsonschema (Debian: python3-jinja2 python3-jsonschema).
 # mbedTLS 3.6 generates dispatch code from the descriptions only for
-# import_key and export_public_key; the nettle driver's sign_hash is added to
-# the template of psa_crypto_driver_wrappers.h here, beside the lines the
-# template has for mbedTLS's own p256-m driver.
+# import_key and export_public_key; the nettle driver's sign_hash and
+# key_agreement are added to the template of psa_crypto_driver_wrappers.h
+# here, beside the lines the template has for mbedTLS's own p256-m driver.
 set -eu
 tree=${1:?usage: add-to-tree.sh TREE}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,8 +63,8 @@ with open(path, "w", encoding="utf-8") as f:
     json.dump(names, f)
 PY
 
-# sign_hash: the nettle driver first, before the template's p256-m lines, in
-# psa_driver_wrapper_sign_hash only
+# sign_hash and key_agreement: the nettle driver first, before the template's
+# p256-m lines, in psa_driver_wrapper_sign_hash and _key_agreement only
 $py - "$tree/scripts/data_files/driver_templates/psa_crypto_driver_wrappers.h.jinja" <<'PY'
 import sys
 path = sys.argv[1]
@@ -87,8 +87,23 @@ if "mtasts_nettle_transparent_sign_hash" not in text:
     if at > text.index("static inline psa_status_t psa_driver_wrapper_verify_hash(", fn):
         sys.exit("add-to-tree: sign_hash's p256-m lines not found in the template")
     text = text[:at] + block + text[at:]
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+block = """#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+            status = mtasts_nettle_transparent_key_agreement( attributes,
+                        key_buffer, key_buffer_size, alg, peer_key,
+                        peer_key_length, shared_secret, shared_secret_size,
+                        shared_secret_length );
+            if( status != PSA_ERROR_NOT_SUPPORTED )
+                return( status );
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
+"""
+if "mtasts_nettle_transparent_key_agreement" not in text:
+    fn = text.index("static inline psa_status_t psa_driver_wrapper_key_agreement(")
+    at = text.index("#if defined(MBEDTLS_PSA_P256M_DRIVER_ENABLED)", fn)
+    if at > text.index("psa_key_agreement_raw_builtin", fn):
+        sys.exit("add-to-tree: key_agreement's p256-m lines not found in the template")
+    text = text[:at] + block + text[at:]
+with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
 PY
 
 # the option, so that config.py can set it
@@ -123,6 +138,7 @@ CFG
 grep -q mtasts_x25519_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" &&
 	grep -q mtasts_nettle_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" &&
 	grep -q mtasts_nettle_transparent_sign_hash "$tree/library/psa_crypto_driver_wrappers.h" &&
+	grep -q mtasts_nettle_transparent_key_agreement "$tree/library/psa_crypto_driver_wrappers.h" &&
 	grep -q mtasts_nettle_transparent_import_key "$tree/library/psa_crypto_driver_wrappers.h" || {
 	echo "add-to-tree: the generated driver wrappers do not call the drivers" >&2
 	exit 1

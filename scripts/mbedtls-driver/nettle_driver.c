@@ -28,6 +28,7 @@
 
 #include <gmp.h>
 #include <nettle/bignum.h>
+#include <nettle/curve25519.h>
 #include <nettle/dsa.h>
 #include <nettle/ecc.h>
 #include <nettle/ecc-curve.h>
@@ -127,7 +128,16 @@ psa_status_t mtasts_nettle_transparent_import_key(
     return PSA_SUCCESS;
 }
 
-/* The public key of a P-256 key pair via nettle (driver entry point) */
+/* an X25519 key pair in PSA's format: the 32-byte private key (RFC 7748) */
+static int is_x25519_key_pair(const psa_key_attributes_t *attributes,
+                              size_t key_size)
+{
+    return psa_get_key_type(attributes) ==
+           PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY) &&
+           psa_get_key_bits(attributes) == 255 && key_size == CURVE25519_SIZE;
+}
+
+/* The public key of a P-256 or X25519 key pair via nettle (driver entry point) */
 psa_status_t mtasts_nettle_transparent_export_public_key(
     const psa_key_attributes_t *attributes,
     const uint8_t *key_buffer, size_t key_buffer_size,
@@ -137,6 +147,16 @@ psa_status_t mtasts_nettle_transparent_export_public_key(
     struct ecc_point q;
     mpz_t x, y;
 
+    if (is_x25519_key_pair(attributes, key_buffer_size)) {
+        if (data_size < CURVE25519_SIZE) {
+            return PSA_ERROR_BUFFER_TOO_SMALL;
+        }
+        /* nettle clamps the scalar as RFC 7748 says (bits 0-2 and 255
+         * cleared, 254 set), as the built-in code does on reading it */
+        curve25519_mul_g(data, key_buffer);
+        *data_length = CURVE25519_SIZE;
+        return PSA_SUCCESS;
+    }
     if (!is_p256_key_pair(attributes, key_buffer_size)) {
         return PSA_ERROR_NOT_SUPPORTED;
     }
@@ -214,6 +234,38 @@ psa_status_t mtasts_nettle_transparent_sign_hash(
     mpz_to_bytes(signature + P256_BYTES, P256_BYTES, sig.s);
     dsa_signature_clear(&sig);
     *signature_length = 2 * P256_BYTES;
+    return PSA_SUCCESS;
+}
+
+/* X25519 (RFC 7748) via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_key_agreement(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg, const uint8_t *peer_key, size_t peer_key_length,
+    uint8_t *shared_secret, size_t shared_secret_size,
+    size_t *shared_secret_length)
+{
+    uint8_t zero = 0;
+
+    if (alg != PSA_ALG_ECDH || !is_x25519_key_pair(attributes, key_buffer_size) ||
+        peer_key_length != CURVE25519_SIZE) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (shared_secret_size < CURVE25519_SIZE) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    /* nettle ignores the peer's bit 255 and clamps our scalar (RFC 7748, 5) */
+    curve25519_mul(shared_secret, key_buffer, peer_key);
+    /* an all-zero result means a small-order peer point: refused, as the
+     * built-in code does (RFC 7748, 6.1; RFC 8446, 7.4.2) */
+    for (size_t i = 0; i < CURVE25519_SIZE; i++) {
+        zero |= shared_secret[i];
+    }
+    if (zero == 0) {
+        mbedtls_platform_zeroize(shared_secret, CURVE25519_SIZE);
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    *shared_secret_length = CURVE25519_SIZE;
     return PSA_SUCCESS;
 }
 

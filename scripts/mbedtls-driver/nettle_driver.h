@@ -4,11 +4,14 @@
  * P-256 public key of a key pair (what mbedtls_pk_check_pair and key
  * parsing compute), and P-256 key pair import (a range check instead of
  * ecp.c's group set-up), with nettle's constant-time secp256r1 code instead
- * of ecp.c's generic bignums. Built into libmtastsd-nettle.a by
+ * of ecp.c's generic bignums; and X25519 (the TLS key share's public key
+ * and the key agreement) with nettle's curve25519_mul_g / curve25519_mul
+ * instead of Everest. Built into libmtastsd-nettle.a by
  * scripts/mbedtls-driver/add-to-tree.sh; dispatched to by the PSA driver
  * wrappers generated from nettle_driver.json (import, export of the public
  * key) and by the lines add-to-tree.sh adds to the wrappers' template
- * (sign_hash, which mbedTLS 3.6 does not generate from driver descriptions).
+ * (sign_hash and key_agreement, which mbedTLS 3.6 does not generate from
+ * driver descriptions).
  * Enabled by MTA_STSD_NETTLE_DRIVER_ENABLED (scripts/mbedtls-config.sh sets
  * it where pkg-config finds hogweed).
  *
@@ -39,8 +42,9 @@ psa_status_t mtasts_nettle_transparent_import_key(
     uint8_t *key_buffer, size_t key_buffer_size,
     size_t *key_buffer_length, size_t *bits);
 
-/* The public key (0x04 || X || Y, 65 bytes) of a P-256 key pair, computed
- * with nettle; PSA_ERROR_NOT_SUPPORTED for any other key. */
+/* The public key of a P-256 key pair (0x04 || X || Y, 65 bytes) or of an
+ * X25519 key pair (32 bytes, RFC 7748), computed with nettle;
+ * PSA_ERROR_NOT_SUPPORTED for any other key. */
 psa_status_t mtasts_nettle_transparent_export_public_key(
     const psa_key_attributes_t *attributes,
     const uint8_t *key_buffer, size_t key_buffer_size,
@@ -54,6 +58,17 @@ psa_status_t mtasts_nettle_transparent_sign_hash(
     const uint8_t *key_buffer, size_t key_buffer_size,
     psa_algorithm_t alg, const uint8_t *hash, size_t hash_length,
     uint8_t *signature, size_t signature_size, size_t *signature_length);
+
+/* The X25519 shared secret (32 bytes) of an X25519 key pair and a peer's
+ * 32-byte public key; PSA_ERROR_INVALID_ARGUMENT when it is all zero (a
+ * small-order peer point); PSA_ERROR_NOT_SUPPORTED for any other key or
+ * algorithm. */
+psa_status_t mtasts_nettle_transparent_key_agreement(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg, const uint8_t *peer_key, size_t peer_key_length,
+    uint8_t *shared_secret, size_t shared_secret_size,
+    size_t *shared_secret_length);
 
 #endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
 #endif /* MTA_STSD_NETTLE_DRIVER_H */

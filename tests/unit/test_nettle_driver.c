@@ -1,5 +1,6 @@
 /* test_nettle_driver.c - the nettle PSA driver (scripts/mbedtls-driver/):
- * its signatures verified by mbedTLS, known answers, dispatch, fall-backs */
+ * its signatures verified by mbedTLS, X25519 against Everest, known answers,
+ * dispatch, fall-backs */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,7 +33,31 @@ psa_status_t __wrap_mtasts_nettle_transparent_export_public_key(
     const psa_key_attributes_t *, const uint8_t *, size_t, uint8_t *, size_t,
     size_t *);
 
-static unsigned signed_by_driver, exported_by_driver;
+psa_status_t __real_mtasts_nettle_transparent_key_agreement(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, uint8_t *, size_t, size_t *);
+psa_status_t __wrap_mtasts_nettle_transparent_key_agreement(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, uint8_t *, size_t, size_t *);
+/* Everest's X25519 (libeverest.a), the reference the tests compare with */
+void Hacl_Curve25519_crypto_scalarmult(uint8_t *out, uint8_t *secret,
+    uint8_t *point);
+
+static unsigned signed_by_driver, exported_by_driver, agreed_by_driver;
+
+psa_status_t
+__wrap_mtasts_nettle_transparent_key_agreement(const psa_key_attributes_t *a,
+    const uint8_t *key, size_t key_size, psa_algorithm_t alg,
+    const uint8_t *peer, size_t peer_len, uint8_t *out, size_t out_size,
+    size_t *out_len)
+{
+	psa_status_t st = __real_mtasts_nettle_transparent_key_agreement(a, key,
+	    key_size, alg, peer, peer_len, out, out_size, out_len);
+
+	if (st == PSA_SUCCESS)
+		agreed_by_driver++;
+	return st;
+}
 
 psa_status_t
 __wrap_mtasts_nettle_transparent_sign_hash(const psa_key_attributes_t *a,
@@ -431,11 +456,117 @@ test_fallbacks(void **state)
 	psa_destroy_key(id);
 }
 
+static psa_key_id_t
+import_x25519(const uint8_t k[32])
+{
+	psa_key_attributes_t at = PSA_KEY_ATTRIBUTES_INIT;
+	psa_key_id_t id = 0;
+
+	psa_set_key_type(&at,
+	    PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY));
+	psa_set_key_usage_flags(&at, PSA_KEY_USAGE_DERIVE |
+	    PSA_KEY_USAGE_EXPORT);
+	psa_set_key_algorithm(&at, PSA_ALG_ECDH);
+	assert_int_equal(psa_import_key(&at, k, 32, &id), PSA_SUCCESS);
+	return id;
+}
+
+/* RFC 7748, 6.1: both public keys and the shared secret, both ways */
+static void
+test_rfc7748_x25519(void **state)
+{
+	uint8_t a[32], b[32], pa[32], pb[32], k[32], got[32];
+	size_t len;
+	psa_key_id_t ia, ib;
+	unsigned exp0 = exported_by_driver, agr0 = agreed_by_driver;
+
+	(void)state;
+	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+	    a, 32);
+	unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+	    pa, 32);
+	unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
+	    b, 32);
+	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+	    pb, 32);
+	unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
+	    k, 32);
+	ia = import_x25519(a);
+	ib = import_x25519(b);
+	assert_int_equal(psa_export_public_key(ia, got, 32, &len), PSA_SUCCESS);
+	assert_int_equal(len, 32);
+	assert_memory_equal(got, pa, 32);
+	assert_int_equal(psa_export_public_key(ib, got, 32, &len), PSA_SUCCESS);
+	assert_memory_equal(got, pb, 32);
+	assert_int_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, pb, 32, got, 32,
+	    &len), PSA_SUCCESS);
+	assert_int_equal(len, 32);
+	assert_memory_equal(got, k, 32);
+	assert_int_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ib, pa, 32, got, 32,
+	    &len), PSA_SUCCESS);
+	assert_memory_equal(got, k, 32);
+	assert_int_equal(exported_by_driver - exp0, 2);
+	assert_int_equal(agreed_by_driver - agr0, 2);
+
+	/* small-order peer points (u = 0, u = 1) give 0: refused */
+	memset(got, 0, 32);
+	assert_int_not_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, got, 32, k,
+	    32, &len), PSA_SUCCESS);
+	got[0] = 1;
+	assert_int_not_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, got, 32, k,
+	    32, &len), PSA_SUCCESS);
+	/* a short output buffer, a peer key of the wrong length */
+	assert_int_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, pb, 32, got, 31,
+	    &len), PSA_ERROR_BUFFER_TOO_SMALL);
+	assert_int_not_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, pb, 31, got,
+	    32, &len), PSA_SUCCESS);
+	psa_destroy_key(ia);
+	psa_destroy_key(ib);
+}
+
+/* random keys: nettle's public keys and shared secrets (through PSA) equal
+ * Everest's, and both sides of each agreement agree */
+static void
+test_x25519_against_everest(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		uint8_t a[32], b[32], pa[32], pb[32], ref[32], s1[32], s2[32];
+		uint8_t nine[32] = { 9 };
+		size_t len;
+		psa_key_id_t ia, ib;
+
+		assert_int_equal(psa_generate_random(a, 32), PSA_SUCCESS);
+		assert_int_equal(psa_generate_random(b, 32), PSA_SUCCESS);
+		ia = import_x25519(a);
+		ib = import_x25519(b);
+		assert_int_equal(psa_export_public_key(ia, pa, 32, &len),
+		    PSA_SUCCESS);
+		assert_int_equal(psa_export_public_key(ib, pb, 32, &len),
+		    PSA_SUCCESS);
+		Hacl_Curve25519_crypto_scalarmult(ref, a, nine);
+		assert_memory_equal(pa, ref, 32);
+		pb[31] ^= (uint8_t)(i & 0x80);	/* bit 255: ignored by both */
+		assert_int_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ia, pb, 32, s1,
+		    32, &len), PSA_SUCCESS);
+		Hacl_Curve25519_crypto_scalarmult(ref, a, pb);
+		assert_memory_equal(s1, ref, 32);
+		pb[31] ^= (uint8_t)(i & 0x80);
+		assert_int_equal(psa_raw_key_agreement(PSA_ALG_ECDH, ib, pa, 32, s2,
+		    32, &len), PSA_SUCCESS);
+		assert_memory_equal(s1, s2, 32);
+		psa_destroy_key(ia);
+		psa_destroy_key(ib);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc6979_p256),
+		cmocka_unit_test(test_rfc7748_x25519),
+		cmocka_unit_test(test_x25519_against_everest),
 		cmocka_unit_test(test_scalar_range),
 		cmocka_unit_test(test_sign_verify_loop),
 		cmocka_unit_test(test_pk_layer),
