@@ -3,11 +3,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "names.h"
 
@@ -134,6 +137,20 @@ pair_text(const char *cert, const char *key)
 	return pair;
 }
 
+/* prev's pair "cert\nkey" when its files did not change, else NULL */
+static struct certkey *
+certset_reusable(const struct certset *prev, const struct changes *ch,
+    const char *pair, const char *cert, const char *key)
+{
+	struct certkey *ck;
+
+	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
+	    ((!changes_file(ch, cert, ck->cert_real_dir, 0) &&
+	    !changes_file(ch, key, ck->key_real_dir, 0)) || certs_unchanged(ck)))
+		return ck;
+	return NULL;
+}
+
 int
 certset_load(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *cert, const char *key,
@@ -150,9 +167,7 @@ certset_load(struct certset *cs, const struct certset *prev,
 		free(pair);
 		return 0;
 	}
-	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
-	    ((!changes_file(ch, cert, ck->cert_real_dir, 0) &&
-	    !changes_file(ch, key, ck->key_real_dir, 0)) || certs_unchanged(ck)))
+	if ((ck = certset_reusable(prev, ch, pair, cert, key)) != NULL)
 		certs_ref(ck);
 	else if (certs_load(cert, key, &ck, d) == -1) {
 		free(pair);
@@ -316,25 +331,89 @@ certset_find_sub(const struct certset *cs, const char *dir, const char *name)
 	return NULL;
 }
 
+/* a pair of cert_dir to load, loaded by one of the threads of
+ * certset_discover (ck NULL and messages in d when it failed) */
+struct certset_pending {
+	char *cert, *key;
+	int load;			/* 0: already in the set, or taken from prev */
+	struct certkey *ck;
+	struct diag d;
+};
+
+struct certset_loader {
+	struct certset_pending *v;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* load pending pairs until none is left (each thread takes the next one) */
+static void *
+certset_loader_main(void *arg)
+{
+	struct certset_loader *ld = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&ld->next, 1)) < ld->n)
+		certs_load(ld->v[i].cert, ld->v[i].key, &ld->v[i].ck,
+		    &ld->v[i].d);
+	return NULL;
+}
+
+/* below this many new pairs one thread loads them (a thread's start and
+ * its malloc arena cost more than it saves) */
+#define CERTSET_PARALLEL_MIN 64
+#define CERTSET_THREADS_MAX 8
+
+/* certs_load every pending pair, on as many threads as there are cores
+ * (parsing and the key-pair check of 10,000 pairs take seconds) */
+static void
+certset_load_parallel(struct certset_pending *v, size_t n)
+{
+	struct certset_loader ld = { v, n, 0 };
+	pthread_t th[CERTSET_THREADS_MAX - 1];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int nth = 0;
+
+	atomic_init(&ld.next, 0);
+	if (cores > CERTSET_THREADS_MAX)
+		cores = CERTSET_THREADS_MAX;
+	while (n >= CERTSET_PARALLEL_MIN && nth < cores - 1 &&
+	    pthread_create(&th[nth], NULL, certset_loader_main, &ld) == 0)
+		nth++;
+	certset_loader_main(&ld);	/* this thread too; the rest if none started */
+	while (nth > 0)
+		pthread_join(th[--nth], NULL);
+}
+
 void
 certset_discover(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *dir, struct diag *d)
 {
+	struct certset_pending *pend = NULL;
 	struct dirent **ents;
+	size_t npend = 0;
 	int n;
 
 	if ((n = scandir(dir, &ents, NULL, NULL)) == -1) {
 		diag_err(d, dir, 0, "cannot read cert_dir: %s", strerror(errno));
 		return;
 	}
+	if (n > 0 && (pend = calloc((size_t)n, sizeof(*pend))) == NULL) {
+		diag_err(d, dir, 0, "out of memory");
+		goto done;
+	}
+	/* the pairs, in the directory's order; those that must be read again
+	 * are loaded first, in parallel, then all are stored in that order
+	 * (so the set, its messages and their order do not depend on the
+	 * threads) */
 	for (int i = 0; i < n; i++) {
-		char cert[4096], key[4096];
+		char cert[4096], key[4096], *pair;
 		struct certkey *ck;
 		int same = prev != NULL && !changes_entry(ch, dir, ents[i]->d_name);
 		int found = 0;
 
 		if (ents[i]->d_name[0] == '.')
-			goto next;
+			continue;
 		/* a subdirectory without events that held a pair still does:
 		 * no need to look at the files again */
 		if (same && (ck = certset_find_sub(prev, dir,
@@ -343,13 +422,59 @@ certset_discover(struct certset *cs, const struct certset *prev,
 			snprintf(key, sizeof(key), "%s", ck->key_path);
 			found = 1;
 		}
-		if (found || certset_find_layout(dir, ents[i]->d_name, cert, key,
-		    sizeof(cert)))
-			certset_load(cs, prev, ch, cert, key, 1, &ck, d);
-next:
-		free(ents[i]);
+		if (!found && !certset_find_layout(dir, ents[i]->d_name, cert,
+		    key, sizeof(cert)))
+			continue;
+		if ((pend[npend].cert = strdup(cert)) == NULL ||
+		    (pend[npend].key = strdup(key)) == NULL ||
+		    (pair = pair_text(cert, key)) == NULL) {
+			free(pend[npend].cert);
+			free(pend[npend].key);
+			diag_err(d, cert, 0, "out of memory");
+			continue;
+		}
+		pend[npend].load = strmap_get(&cs->by_pair, pair) == NULL &&
+		    certset_reusable(prev, ch, pair, cert, key) == NULL;
+		free(pair);
+		npend++;
 	}
+	{
+		struct certset_pending *load = calloc(npend ? npend : 1,
+		    sizeof(*load));
+		size_t nload = 0;
+
+		/* a compact array of the pairs to load, copied back after */
+		for (size_t i = 0; load != NULL && i < npend; i++)
+			if (pend[i].load)
+				load[nload++] = pend[i];
+		if (load != NULL)
+			certset_load_parallel(load, nload);
+		for (size_t i = 0, k = 0; i < npend; i++) {
+			struct certkey *ck;
+
+			if (!pend[i].load)	/* in the set, or from prev */
+				certset_load(cs, prev, ch, pend[i].cert, pend[i].key,
+				    1, &ck, d);
+			else if (load == NULL)	/* out of memory: one by one */
+				certset_load(cs, NULL, NULL, pend[i].cert,
+				    pend[i].key, 1, &ck, d);
+			else {
+				diag_move(d, &load[k].d);
+				if (load[k].ck != NULL &&
+				    certset_store(cs, load[k].ck, 1) == -1)
+					diag_err(d, pend[i].cert, 0, "out of memory");
+				k++;
+			}
+			free(pend[i].cert);
+			free(pend[i].key);
+		}
+		free(load);
+	}
+done:
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
 	free(ents);
+	free(pend);
 }
 
 /* is ck better than best for serving now? (valid now, then latest expiry) */
