@@ -377,6 +377,9 @@ certset_load_parallel(struct certset_pending *v, size_t n)
 	atomic_init(&ld.next, 0);
 	if (cores > CERTSET_THREADS_MAX)
 		cores = CERTSET_THREADS_MAX;
+#if !defined(MBEDTLS_THREADING_C)
+	cores = 1;	/* mbedTLS's RNG and PSA state would be shared without locks */
+#endif
 	while (n >= CERTSET_PARALLEL_MIN && nth < cores - 1 &&
 	    pthread_create(&th[nth], NULL, certset_loader_main, &ld) == 0)
 		nth++;
