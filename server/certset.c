@@ -335,7 +335,8 @@ certset_find_sub(const struct certset *cs, const char *dir, const char *name)
  * certset_discover (ck NULL and messages in d when it failed) */
 struct certset_pending {
 	char *cert, *key;
-	int load;			/* 0: already in the set, or taken from prev */
+	int load;			/* to be read (certs_load) */
+	struct certkey *reuse;		/* else prev's, unchanged; or NULL: in the set */
 	struct certkey *ck;
 	struct diag d;
 };
@@ -436,8 +437,10 @@ certset_discover(struct certset *cs, const struct certset *prev,
 			diag_err(d, cert, 0, "out of memory");
 			continue;
 		}
-		pend[npend].load = strmap_get(&cs->by_pair, pair) == NULL &&
-		    certset_reusable(prev, ch, pair, cert, key) == NULL;
+		if (strmap_get(&cs->by_pair, pair) == NULL &&
+		    (pend[npend].reuse = certset_reusable(prev, ch, pair, cert,
+		    key)) == NULL)
+			pend[npend].load = 1;
 		free(pair);
 		npend++;
 	}
@@ -446,7 +449,8 @@ certset_discover(struct certset *cs, const struct certset *prev,
 		    sizeof(*load));
 		size_t nload = 0;
 
-		/* a compact array of the pairs to load, copied back after */
+		/* a compact array of the pairs to load; their results are
+		 * taken in directory order below */
 		for (size_t i = 0; load != NULL && i < npend; i++)
 			if (pend[i].load)
 				load[nload++] = pend[i];
@@ -455,9 +459,12 @@ certset_discover(struct certset *cs, const struct certset *prev,
 		for (size_t i = 0, k = 0; i < npend; i++) {
 			struct certkey *ck;
 
-			if (!pend[i].load)	/* in the set, or from prev */
-				certset_load(cs, prev, ch, pend[i].cert, pend[i].key,
-				    1, &ck, d);
+			if (pend[i].reuse != NULL) {	/* prev's, files unchanged */
+				certs_ref(pend[i].reuse);
+				if (certset_store(cs, pend[i].reuse, 1) == -1)
+					diag_err(d, pend[i].cert, 0, "out of memory");
+			} else if (!pend[i].load)	/* already in the set */
+				;
 			else if (load == NULL)	/* out of memory: one by one */
 				certset_load(cs, NULL, NULL, pend[i].cert,
 				    pend[i].key, 1, &ck, d);
