@@ -13,9 +13,9 @@ VERSION = 0.1.0
 
 # mbedTLS 3.6, by default built once from Debian 13's source package into
 # .deps/mbedtls with mta-stsd's options and PSA drivers (scripts/fetch-mbedtls.sh,
-# scripts/mbedtls-config.sh): the fast build, about 1.7x fewer CPU cycles per
-# TLS handshake than a stock mbedTLS (docs/BENCHMARKS.md). MBEDTLS_SYSTEM=yes
-# uses the system's instead (pkg-config mbedtls >= 3.6; no drivers).
+# scripts/mbedtls-config.sh): the fast build (with nettle, a TLS handshake
+# costs 0.9x nginx's server CPU, docs/BENCHMARKS.md). MBEDTLS_SYSTEM=yes uses
+# the system's instead (pkg-config mbedtls >= 3.6; no drivers, slower).
 MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
 MBEDTLS_SYSTEM ?= no
 # the nettle PSA driver (ECDSA P-256 and X25519 through libhogweed): on where
