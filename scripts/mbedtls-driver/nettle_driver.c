@@ -17,6 +17,13 @@
  * operation (four 64-bit words copied; measured in docs/BENCHMARKS.md against
  * the signature itself) and wiped afterwards, as are nettle's copies.
  *
+ * Memory: GMP (hence nettle) aborts the process when an allocation fails.
+ * Every allocation nettle and GMP make during a call of this driver is
+ * served from a per-thread arena instead (GMP's memory functions are
+ * replaced once; outside the driver they call GMP's own), so a driver call
+ * never allocates from the heap and cannot abort; the arena is wiped when
+ * the call ends (nettle leaves its scratch, which holds secrets, unwiped).
+ *
  * Written for mta-stsd (the project's terms apply).
  */
 #include "nettle_driver.h"
@@ -33,10 +40,95 @@
 #include <nettle/ecc.h>
 #include <nettle/ecc-curve.h>
 #include <nettle/ecdsa.h>
+#include <pthread.h>
 #include <string.h>
 
 #define P256_BYTES 32
 #define P256_LIMBS ((8 * P256_BYTES + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS)
+
+/* the per-thread arena: far more than a P-256 or X25519 call takes (the
+ * unit test checks the high-water mark); beyond it, GMP's own allocator */
+#define ARENA_BYTES 4096
+static _Thread_local unsigned char arena_buf[ARENA_BYTES]
+__attribute__((aligned(16)));
+static _Thread_local size_t arena_used, arena_high;
+static _Thread_local int arena_active;
+static void *(*gmp_default_alloc)(size_t);
+static void *(*gmp_default_realloc)(void *, size_t, size_t);
+static void (*gmp_default_free)(void *, size_t);
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static int in_arena(const void *p)
+{
+    const unsigned char *c = p;
+
+    return c >= arena_buf && c < arena_buf + ARENA_BYTES;
+}
+
+static void *arena_alloc(size_t n)
+{
+    size_t need = (n + 15) & ~(size_t) 15;
+
+    if (arena_active && need <= ARENA_BYTES - arena_used) {
+        void *p = arena_buf + arena_used;
+
+        arena_used += need;
+        if (arena_used > arena_high) {
+            arena_high = arena_used;
+        }
+        return p;
+    }
+    return gmp_default_alloc(n);
+}
+
+static void *arena_realloc(void *p, size_t old, size_t n)
+{
+    void *q;
+
+    if (!in_arena(p)) {
+        return gmp_default_realloc(p, old, n);
+    }
+    q = arena_alloc(n);
+    memcpy(q, p, old < n ? old : n);
+    return q;
+}
+
+static void arena_free(void *p, size_t n)
+{
+    if (!in_arena(p)) {
+        gmp_default_free(p, n);
+    }
+}
+
+static void install_hooks(void)
+{
+    mp_get_memory_functions(&gmp_default_alloc, &gmp_default_realloc,
+                            &gmp_default_free);
+    mp_set_memory_functions(arena_alloc, arena_realloc, arena_free);
+}
+
+/* a driver call begins: nettle's and GMP's allocations from the arena */
+static void arena_enter(void)
+{
+    pthread_once(&hooks_once, install_hooks);
+    arena_used = 0;
+    arena_active = 1;
+}
+
+/* ... and ends: everything it allocated was freed (our clears); wipe it */
+static void arena_leave(void)
+{
+    mbedtls_platform_zeroize(arena_buf, arena_used);
+    arena_used = 0;
+    arena_active = 0;
+}
+
+/* the most of the arena one call has used in this thread (for the tests) */
+size_t mtasts_nettle_arena_high(void);
+size_t mtasts_nettle_arena_high(void)
+{
+    return arena_high;
+}
 
 /* the order n of secp256r1's base point (SEC 2, 2.4.2), big-endian */
 static const uint8_t p256_order[P256_BYTES] = {
@@ -153,7 +245,9 @@ psa_status_t mtasts_nettle_transparent_export_public_key(
         }
         /* nettle clamps the scalar as RFC 7748 says (bits 0-2 and 255
          * cleared, 254 set), as the built-in code does on reading it */
+        arena_enter();
         curve25519_mul_g(data, key_buffer);
+        arena_leave();
         *data_length = CURVE25519_SIZE;
         return PSA_SUCCESS;
     }
@@ -163,8 +257,10 @@ psa_status_t mtasts_nettle_transparent_export_public_key(
     if (data_size < 1 + 2 * P256_BYTES) {
         return PSA_ERROR_BUFFER_TOO_SMALL;
     }
+    arena_enter();
     if (!scalar_load(&s, key_buffer)) {
         scalar_clear(&s);
+        arena_leave();
         return PSA_ERROR_INVALID_ARGUMENT;
     }
     ecc_point_init(&q, s.ecc);
@@ -179,6 +275,7 @@ psa_status_t mtasts_nettle_transparent_export_public_key(
     mpz_clear(x);
     mpz_clear(y);
     ecc_point_clear(&q);
+    arena_leave();
     *data_length = 1 + 2 * P256_BYTES;
     return PSA_SUCCESS;
 }
@@ -219,8 +316,10 @@ psa_status_t mtasts_nettle_transparent_sign_hash(
     if (signature_size < 2 * P256_BYTES) {
         return PSA_ERROR_BUFFER_TOO_SMALL;
     }
+    arena_enter();
     if (!scalar_load(&s, key_buffer)) {
         scalar_clear(&s);
+        arena_leave();
         return PSA_ERROR_INVALID_ARGUMENT;
     }
     dsa_signature_init(&sig);
@@ -228,11 +327,13 @@ psa_status_t mtasts_nettle_transparent_sign_hash(
     scalar_clear(&s);
     if (rng.status != PSA_SUCCESS) {
         dsa_signature_clear(&sig);
+        arena_leave();
         return rng.status;
     }
     mpz_to_bytes(signature, P256_BYTES, sig.r);
     mpz_to_bytes(signature + P256_BYTES, P256_BYTES, sig.s);
     dsa_signature_clear(&sig);
+    arena_leave();
     *signature_length = 2 * P256_BYTES;
     return PSA_SUCCESS;
 }
@@ -255,7 +356,9 @@ psa_status_t mtasts_nettle_transparent_key_agreement(
         return PSA_ERROR_BUFFER_TOO_SMALL;
     }
     /* nettle ignores the peer's bit 255 and clamps our scalar (RFC 7748, 5) */
+    arena_enter();
     curve25519_mul(shared_secret, key_buffer, peer_key);
+    arena_leave();
     /* an all-zero result means a small-order peer point: refused, as the
      * built-in code does (RFC 7748, 6.1; RFC 8446, 7.4.2) */
     for (size_t i = 0; i < CURVE25519_SIZE; i++) {

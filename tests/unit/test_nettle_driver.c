@@ -45,6 +45,9 @@ void Hacl_Curve25519_crypto_scalarmult(uint8_t *out, uint8_t *secret,
 
 static unsigned signed_by_driver, exported_by_driver, agreed_by_driver;
 
+/* the most of its per-thread arena one driver call has used */
+size_t mtasts_nettle_arena_high(void);
+
 psa_status_t
 __wrap_mtasts_nettle_transparent_key_agreement(const psa_key_attributes_t *a,
     const uint8_t *key, size_t key_size, psa_algorithm_t alg,
@@ -560,6 +563,20 @@ test_x25519_against_everest(void **state)
 	}
 }
 
+/* after the tests above (signatures, public keys, X25519): every driver
+ * call fitted in the arena, so none took memory from the heap, where GMP
+ * would abort the process on a failed allocation (the 4 KiB arena of
+ * nettle_driver.c; a call takes well under half of it) */
+static void
+test_arena_big_enough(void **state)
+{
+	(void)state;
+	print_message("arena high-water mark: %zu bytes\n",
+	    mtasts_nettle_arena_high());
+	assert_true(mtasts_nettle_arena_high() > 0);
+	assert_true(mtasts_nettle_arena_high() <= 4096 / 2);
+}
+
 int
 main(void)
 {
@@ -571,6 +588,7 @@ main(void)
 		cmocka_unit_test(test_sign_verify_loop),
 		cmocka_unit_test(test_pk_layer),
 		cmocka_unit_test(test_fallbacks),
+		cmocka_unit_test(test_arena_big_enough),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
