@@ -89,7 +89,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(struct MHD_Connection *mc, const struct server_conn_view *v,
+respond(struct MHD_Connection *mc, struct server_conn_view *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -102,6 +102,7 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	    head ? 0 : body_len, server_now_ms() - v->started_ms);
 	if (v->requests < max_requests)
 		return MHD_queue_response(mc, status, r);
+	v->closing = 1;
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (last == NULL || add_common_headers(last) == -1 ||
@@ -244,6 +245,8 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		v->requests++;
 		if (!has_body(mc))
 			return MHD_YES;
+		/* answered now; libmicrohttpd drops the body and closes */
+		v->closing = 1;
 	} else if (*upload_data_size != 0) {
 		*upload_data_size = 0;	/* not reached: answered on the first call */
 		return MHD_YES;
@@ -334,8 +337,10 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
-		if (refused)
+		if (refused) {
 			log_refused(mc, v);
+			v->closing = 1;	/* it closes after its own errors */
+		}
 		else if (v->inflight > 0)
 			v->inflight--;
 		v->forwarded = 0;
@@ -353,6 +358,16 @@ http_logger(void *cls, const char *fmt, va_list ap)
 
 	(void)cls;
 	if (!log_enabled(LOG_LEVEL_DEBUG))
+		return;
+	/*
+	 * libmicrohttpd's side of each connection is a socketpair to our TLS
+	 * pump, where TCP_NODELAY and TCP_CORK do not exist: it says so, and
+	 * that "Client may experience some delay", three lines per request.
+	 * There is no delay (the pump sends each record at once and the TCP
+	 * socket has TCP_NODELAY): drop them.
+	 */
+	if (strstr(fmt, " option to %s state failed") != NULL ||
+	    strstr(fmt, "Client may experience some delay") != NULL)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
@@ -384,12 +399,27 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    /* the pool holds the request line and headers, and the
-	     * response headers: twice the header limit leaves room for both */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
+	    /*
+	     * The pool holds everything libmicrohttpd keeps of a request and
+	     * its answer: the request line and headers (the server lets no more
+	     * than max_header_size bytes and HTTP_MAX_FIELDS fields through),
+	     * a record of 56 bytes (64 aligned) per field, a copy of a Cookie
+	     * header (at most the header size again), and the response
+	     * headers (2 KB is ample). It is not the header limit: with half of
+	     * it for headers, libmicrohttpd took up to twice max_header_size
+	     * and then closed without an answer.
+	     */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2 +
+	    HTTP_MAX_FIELDS * 64 + 2048,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+#if MHD_VERSION >= 0x00097701
+	    /* libmicrohttpd 1.0 answers a request target with a space by
+	     * default with a 301 to the encoded target; senders never follow
+	     * redirects: level 1 makes it a 400 (the RFCs' stricter reading) */
+	    MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1,
+#endif
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		log_err("http: libmicrohttpd failed to start");

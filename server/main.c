@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mbedtls/version.h>
@@ -13,6 +15,7 @@
 #include <psa/crypto.h>
 
 #include "check.h"
+#include "health.h"
 #include "log.h"
 #include "publish.h"
 #include "reload.h"
@@ -34,6 +37,7 @@ usage(FILE *fp)
 	    "       mta-stsd dns [-c file] [--json] [domain...]\n"
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
+	    "       mta-stsd health [--ready] [--timeout sec] [addr]\n"
 	    "       mta-stsd -h | -V\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
@@ -48,6 +52,8 @@ usage(FILE *fp)
 	    "  dns      print the DNS records each domain must publish\n"
 	    "  check    check live what sending MTAs see; exit 0 clean,\n"
 	    "           1 warnings, 2 errors (mta-stsd check -h)\n"
+	    "  health   ask the admin listener's /healthz (--ready: /readyz);\n"
+	    "           exit 0 healthy, 1 not (mta-stsd health -h)\n"
 	    "\n"
 	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.\n"
 	    "See mta-stsd(8) and README.md.\n");
@@ -71,13 +77,43 @@ report(const struct diag *d, int to_log)
 		int err = d->v[i].severity == DIAG_ERROR;
 
 		if (!to_log)
-			fprintf(stderr, "mta-stsd: %s: %s\n",
-			    err ? "error" : "warning", d->v[i].text);
+			log_tool_line(err ? "error" : "warning", d->v[i].text);
 		else if (err)
 			log_err("%s", d->v[i].text);
 		else
 			log_warn("%s", d->v[i].text);
 	}
+}
+
+/*
+ * Each connection holds three descriptors (the client's socket and the two
+ * ends of its socketpair to libmicrohttpd): raise the soft limit to the hard
+ * one, and say so when max_connections cannot fit even then.
+ */
+static void
+raise_nofile(const struct config *cfg)
+{
+	unsigned long long need = (unsigned long long)cfg->max_connections * 3 +
+	    64;	/* listeners, epoll, logs, watches, certificate loading */
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != rl.rlim_max) {
+		struct rlimit up = { rl.rlim_max, rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn("%s: max_connections = %u needs about %llu file "
+		    "descriptors (3 per connection, 64 more) but the limit is "
+		    "%llu (the hard limit): raise it (ulimit -n, LimitNOFILE= in "
+		    "a systemd unit, --ulimit nofile= for a container) or lower "
+		    "max_connections to %llu", cfg->path, cfg->max_connections,
+		    need, (unsigned long long)rl.rlim_cur,
+		    rl.rlim_cur > 64 ? (unsigned long long)(rl.rlim_cur - 64) / 3 :
+		    0ULL);
 }
 
 /* bound sockets are ours: now become the configured user for good */
@@ -130,11 +166,79 @@ drop_privileges(const struct config *cfg)
 	return 0;
 }
 
+/* -t: load everything as serving would, print every problem; 0 or 1 */
+static int
+test_config(const char *config_path, const char *as_user)
+{
+	struct snapshot *snap = NULL;
+	struct diag d = { 0 };
+	char who[160] = "";
+	int rc;
+
+	if (as_user != NULL)
+		snprintf(who, sizeof(who), " (files read as user %s)", as_user);
+	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
+	report(&d, 0);
+	if (rc == 0 && d.nerrors == 0)
+		fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
+		    "domain(s), %zu warning(s)%s\n", config_path,
+		    snap->ndomains, d.nwarnings, who);
+	else
+		fprintf(stderr, "mta-stsd: %s: test failed: %zu error(s), %zu "
+		    "warning(s)%s\n", config_path, d.nerrors, d.nwarnings, who);
+	rc = rc == 0 && d.nerrors == 0 ? 0 : 1;
+	snapshot_unref(snap);
+	diag_clear(&d);
+	return rc;
+}
+
+/*
+ * -t started as root with user = set: the server reads the policies, the
+ * certificates and the keys (and the configuration again) only after
+ * dropping privileges, so test as that user, in a child that drops them
+ * the same way; a file only root can read then fails the test as it would
+ * fail the start. Otherwise test as we are. Returns the exit status.
+ */
+static int
+test_as_server_user(const char *config_path)
+{
+	struct config cfg = { 0 };
+	struct diag d = { 0 };
+	pid_t pid;
+	int status, rc;
+
+	if ((getuid() != 0 && geteuid() != 0) ||
+	    config_load(config_path, &cfg, &d) == -1 || cfg.user == NULL) {
+		/* a configuration that does not load: reported below */
+		config_free(&cfg);
+		diag_clear(&d);
+		return test_config(config_path, NULL);
+	}
+	diag_clear(&d);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "mta-stsd: cannot fork to test as user %s: %s\n",
+		    cfg.user, strerror(errno));
+		config_free(&cfg);
+		return 1;
+	}
+	if (pid == 0) {
+		rc = drop_privileges(&cfg) == -1 ? 1 :
+		    test_config(config_path, cfg.user);
+		fflush(stderr);
+		_exit(rc);
+	}
+	config_free(&cfg);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *config_path = DEFAULT_CONFIG;
-	struct snapshot *snap = NULL;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
@@ -143,6 +247,8 @@ main(int argc, char **argv)
 		return publish_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "health") == 0)
+		return health_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -174,19 +280,7 @@ main(int argc, char **argv)
 	}
 
 	if (test_only) {
-		rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-		report(&d, 0);
-		if (rc == 0 && d.nerrors == 0)
-			fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
-			    "domain(s), %zu warning(s)\n", config_path,
-			    snap->ndomains, d.nwarnings);
-		else
-			fprintf(stderr, "mta-stsd: %s: test failed: %zu "
-			    "error(s), %zu warning(s)\n", config_path, d.nerrors,
-			    d.nwarnings);
-		rc = rc == 0 && d.nerrors == 0 ? 0 : 1;
-		snapshot_unref(snap);
-		diag_clear(&d);
+		rc = test_as_server_user(config_path);
 		mbedtls_psa_crypto_free();
 		return rc;
 	}
@@ -210,6 +304,7 @@ main(int argc, char **argv)
 		log_err("access_log %s: %s", cfg.access_log, strerror(errno));
 		goto out;
 	}
+	raise_nofile(&cfg);
 	if (server_bind(&cfg) == -1)
 		goto out;
 	/* while still allowed to (root): see trim.h */
@@ -217,6 +312,7 @@ main(int argc, char **argv)
 	    trim_unused_libraries());
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";

@@ -29,7 +29,7 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 
 	/* O_NONBLOCK: a FIFO in policy_dir must not hang the loader */
 	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		diag_err(d, path, 0, "cannot open policy: %s", strerror(errno));
+		certs_explain(d, DIAG_ERROR, path, "policy", errno);
 		return NULL;
 	}
 	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
@@ -59,6 +59,14 @@ read_policy_file(const char *path, size_t *len, struct stat *sb,
 		n += (size_t)r;
 	}
 	close(fd);
+	if (n > POLICY_MAX_BYTES) {
+		/* only the first bytes were read: say how large the file is */
+		diag_err(d, path, 0, "policy is %lld bytes; senders refuse more "
+		    "than %d: shorten it", (long long)(sb->st_size > (off_t)n ?
+		    sb->st_size : (off_t)n), POLICY_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
 	*len = n;
 	return buf;
 }
@@ -77,6 +85,19 @@ domain_unref(struct domain *dom)
 	certs_unref(dom->ck[0]);
 	certs_unref(dom->ck[1]);
 	free(dom);
+}
+
+/* the changes to load the pair cp with: none when one of its files is still
+ * being written (the pair loaded before stays whole, never a new key with
+ * a certificate cut after the leaf), else ch */
+static const struct changes *
+pair_changes(const struct changes *ch, const struct cert_paths *cp)
+{
+	static const struct changes none;
+
+	if (changes_held(ch, cp->cert) || changes_held(ch, cp->key))
+		return &none;
+	return ch;
 }
 
 /* the certificates a domain is to use: the section's, else [defaults], else
@@ -98,8 +119,8 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 		cp = cfg->default_certs;
 	if (cp != NULL) {
 		for (int i = 0; i < 2 && cp[i].cert != NULL; i++)
-			if (certset_load(cs, prev, ch, cp[i].cert, cp[i].key, 0, &ck[i],
-			    d) == -1) {
+			if (certset_load(cs, prev, pair_changes(ch, &cp[i]),
+			    cp[i].cert, cp[i].key, 0, &ck[i], d) == -1) {
 				ck[i] = NULL;
 				ok = -1;
 			}
@@ -116,17 +137,32 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 	return 0;
 }
 
+/* the policy file of a domain: the section's policy =, else its file in
+ * policy_dir as named there (file), else <name>.txt */
+static void
+policy_path(const struct config *cfg, const struct domain_conf *dc,
+    const char *name, const char *file, char *path, size_t len)
+{
+	if (dc != NULL && dc->policy != NULL)
+		snprintf(path, len, "%s", dc->policy);
+	else if (file != NULL)
+		snprintf(path, len, "%s/%s", cfg->policy_dir, file);
+	else
+		snprintf(path, len, "%s/%s.txt", cfg->policy_dir, name);
+}
+
 /*
- * Load one domain: its policy and its certificates, with every check -t
- * runs. When old (the previous version) used the same policy file, unchanged
+ * Load one domain: its policy (file: its name in policy_dir, or NULL) and
+ * its certificates, with every check -t runs. When old (the previous version) used the same policy file, unchanged
  * on disk, and the same certificate objects, old itself is returned with one
  * more reference and nothing is read. Returns the domain (one reference), or
  * NULL after adding every problem to d.
  */
 static struct domain *
 domain_load(const struct config *cfg, const struct domain_conf *dc,
-    const char *name, struct certset *cs, const struct certset *prev_certs,
-    const struct changes *ch, struct domain *old, time_t now, struct diag *d)
+    const char *name, const char *file, struct certset *cs,
+    const struct certset *prev_certs, const struct changes *ch,
+    struct domain *old, time_t now, struct diag *d)
 {
 	struct certkey *ck[2];
 	struct domain *dom;
@@ -136,10 +172,7 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 	int ok = 0;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", name);
-	if (dc != NULL && dc->policy != NULL)
-		snprintf(path, sizeof(path), "%s", dc->policy);
-	else
-		snprintf(path, sizeof(path), "%s/%s.txt", cfg->policy_dir, name);
+	policy_path(cfg, dc, name, file, path, sizeof(path));
 	if (domain_certs(cfg, dc, name, host, cs, prev_certs, ch, now, ck, d) == -1)
 		ok = -1;
 
@@ -210,13 +243,46 @@ discovered_name(const char *file, char *name, size_t len)
 	return name_normalise(file, n - 4, name, len) == 0;
 }
 
-/* every domain to load: the sections, then <domain>.txt files in policy_dir */
+/* one domain to load: a section's, or a file's in policy_dir */
+struct wanted {
+	char *name;		/* normalised (lower case) */
+	char *file;		/* its policy file in policy_dir as named there,
+				 * or NULL */
+	char *clash;		/* another file there for the same name (they
+				 * differ only by case), or NULL */
+};
+
+static void
+wanted_free(struct wanted *w, size_t n)
+{
+	for (size_t i = 0; w != NULL && i < n; i++) {
+		free(w[i].name);
+		free(w[i].file);
+		free(w[i].clash);
+	}
+	free(w);
+}
+
+/* note the file f of policy_dir for the domain w; returns 0 or -1 */
 static int
-collect_names(const struct config *cfg, char ***names, size_t *n,
+wanted_file(struct wanted *w, const char *f)
+{
+	char **slot = w->file == NULL ? &w->file : &w->clash;
+
+	if (*slot != NULL)
+		return 0;	/* a third one: the error names two */
+	return (*slot = strdup(f)) == NULL ? -1 : 0;
+}
+
+/* every domain to load: the sections, then <domain>.txt files in policy_dir
+ * (domain names ignore case: the file is opened as it is named) */
+static int
+collect_names(const struct config *cfg, struct wanted **names, size_t *n,
     struct diag *d)
 {
 	struct strmap seen = { 0 };
 	struct dirent **ents = NULL;
+	struct wanted *w;
 	int nents = 0;
 	size_t cap;
 
@@ -239,12 +305,13 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 	}
 	cap = cfg->ndomains + (size_t)nents + 1;
 	strmap_reserve(&seen, cap);
-	if ((*names = calloc(cap, sizeof(char *))) == NULL)
+	if ((*names = calloc(cap, sizeof(**names))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < cfg->ndomains; i++) {
-		if (((*names)[*n] = strdup(cfg->domains[i].name)) == NULL)
+		w = &(*names)[*n];
+		if ((w->name = strdup(cfg->domains[i].name)) == NULL)
 			goto fail;
-		strmap_put(&seen, (*names)[*n], (*names)[*n]);
+		strmap_put(&seen, w->name, w);
 		(*n)++;
 	}
 	for (int i = 0; i < nents; i++) {
@@ -259,12 +326,15 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 				    "policy files are named <domain>.txt", f);
 			continue;
 		}
-		if (strmap_get(&seen, name) != NULL)
-			continue;
-		if (((*names)[*n] = strdup(name)) == NULL)
+		if ((w = strmap_get(&seen, name)) == NULL) {
+			w = &(*names)[*n];
+			if ((w->name = strdup(name)) == NULL)
+				goto fail;
+			strmap_put(&seen, w->name, w);
+			(*n)++;
+		}
+		if (wanted_file(w, f) == -1)
 			goto fail;
-		strmap_put(&seen, (*names)[*n], (*names)[*n]);
-		(*n)++;
 	}
 	for (int i = 0; i < nents; i++)
 		free(ents[i]);
@@ -276,6 +346,9 @@ fail:
 		free(ents[i]);
 	free(ents);
 	strmap_free(&seen);
+	wanted_free(*names, *n + 1);	/* the one being filled too */
+	*names = NULL;
+	*n = 0;
 	diag_err(d, cfg->path, 0, "out of memory");
 	return -1;
 }
@@ -308,6 +381,9 @@ snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->nfailed; i++)
 		free(s->failed[i]);
 	free(s->failed);
+	for (size_t i = 0; i < s->nclashed; i++)
+		free(s->clashed[i]);
+	free(s->clashed);
 	config_free(&s->cfg);
 	free(s);
 }
@@ -410,6 +486,63 @@ snapshot_new(unsigned long generation)
 	return s;
 }
 
+/* note that the domain name has two policy files differing by case;
+ * returns 0 or -1 */
+static int
+note_clashed(struct snapshot *s, const char *name)
+{
+	char **v = realloc(s->clashed, (s->nclashed + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	s->clashed = v;
+	if ((v[s->nclashed] = strdup(name)) == NULL)
+		return -1;
+	s->nclashed++;
+	return 0;
+}
+
+/* one more reference to dom; returns it */
+static struct domain *
+domain_keep(struct domain *dom)
+{
+	atomic_fetch_add_explicit(&dom->refs, 1, memory_order_relaxed);
+	return dom;
+}
+
+/*
+ * Load the domain w for s unless its policy file is still being written
+ * (*held set, nothing loaded: the caller keeps old) or two files in
+ * policy_dir differ only by case (an error naming both). Returns what
+ * domain_load returns.
+ */
+static struct domain *
+domain_try(struct snapshot *s, const struct domain_conf *dc,
+    const struct wanted *w, const struct certset *prev_certs,
+    const struct changes *ch, struct domain *old, time_t now, int *held,
+    struct diag *d)
+{
+	char path[4096];
+
+	*held = 0;
+	if ((dc == NULL || dc->policy == NULL) && w->clash != NULL) {
+		policy_path(&s->cfg, dc, w->name, w->clash, path, sizeof(path));
+		diag_err(d, path, 0, "%s/%s is the policy of %s too (domain names "
+		    "ignore case): remove one of the two files", s->cfg.policy_dir,
+		    w->file, w->name);
+		if (note_clashed(s, w->name) == -1)
+			diag_err(d, path, 0, "out of memory");
+		return NULL;
+	}
+	policy_path(&s->cfg, dc, w->name, w->file, path, sizeof(path));
+	if (changes_held(ch, path)) {
+		*held = 1;
+		return NULL;
+	}
+	return domain_load(&s->cfg, dc, w->name, w->file, s->certs, prev_certs,
+	    ch, old, now, d);
+}
+
 /* every file looked at (start-up, SIGHUP, polling, events not trusted):
  * what snapshot_build does when snapshot_patch cannot */
 static int
@@ -419,7 +552,7 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 {
 	const struct certset *prev_certs = prev != NULL ? prev->certs : NULL;
 	struct snapshot *s;
-	char **names = NULL;
+	struct wanted *names = NULL;
 	size_t nnames = 0, failed_cap = 0;
 	time_t now = time(NULL);
 
@@ -445,13 +578,18 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 	    strmap_reserve(&s->index, nnames) == -1)
 		goto fail;
 	for (size_t i = 0; i < nnames; i++) {
+		const char *name = names[i].name;
 		struct domain *old = prev != NULL ?
-		    (struct domain *)snapshot_find(prev, names[i]) : NULL;
+		    (struct domain *)snapshot_find(prev, name) : NULL;
 		struct domain *dom;
+		int held;
 
-		dom = domain_load(&s->cfg, config_find_domain(&s->cfg, names[i]),
-		    names[i], s->certs, prev_certs, ch, old, now, d);
-		if (place_domain(s, names[i], dom, old, &failed_cap, d) == -1)
+		dom = domain_try(s, config_find_domain(&s->cfg, name), &names[i],
+		    prev_certs, ch, old, now, &held, d);
+		if (held)	/* still being written: as it was, if at all */
+			dom = old != NULL ? domain_keep(old) : NULL;
+		if ((!held || dom != NULL) &&
+		    place_domain(s, name, dom, old, &failed_cap, d) == -1)
 			goto fail;
 	}
 	if (prev != NULL)
@@ -461,25 +599,22 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 	s->paths_changed = paths_differ(s, prev, ch);
 	if (snapshot_finish(s, nnames, d) == -1)
 		goto fail;
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	wanted_free(names, nnames);
 	*out = s;
 	return 0;
 fail:
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	wanted_free(names, nnames);
 	snapshot_free(s);
 	return -1;
 }
 
 /*
  * The incremental build. With file events to go by that touch neither the
- * configuration nor cert_dir's list of entries, only what the events name
+ * configuration nor the directories of cert_dir that hold pairs (an entry
+ * come or gone, as certset_pair_of_path tells), only what the events name
  * can differ from prev: the policy files named, the certificate pairs whose
- * files (or the directories their symlinks lead to) saw events, pairs new in
- * a cert_dir subdirectory with events, and the domains using or covered by
+ * files (or the directories their symlinks lead to) saw events, pairs new
+ * where files of cert_dir saw events, and the domains using or covered by
  * any of those. The new snapshot copies prev's tables (a table copy, no
  * rehashing), shares its certificate set when no certificate changed, and
  * loads just those domains again, so a change to one domain of 10,000 costs
@@ -599,24 +734,19 @@ config_touched(const char *config_path, const struct changes *ch)
 	return changes_file(ch, real, dir, 0);
 }
 
-/* the subdirectory name of cert_dir (of length dirlen) that dir (NULL
- * fine) is, or NULL: names starting with '.' are no certificate's */
-static const char *
-cert_subdir(const char *cert_dir, size_t dirlen, const char *dir)
+/* is path dir itself or below it? */
+static int
+path_under(const char *path, const char *dir)
 {
-	const char *sub;
+	size_t n = strlen(dir);
 
-	if (dir == NULL || strncmp(dir, cert_dir, dirlen) != 0 ||
-	    dir[dirlen] != '/')
-		return NULL;
-	sub = dir + dirlen + 1;
-	return *sub == '.' || strchr(sub, '/') != NULL ? NULL : sub;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-/* are all events in policy_dir or subdirectories of cert_dir, with no
- * certificate named in the configuration? Then only the pairs of those
- * subdirectories can have changed, and finding them needs no walk over
- * every certificate. */
+/* are all events in policy_dir or in cert_dir and below, with no
+ * certificate named in the configuration? Then only the pairs the layouts
+ * (certset_pair_of_path) give those files can have changed, and finding
+ * them needs no walk over every certificate. */
 static int
 events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 {
@@ -631,66 +761,89 @@ events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 		const char *dir = ch->dirs.slots[i].key;
 
 		if (dir != NULL && strcmp(dir, s->cfg.policy_dir) != 0 &&
-		    (cert_dir == NULL ||
-		    cert_subdir(cert_dir, strlen(cert_dir), dir) == NULL))
+		    (cert_dir == NULL || !path_under(dir, cert_dir)))
 			return 0;
 	}
 	return 1;
 }
 
+/* note ck, a pair of prev's, as changed by the events (once); returns 0, or
+ * PATCH_FULL when there are too many */
+static int
+patch_old(struct patch *p, struct certkey *ck)
+{
+	for (size_t k = 0; k < p->nold; k++)
+		if (p->old_cks[k] == ck)
+			return 0;
+	if (p->nold == PATCH_MAX_PAIRS)
+		return PATCH_FULL;
+	p->old_cks[p->nold++] = ck;
+	return 0;
+}
+
+/* is a file of ck's pair still being written? Then the pair stays whole */
+static int
+pair_held(const struct changes *ch, const struct certkey *ck)
+{
+	return changes_held(ch, ck->cert_path) || changes_held(ch, ck->key_path);
+}
+
 /*
  * The certificates: prev's pairs whose files changed (old_cks), and pairs
- * that appeared in cert_dir subdirectories with events. Builds s->certs:
- * prev's set shared when nothing changed, else a copy with the changes.
- * Returns 0, -1, or PATCH_FULL.
+ * that appeared in cert_dir where files saw events. Builds s->certs: prev's
+ * set shared when nothing changed, else a copy with the changes. Returns 0,
+ * -1, or PATCH_FULL.
  */
 static int
 patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 {
 	const struct certset *pc = p->prev->certs;
 	const char *cert_dir = s->cfg.cert_dir;
-	size_t dirlen = cert_dir != NULL ? strlen(cert_dir) : 0;
-	char cert[4096], key[4096];
+	char cert[PATH_MAX], key[PATH_MAX];
 	char *added[PATCH_MAX_PAIRS][2];	/* cert, key of new pairs */
 	size_t nadd = 0;
-	int rc = PATCH_FULL;
+	int rc = PATCH_FULL, elsewhere = !events_in_known_dirs(s, p->ch);
 
-	if (events_in_known_dirs(s, p->ch)) {
-		/* only pairs of cert_dir subdirectories with events */
-		for (size_t i = 0; cert_dir != NULL && i < p->ch->dirs.cap; i++) {
-			const char *sub = cert_subdir(cert_dir, dirlen,
-			    p->ch->dirs.slots[i].key);
-			struct certkey *ck;
+	/* events elsewhere, or pairs named in the configuration: any pair's
+	 * files, or where their symlinks lead, may have changed */
+	for (size_t i = 0; elsewhere && i < pc->n; i++) {
+		struct certkey *ck = pc->v[i];
 
-			if (sub == NULL ||
-			    (ck = certset_find_sub(pc, cert_dir, sub)) == NULL ||
-			    certs_unchanged(ck))
-				continue;
-			if (p->nold == PATCH_MAX_PAIRS)
-				return PATCH_FULL;
-			p->old_cks[p->nold++] = ck;
-		}
-	} else {
-		for (size_t i = 0; i < pc->n; i++) {
-			struct certkey *ck = pc->v[i];
-
-			if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
-			    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
-			    certs_unchanged(ck))
-				continue;
-			if (p->nold == PATCH_MAX_PAIRS)
-				return PATCH_FULL;
-			p->old_cks[p->nold++] = ck;
-		}
+		if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
+		    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
+		    certs_unchanged(ck) || pair_held(p->ch, ck))
+			continue;
+		if (patch_old(p, ck) != 0)
+			return PATCH_FULL;
 	}
-	/* pairs new in a subdirectory of cert_dir that saw events */
-	for (size_t i = 0; cert_dir != NULL && i < p->ch->dirs.cap; i++) {
-		const char *sub = cert_subdir(cert_dir, dirlen,
-		    p->ch->dirs.slots[i].key);
+	/* in cert_dir the layouts say which pair a file is of: the one prev
+	 * took from its place, and the one discovery finds there now */
+	for (size_t i = 0; cert_dir != NULL && i < p->ch->files.cap; i++) {
+		const char *path = p->ch->files.slots[i].key;
+		struct certkey *old;
+		int what, dup = 0;
 
-		if (sub == NULL ||
-		    !certset_find_layout(cert_dir, sub, cert, key, sizeof(cert)) ||
-		    certset_has(pc, cert, key))
+		if (path == NULL || !path_under(path, cert_dir))
+			continue;
+		what = certset_pair_of_path(pc, cert_dir, path, &old, cert, key,
+		    sizeof(cert));
+		if (what == CERTSET_PATH_ENTRY)
+			goto out;	/* an entry come or gone: discovery */
+		if (what != CERTSET_PATH_PAIR)
+			continue;
+		/* a place that now gives another layout's pair: discovery */
+		if (old != NULL && cert[0] != '\0' && (strcmp(old->cert_path,
+		    cert) != 0 || strcmp(old->key_path, key) != 0))
+			goto out;
+		if (old != NULL && !certs_unchanged(old) && !pair_held(p->ch, old) &&
+		    patch_old(p, old) != 0)
+			goto out;
+		for (size_t k = 0; k < nadd; k++)
+			dup |= strcmp(added[k][0], cert) == 0;
+		/* a new pair with a file still being written: its close is the
+		 * change that adds it */
+		if (cert[0] == '\0' || dup || certset_has(pc, cert, key) ||
+		    changes_held(p->ch, cert) || changes_held(p->ch, key))
 			continue;
 		if (nadd == PATCH_MAX_PAIRS)
 			goto out;
@@ -756,6 +909,24 @@ cert_paths_touched(const struct cert_paths *cp, const struct changes *ch)
 	    changes_file(ch, cp->key, NULL, 0));
 }
 
+/*
+ * Is the policy file at path (of the domain name) named otherwise than
+ * name.txt, or did prev serve name from another file? Then
+ * another file of policy_dir may differ from it only by case, and only the
+ * full build, which reads the whole directory, can tell.
+ */
+static int
+patch_case_differs(const struct snapshot *prev, const char *path,
+    const char *name)
+{
+	const struct domain *old = snapshot_find(prev, name);
+	const char *file = strrchr(path, '/') + 1;
+	size_t n = strlen(name);
+
+	return strncmp(file, name, n) != 0 || strcmp(file + n, ".txt") != 0 ||
+	    (old != NULL && strcmp(old->policy_path, path) != 0);
+}
+
 /* the domains the events may have changed: policy files named, sections'
  * own policy and certificate files, users of changed pairs, names new
  * pairs cover. Returns 0, -1, or PATCH_FULL */
@@ -773,9 +944,12 @@ patch_domains_dirty(struct patch *p, const struct snapshot *s)
 		if (path == NULL || strncmp(path, pdir, plen) != 0 ||
 		    path[plen] != '/' || strchr(path + plen + 1, '/') != NULL)
 			continue;
-		if (path[plen + 1] != '.' &&
-		    discovered_name(path + plen + 1, name, sizeof(name)) &&
-		    patch_mark(p, name, path + plen + 1) == -1)
+		if (path[plen + 1] == '.' ||
+		    !discovered_name(path + plen + 1, name, sizeof(name)))
+			continue;
+		if (patch_case_differs(prev, path, name))
+			return PATCH_FULL;
+		if (patch_mark(p, name, path + plen + 1) == -1)
 			return -1;
 	}
 	/* certificates named in the configuration, also those prev could
@@ -805,24 +979,43 @@ patch_domains_dirty(struct patch *p, const struct snapshot *s)
 	for (size_t k = 0; k < p->nnew; k++)
 		if (patch_mark_names(p, p->new_cks[k]) == -1)
 			return -1;
+	/* a domain with two files differing by case: only the full build
+	 * looks at every file (the others' clashes are copied) */
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (strmap_get(&p->dirty_map, prev->clashed[i]) != NULL)
+			return PATCH_FULL;
 	return 0;
 }
 
 /* is the domain dt to be served? (a section, or a policy file in policy_dir) */
 static int
-patch_served(const struct snapshot *s, const struct dirty *dt)
+patch_served(const struct snapshot *s, const struct dirty *dt,
+    const char *file)
 {
 	char path[4096];
 	struct stat sb;
 
 	if (config_find_domain(&s->cfg, dt->name) != NULL)
 		return 1;
-	if (dt->file != NULL)
-		snprintf(path, sizeof(path), "%s/%s", s->cfg.policy_dir, dt->file);
-	else
-		snprintf(path, sizeof(path), "%s/%s.txt", s->cfg.policy_dir,
-		    dt->name);
+	policy_path(&s->cfg, NULL, dt->name, file, path, sizeof(path));
 	return stat(path, &sb) == 0;
+}
+
+/* the file of policy_dir dt is loaded from: the one an event named, else
+ * the one old (prev's version, or NULL) was loaded from there, else NULL */
+static const char *
+patch_file(const struct snapshot *s, const struct dirty *dt,
+    const struct domain *old)
+{
+	size_t n = strlen(s->cfg.policy_dir);
+
+	if (dt->file != NULL || old == NULL)
+		return dt->file;
+	if (strncmp(old->policy_path, s->cfg.policy_dir, n) == 0 &&
+	    old->policy_path[n] == '/' && strchr(old->policy_path + n + 1,
+	    '/') == NULL)
+		return old->policy_path + n + 1;
+	return NULL;
 }
 
 /* where dom is in s->domains; s holds it */
@@ -849,8 +1042,9 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 	struct domain *old = (struct domain *)snapshot_find(p->prev, dt->name);
 	struct domain *dom;
 	size_t pos = old != NULL ? domain_pos(s, old) : 0;
+	const char *file = patch_file(s, dt, old);
 
-	if (!patch_served(s, dt)) {
+	if (!patch_served(s, dt, file)) {
 		if (old != NULL) {
 			strmap_del(&s->index, dt->name);
 			s->domains[pos] = NULL;
@@ -859,8 +1053,15 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 		}
 		return 0;
 	}
-	dom = domain_load(&s->cfg, config_find_domain(&s->cfg, dt->name),
-	    dt->name, s->certs, p->prev->certs, p->ch, old, now, d);
+	{
+		struct wanted w = { .name = dt->name, .file = (char *)file };
+		int held;
+
+		dom = domain_try(s, config_find_domain(&s->cfg, dt->name), &w,
+		    p->prev->certs, p->ch, old, now, &held, d);
+		if (held)	/* still being written: s holds old, if any */
+			return 0;
+	}
 	if (dom == NULL)	/* s holds old already, if any */
 		return domain_failed(s, dt->name, old, failed_cap, d);
 	if (dom == old) {
@@ -912,9 +1113,7 @@ snapshot_patch(const char *config_path, unsigned long generation,
 	time_t now = time(NULL);
 	int rc = PATCH_FULL;
 
-	if (ch->dirs_all.n > 0 || config_touched(config_path, ch) ||
-	    (prev->cfg.cert_dir != NULL &&
-	    strmap_get(&ch->dirs, prev->cfg.cert_dir) != NULL))
+	if (ch->dirs_all.n > 0 || config_touched(config_path, ch))
 		return PATCH_FULL;
 	if ((s = snapshot_new(generation)) == NULL)
 		return PATCH_FULL;
@@ -956,6 +1155,9 @@ snapshot_patch(const char *config_path, unsigned long generation,
 		if (strmap_get(&p.dirty_map, prev->failed[i]) == NULL &&
 		    note_failed(s, prev->failed[i], &failed_cap) == -1)
 			goto oom;
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (note_clashed(s, prev->clashed[i]) == -1)
+			goto oom;
 	for (size_t i = 0; i < p.ndirty; i++)
 		if (patch_domain(&p, s, p.dirty[i], now, &failed_cap, d) == -1)
 			goto oom;
@@ -988,6 +1190,12 @@ snapshot_build(const char *config_path, unsigned long generation,
     struct snapshot **out, struct diag *d)
 {
 	*out = NULL;
+	/* the configuration still being written: everything stays as it is
+	 * (at start-up there is nothing else; its stamp is noted) */
+	if (changes_held(ch, config_path) && prev != NULL) {
+		*out = snapshot_ref((struct snapshot *)prev);
+		return 0;
+	}
 	if (prev != NULL && ch != NULL && !ch->full) {
 		int rc = snapshot_patch(config_path, generation, prev, ch, out, d);
 
