@@ -67,6 +67,10 @@ endif
 ifndef NETTLE
 NETTLE := $(shell pkg-config --atleast-version=3.6 hogweed 2>/dev/null && echo yes || echo no)
 endif
+# nettle, hogweed and GMP are linked statically: only the few functions the
+# driver calls come along (as shared libraries their pages added 0.5 MiB to
+# the resident size of a process serving one domain)
+NETTLE_LIBS = -Wl,-Bstatic -lhogweed -lnettle -lgmp -Wl,-Bdynamic
 ifeq ($(MBEDTLS_SYSTEM),yes)
 MBEDTLS_CFLAGS := $(shell pkg-config --cflags mbedtls)
 MBEDTLS_LIBS := $(shell pkg-config --libs mbedtls mbedx509 mbedcrypto)
@@ -80,8 +84,7 @@ MBEDTLS_HAS_NETTLE = $(shell grep -qs '^\#define MTA_STSD_NETTLE_DRIVER_ENABLED'
 MBEDTLS_LIBS = $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbedx509.a \
 	$(MBEDTLS_PREFIX)/lib/libmbedcrypto.a $(MBEDTLS_PREFIX)/lib/libeverest.a \
 	$(MBEDTLS_PREFIX)/lib/libp256m.a \
-	$(if $(MBEDTLS_HAS_NETTLE),$(MBEDTLS_PREFIX)/lib/libmtastsd-nettle.a \
-	$(shell pkg-config --libs hogweed nettle) -lgmp)
+	$(if $(MBEDTLS_HAS_NETTLE),$(MBEDTLS_PREFIX)/lib/libmtastsd-nettle.a $(NETTLE_LIBS))
 MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
 endif
 
