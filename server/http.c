@@ -6,16 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "names.h"
-#include "server.h"
 #include "snapshot.h"
 
 static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
+static _Thread_local struct http_ops ops;		/* back to the connections */
+static _Thread_local struct loop_fd mhd_lf;		/* libmicrohttpd's epoll set */
+static _Thread_local struct loop_hook mhd_hook;
 static _Thread_local unsigned max_requests;		/* per connection */
 static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
     *resp_404, *resp_405, *resp_421;
@@ -89,7 +93,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(struct MHD_Connection *mc, const struct server_conn_view *v,
+respond(struct MHD_Connection *mc, const struct http_conn *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -99,7 +103,7 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 
 	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
-	    head ? 0 : body_len, server_now_ms() - v->started_ms);
+	    head ? 0 : body_len, loop_now_ms() - v->started_ms);
 	if (v->requests < max_requests)
 		return MHD_queue_response(mc, status, r);
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
@@ -134,7 +138,7 @@ static size_t
 http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 {
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	char *r = s, *w = s;
 	int bad = 0;
 
@@ -156,7 +160,7 @@ http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 	*w = '\0';
 	if (bad && (ci = MHD_get_connection_info(mc,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL &&
-	    (v = server_conn_lookup(ci->connect_fd)) != NULL)
+	    (v = ops.lookup(ops.arg, ci->connect_fd)) != NULL)
 		v->bad_target = 1;
 	return (size_t)(w - s);
 }
@@ -227,7 +231,7 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
     size_t *upload_data_size, void **req_cls)
 {
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	const struct domain *dom;
 	const char *host, *path = url;
 	int nhost = 0;
@@ -235,7 +239,7 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	(void)cls;
 	(void)upload_data;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
+	if (ci == NULL || (v = ops.lookup(ops.arg, ci->connect_fd)) == NULL ||
 	    (dom = v->domain) == NULL)
 		return MHD_NO;
 	if (*req_cls != &req_marker) {
@@ -305,7 +309,7 @@ http_request_line(void *cls, const char *uri, struct MHD_Connection *mc)
 /* the request libmicrohttpd refused by itself: one access-log line, as for
  * any answered request (method and path are not known any more) */
 static void
-log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
+log_refused(struct MHD_Connection *mc, const struct http_conn *v)
 {
 	const union MHD_ConnectionInfo *si;
 
@@ -314,7 +318,7 @@ log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
 		return;		/* aborted or timed out: nothing was answered */
 	metrics_request(si->http_status);
 	log_access(v->peer, v->sni, NULL, "-", "-", si->http_status, 0,
-	    server_now_ms() - v->started_ms);
+	    loop_now_ms() - v->started_ms);
 }
 
 /* a request is over (sent, refused or aborted): the connection may be idle
@@ -324,7 +328,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	int refused = *req_cls == &uri_marker;
 
 	(void)cls;
@@ -333,7 +337,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		return;
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
+	if (ci != NULL && (v = ops.lookup(ops.arg, ci->connect_fd)) != NULL) {
 		if (refused)
 			log_refused(mc, v);
 		else if (v->inflight > 0)
@@ -341,7 +345,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		v->forwarded = 0;
 		v->bad_target = 0;
 		v->in_body = 0;
-		server_conn_wake(v);
+		ops.wake(ops.arg, v);
 	}
 }
 
@@ -361,8 +365,40 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
+/* before the loop waits: libmicrohttpd's next timeout, or -1 */
+static long
+http_timeout_ms(void *arg, double now)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	(void)arg;
+	(void)now;
+	if (MHD_get_timeout(daemon_, &ms) != MHD_YES)
+		return -1;
+	return ms > 1000000 ? 1000000 : (long)ms;
+}
+
+/* after every loop turn's events: libmicrohttpd reads requests and writes
+ * responses here; the bytes it wrote are picked up by the next epoll round */
+static void
+http_run(void *arg, double now)
+{
+	(void)arg;
+	(void)now;
+	MHD_run(daemon_);
+}
+
+/* libmicrohttpd's epoll set is readable: http_run does the work */
+static void
+http_on_event(struct loop_fd *lf, uint32_t events)
+{
+	(void)lf;
+	(void)events;
+}
+
 int
-http_start(const struct config *cfg, int *epoll_fd)
+http_start(const struct config *cfg, struct loop *loop,
+    const struct http_ops *o)
 {
 	const union MHD_DaemonInfo *di;
 
@@ -400,7 +436,16 @@ http_start(const struct config *cfg, int *epoll_fd)
 		log_err("http: libmicrohttpd has no epoll descriptor");
 		return -1;
 	}
-	*epoll_fd = di->epoll_fd;
+	ops = *o;
+	mhd_lf.fd = di->epoll_fd;
+	mhd_lf.cb = http_on_event;
+	if (loop_fd_add(loop, &mhd_lf, EPOLLIN) == -1) {
+		log_err("http: cannot watch libmicrohttpd's descriptor");
+		return -1;
+	}
+	mhd_hook.before = http_timeout_ms;
+	mhd_hook.after = http_run;
+	loop_hook_add(loop, &mhd_hook);
 	return 0;
 }
 
@@ -411,27 +456,12 @@ http_add(int fd, const struct sockaddr *peer, socklen_t peerlen)
 }
 
 void
-http_run(void)
-{
-	MHD_run(daemon_);
-}
-
-long
-http_timeout_ms(void)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (MHD_get_timeout(daemon_, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-void
 http_stop(void)
 {
 	if (daemon_ != NULL)
-		MHD_stop_daemon(daemon_);
+		MHD_stop_daemon(daemon_);	/* closes its epoll set */
 	daemon_ = NULL;
+	mhd_lf.fd = -1;
 	http_response_free(resp_400);
 	http_response_free(resp_400_target);
 	http_response_free(resp_404);

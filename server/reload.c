@@ -20,7 +20,8 @@
 
 #include "changes.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "strmap.h"
 
@@ -42,7 +43,7 @@
 	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static char *config_path;
-static struct reload_stats stats = { .generation = 1 };
+static unsigned long generation = 1;	/* of the snapshot being served */
 static double next_poll;
 
 /* settings that only a restart can change, as started */
@@ -65,7 +66,12 @@ struct watch {
 	size_t nnames;
 };
 
-static int ino_fd = -1, loop_fd = -1;
+static struct loop *loop;
+static struct reload_ops ops;		/* the loop's: where snapshots go */
+static struct loop_fd ino_lf = { .fd = -1 };	/* inotify */
+static struct loop_fd done_lf = { .fd = -1 };	/* eventfd: a build is done */
+static struct loop_hook hook;		/* the debounce and poll timers */
+
 static struct watch *watch_v;		/* the watch set */
 static size_t watch_n;
 static struct strmap want_map;		/* dir -> struct watch * while syncing */
@@ -237,7 +243,7 @@ watch_sync(void)
 	struct watch *v = NULL;
 	size_t n = 0;
 
-	if (ino_fd == -1 || s == NULL)
+	if (ino_lf.fd == -1 || s == NULL)
 		return;
 	watch_want_file(&v, &n, config_path);
 	watch_want(&v, &n, s->cfg.policy_dir, NULL);
@@ -260,7 +266,7 @@ watch_sync(void)
 	/* inotify_add_watch returns the same wd for a directory already
 	 * watched, so adding is idempotent; then drop what is not wanted */
 	for (size_t i = 0; i < n; i++) {
-		v[i].wd = inotify_add_watch(ino_fd, v[i].dir,
+		v[i].wd = inotify_add_watch(ino_lf.fd, v[i].dir,
 		    WATCH_EVENTS | IN_ONLYDIR);
 		if (v[i].wd == -1 && errno != ENOENT)
 			log_warn("reload: cannot watch %s: %s; changes there are "
@@ -269,7 +275,7 @@ watch_sync(void)
 	}
 	for (size_t i = 0; i < watch_n; i++) {
 		if (watch_v[i].wd >= 0 && strmap_get(&want_map, watch_v[i].dir) == NULL)
-			inotify_rm_watch(ino_fd, watch_v[i].wd);
+			inotify_rm_watch(ino_lf.fd, watch_v[i].wd);
 		watch_free(&watch_v[i]);
 	}
 	free(watch_v);
@@ -363,7 +369,7 @@ writing_follow(const struct inotify_event *ev, const struct watch *w)
 	}
 }
 
-/* when the changes seen so far are to be built (server_now_ms() time) */
+/* when the changes seen so far are to be built (loop_now_ms() time) */
 static double
 change_due(void)
 {
@@ -378,12 +384,9 @@ change_due(void)
 static void
 watch_setup(int on)
 {
-	struct epoll_event ev;
-
 	if (!on) {
-		if (ino_fd != -1) {
-			close(ino_fd);	/* drops every watch */
-			ino_fd = -1;
+		if (ino_lf.fd != -1) {
+			loop_fd_close(loop, &ino_lf);	/* drops every watch */
 			for (size_t i = 0; i < watch_n; i++)
 				watch_free(&watch_v[i]);
 			free(watch_v);
@@ -392,16 +395,13 @@ watch_setup(int on)
 		}
 		return;
 	}
-	if (ino_fd == -1) {
-		if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+	if (ino_lf.fd == -1) {
+		if ((ino_lf.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
 			log_warn("reload: inotify unavailable (%s); reloading on "
 			    "SIGHUP and polling only", strerror(errno));
 			return;
 		}
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = ino_fd;
-		epoll_ctl(loop_fd, EPOLL_CTL_ADD, ino_fd, &ev);
+		loop_fd_add(loop, &ino_lf, EPOLLIN);
 	}
 	watch_sync();
 }
@@ -412,7 +412,7 @@ watch_setup(int on)
  * keep being answered from the current snapshot meanwhile. The thread only
  * reads prev (held by a reference for the duration) and files; everything
  * it shares with the loop is reference counted with atomics. When it is
- * done it writes to done_fd and the loop publishes the result.
+ * done it writes to the done eventfd and the loop publishes the result.
  */
 struct build_job {
 	const char *why;
@@ -427,8 +427,6 @@ struct build_job {
 };
 
 static struct build_job *job;		/* the build running, or NULL */
-static int done_fd = -1;
-static int startup_failed;
 static int threaded = -1;
 
 static void *
@@ -441,7 +439,7 @@ build_main(void *arg)
 	    &j->result,
 	    &j->d);
 	/* an eventfd write cannot fail short of a bug; nothing to do then */
-	(void)!write(done_fd, &one, sizeof(one));
+	(void)!write(done_lf.fd, &one, sizeof(one));
 	return NULL;
 }
 
@@ -462,41 +460,38 @@ build_finish(struct build_job *j)
 {
 	struct snapshot *s = j->result;
 	int first = j->prev == NULL && snapshot_current() == NULL;
-	double ms = server_now_ms() - j->t0;
+	double ms = loop_now_ms() - j->t0;
 
 	if (j->rc == -1) {
 		log_diag(&j->d);
 		if (first) {
 			log_err("%s: not started: %zu error(s)", config_path,
 			    j->d.nerrors);
-			startup_failed = 1;
+			ops.failed(ops.arg);
 		} else {
 			/* the events this build consumed are lost with it: the
 			 * next build must look at every file again */
 			force_full = 1;
-			stats.failed++;
-			stats.last_failed = time(NULL);
+			metrics_reload(0);
 			log_err("reload (%s) failed: still serving generation %lu "
-			    "unchanged", j->why, stats.generation);
+			    "unchanged", j->why, generation);
 		}
 	} else if (!first && snapshot_same(s, j->prev) && j->d.nerrors == 0) {
 		log_debug("reload (%s): nothing changed", j->why);
 		snapshot_unref(s);
 	} else {
 		log_diag(&j->d);
-		stats.domain_failures += s->nfailed;
 		if (first) {
 			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
 			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
 		} else {
 			report_restart_only(&s->cfg);
-			stats.generation = s->generation;
-			stats.ok++;
-			stats.last_ok = time(NULL);
+			generation = s->generation;
+			metrics_reload(1);
 			log_info("reload (%s): generation %lu: %zu added, %zu "
 			    "changed, %zu removed, %zu failed (%zu kept at their "
 			    "previous version); %zu domains served; %.1f ms%s", j->why,
-			    stats.generation, s->nadded, s->nchanged, s->nremoved,
+			    generation, s->nadded, s->nchanged, s->nremoved,
 			    s->nfailed, s->nkept, s->ndomains, ms,
 			    s->patched ? " (incremental)" : "");
 		}
@@ -504,17 +499,16 @@ build_finish(struct build_job *j)
 		if (!first && log_access_open(s->cfg.access_log) == -1)
 			log_err("reload: access_log %s: %s; keeping the previous "
 			    "one", s->cfg.access_log, strerror(errno));
-		server_apply(&s->cfg);
-		server_publish(s);
+		ops.publish(ops.arg, s);	/* the loop swaps it in */
 		/* re-walking 10,000 directories is the costly part of a
 		 * reload's work on the loop: only when what is loaded moved */
-		if (first || s->paths_changed || (ino_fd != -1) != s->cfg.auto_reload)
+		if (first || s->paths_changed || (ino_lf.fd != -1) != s->cfg.auto_reload)
 			watch_setup(s->cfg.auto_reload);
 	}
 	if (snapshot_current() != NULL) {
 		unsigned poll = snapshot_current()->cfg.poll_interval;
 
-		next_poll = poll > 0 ? server_now_ms() + poll * 1000.0 : 0;
+		next_poll = poll > 0 ? loop_now_ms() + poll * 1000.0 : 0;
 	}
 	snapshot_unref(j->prev);
 	changes_free(j->changes);
@@ -546,9 +540,9 @@ build_start(const char *why)
 	}
 	seen = NULL;
 	other_trigger = force_full = 0;
-	j->generation = stats.generation + (cur != NULL ? 1 : 0);
+	j->generation = generation + (cur != NULL ? 1 : 0);
 	j->prev = cur != NULL ? snapshot_ref(cur) : NULL;
-	j->t0 = server_now_ms();
+	j->t0 = loop_now_ms();
 	if (threaded && pthread_create(&j->thread, NULL, build_main, j) == 0) {
 		job = j;
 		return;
@@ -557,68 +551,35 @@ build_start(const char *why)
 	build_finish(j);
 }
 
-void
-reload_start(int epfd)
+/* the build thread is done: publish its result, or keep what is served */
+static void
+reload_on_done(struct loop_fd *lf, uint32_t events)
 {
-	struct epoll_event ev;
+	uint64_t v;
 
-	loop_fd = epfd;
-#if defined(MBEDTLS_THREADING_C)
-	threaded = 1;
-#else
-	threaded = 0;	/* mbedTLS's RNG would be shared without locks */
-#endif
-	if (threaded &&
-	    (done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = done_fd;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, done_fd, &ev);
-	} else
-		threaded = 0;
-	build_start("startup");
+	(void)events;
+	if (read(lf->fd, &v, sizeof(v)) == sizeof(v) && job != NULL) {
+		struct build_job *j = job;
+
+		pthread_join(j->thread, NULL);
+		job = NULL;
+		build_finish(j);
+	}
 }
 
-int
-reload_startup_failed(void)
-{
-	return startup_failed;
-}
-
-void
-reload_request(const char *why)
-{
-	pending_why = why;
-	other_trigger = 1;
-}
-
-int
-reload_handle_fd(int fd)
+/* file events: note what changed; the build follows when they settle */
+static void
+reload_on_inotify(struct loop_fd *lf, uint32_t events)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
 
-	if (fd == -1)
-		return 0;
-	if (fd == done_fd) {
-		uint64_t v;
-
-		if (read(done_fd, &v, sizeof(v)) == sizeof(v) && job != NULL) {
-			struct build_job *j = job;
-
-			pthread_join(j->thread, NULL);
-			job = NULL;
-			build_finish(j);
-		}
-		return 1;
-	}
-	if (fd != ino_fd)
-		return 0;
-	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
+	(void)events;
+	while ((n = read(lf->fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const void *)p;
 			const struct watch *w = watch_find(ev->wd);
-			double now = server_now_ms();
+			double now = loop_now_ms();
 
 			if (watch_event_counts(w, ev->len ? ev->name : NULL,
 			    ev->mask)) {
@@ -632,14 +593,15 @@ reload_handle_fd(int fd)
 			p += sizeof(*ev) + ev->len;
 		}
 	}
-	return 1;
 }
 
-void
-reload_tick(double now)
+/* after every loop turn: start a build when one is due */
+static void
+reload_tick(void *arg, double now)
 {
 	const char *why = pending_why;
 
+	(void)arg;
 	if (job != NULL || snapshot_current() == NULL)
 		return;		/* one build at a time; changes wait for it */
 	if (why == NULL && change_why != NULL && now >= change_due())
@@ -655,13 +617,16 @@ reload_tick(double now)
 	build_start(why);
 }
 
-long
-reload_timeout_ms(double now)
+/* before the loop waits: how long until reload_tick has work (-1: nothing
+ * pending) */
+static long
+reload_timeout_ms(void *arg, double now)
 {
 	double due = -1;
 
+	(void)arg;
 	if (job != NULL)
-		return -1;	/* done_fd wakes the loop */
+		return -1;	/* the done eventfd wakes the loop */
 	if (pending_why != NULL)
 		return 0;
 	if (change_why != NULL)
@@ -673,10 +638,34 @@ reload_timeout_ms(double now)
 	return due <= now ? 0 : (long)(due - now) + 1;
 }
 
-const struct reload_stats *
-reload_stats(void)
+void
+reload_start(struct loop *l, const struct reload_ops *o)
 {
-	return &stats;
+	loop = l;
+	ops = *o;
+	ino_lf.cb = reload_on_inotify;
+	done_lf.cb = reload_on_done;
+	hook.before = reload_timeout_ms;
+	hook.after = reload_tick;
+	loop_hook_add(loop, &hook);
+#if defined(MBEDTLS_THREADING_C)
+	threaded = 1;
+#else
+	threaded = 0;	/* mbedTLS's RNG would be shared without locks */
+#endif
+	if (threaded &&
+	    (done_lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1)
+		loop_fd_add(loop, &done_lf, EPOLLIN);
+	else
+		threaded = 0;
+	build_start("startup");
+}
+
+void
+reload_request(const char *why)
+{
+	pending_why = why;
+	other_trigger = 1;
 }
 
 void
@@ -694,12 +683,13 @@ reload_stop(void)
 	}
 	watch_setup(0);
 	writing_clear();
-	if (done_fd != -1)
-		close(done_fd);
-	done_fd = -1;
+	if (done_lf.fd != -1)
+		close(done_lf.fd);
+	done_lf.fd = -1;
 	free(config_path);
 	free(boot_listen);
 	free(boot_user);
 	free(boot_group);
 	config_path = boot_listen = boot_user = boot_group = NULL;
+	loop = NULL;
 }
