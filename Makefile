@@ -6,7 +6,10 @@ DESTDIR ?=
 PYTHON ?= python3
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+# WERROR=1: a warning fails the build (make test, and so CI, sets it)
+WERROR ?=
+WARN_AS_ERROR = $(if $(filter 1,$(WERROR)),-Werror)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WARN_AS_ERROR) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
 
 BUILD = build
 VERSION = 0.1.0
@@ -91,7 +94,7 @@ $(BUILD):
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
 $(BUILD)/failalloc.so: tests/faults/failalloc.c | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl
+	$(CC) -std=c11 $(WARN) $(WARN_AS_ERROR) -O2 -g -shared -fPIC -o $@ $< -ldl
 
 # the built-in demo: throwaway CA + certificate in .demo/, served on 127.0.0.1:8443
 run: all
@@ -108,8 +111,11 @@ e2e: all
 
 # make test: everything CI runs - every suite on the normal build, again on
 # the ASan + UBSan build, the integration suite under valgrind, and the
-# fuzzers for FUZZ_TIME seconds each. make check: the suites on the normal
-# build only (a few minutes). run-all.sh prints one "N passed, N failed".
+# fuzzers for FUZZ_TIME seconds each; what it builds, it builds with -Werror
+# (WERROR=1 reaches the prerequisites and the asan sub-make). make check: the
+# suites on the normal build only (a few minutes). Both check the include
+# graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
+test: WERROR = 1
 test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
@@ -129,7 +135,7 @@ bench: all
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
