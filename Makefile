@@ -14,9 +14,43 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WARN_AS_ERROR) $(CFLAGS) $(MBEDTLS
 BUILD = build
 VERSION = 0.1.0
 
+# Set-up, before anything is built: what this machine lacks is installed by
+# scripts/install-deps.sh when make runs as root (Debian); as another user make
+# stops and prints the one command to run. The test goals check the whole list
+# (dpkg, about half a second); the others probe only what the build needs, so a
+# machine that has it (a container, another distribution) never runs the
+# script. INSTALL_DEPS=no skips the set-up, and so does make -n.
+INSTALL_DEPS ?= yes
+ifneq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+INSTALL_DEPS = no
+endif
+GOALS = $(or $(MAKECMDGOALS),all)
+TEST_GOALS = test check unit integration e2e asan fuzz
+DEP_PKGS = libmicrohttpd inih
+MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
+# exits 0 when the build (and the demo, for make run) has what it needs
+BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
+	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || pkg-config --atleast-version=3.6 mbedtls || \
+	[ -f $(MBEDTLS_PREFIX)/lib/libmbedtls.a ] || { command -v cmake && command -v bzip2 && \
+	command -v xz && python3 -c "import jinja2, jsonschema"; }; } && \
+	{ [ -z "$(filter run,$(GOALS))" ] || command -v openssl; }
+ifeq ($(INSTALL_DEPS),yes)
+ifneq ($(filter $(TEST_GOALS),$(GOALS)),)
+DEPS_SET = all
+else ifneq ($(filter-out clean distclean,$(GOALS)),)
+DEPS_SET := $(shell { $(BUILD_PROBE); } >/dev/null 2>&1 || echo --build)
+endif
+ifneq ($(DEPS_SET),)
+# output to stderr so that apt's progress shows as it comes
+DEPS_OUT := $(shell sh scripts/install-deps.sh $(filter --build,$(DEPS_SET)) >&2)
+ifneq ($(.SHELLSTATUS),0)
+$(error the set-up above failed; make again once it is fixed)
+endif
+endif
+endif
+
 # mbedTLS 3.6: the system's if pkg-config finds it, else built once from Debian 13's
 # source package into .deps/mbedtls (see scripts/fetch-mbedtls.sh)
-MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
 MBEDTLS_SYSTEM := $(shell pkg-config --atleast-version=3.6 mbedtls 2>/dev/null && echo yes)
 ifeq ($(MBEDTLS_SYSTEM),yes)
 MBEDTLS_CFLAGS := $(shell pkg-config --cflags mbedtls)
@@ -31,13 +65,15 @@ MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
 endif
 
 # libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev)
-DEP_PKGS = libmicrohttpd inih
-DEP_MISSING := $(shell for p in $(DEP_PKGS); do pkg-config --exists $$p || echo $$p; done)
+DEP_MISSING := $(shell for p in $(DEP_PKGS); do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 ifneq ($(DEP_MISSING),)
-$(error missing $(DEP_MISSING): install libmicrohttpd-dev libinih-dev pkg-config (or run .ci/run as root))
+ifneq ($(filter-out clean distclean,$(GOALS)),)
+$(error pkg-config does not find $(DEP_MISSING): install their development files (on Debian, \
+	as root: sh scripts/install-deps.sh))
 endif
-DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS))
-DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS))
+endif
+DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
 LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
 

@@ -2,14 +2,24 @@
 #include "certs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <mbedtls/asn1.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/bignum.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/psa_util.h>
+#include <mbedtls/ssl.h>
 
 #include "names.h"
 
@@ -68,11 +78,369 @@ x509_time_to_time(const mbedtls_x509_time *t)
 #define CURVE_HINT "the key's elliptic curve is not built in: use an RSA " \
 	"key or an ECDSA key on P-256, P-384 or P-521"
 
+/* what to do about an RSA key longer than the big numbers mbedTLS is built
+ * for (MBEDTLS_MPI_MAX_SIZE bytes: 8192 bits by default) */
+#define RSA_SIZE_HINT "the RSA key is too large: %zu bits, and this build " \
+	"handles RSA keys up to %d bits (mbedTLS's MBEDTLS_MPI_MAX_SIZE); use " \
+	"a key of 2048 to 4096 bits, or ECDSA P-256"
+
+/*
+ * The largest files read. A chain that can be sent is under 16 KiB of DER
+ * (about 22 KiB of PEM), but a whole CA bundle appended by mistake is read,
+ * so that the error can say how large the chain is; a 16,384-bit RSA key
+ * is about 13 KiB of PEM.
+ */
+#define CERT_FILE_MAX (4 * 1024 * 1024)
+#define KEY_FILE_MAX (64 * 1024)
+
 static const char *
 tls_strerror(int ret, char *buf, size_t len)
 {
 	mbedtls_strerror(ret, buf, len);
 	return buf;
+}
+
+/* the bits of the ASN.1 INTEGER at *p (moved past it), or 0 */
+static size_t
+asn1_int_bits(unsigned char **p, const unsigned char *end)
+{
+	const unsigned char *q;
+	size_t len, bits;
+
+	if (mbedtls_asn1_get_tag(p, end, &len, MBEDTLS_ASN1_INTEGER) != 0)
+		return 0;
+	q = *p;
+	*p += len;
+	while (len > 0 && *q == 0) {
+		q++;
+		len--;
+	}
+	if (len == 0)
+		return 0;
+	bits = len * 8;
+	for (unsigned char c = *q; !(c & 0x80); c = (unsigned char)(c << 1))
+		bits--;
+	return bits;
+}
+
+/* move *p past one ASN.1 element (one-byte tags); returns 0 or -1 */
+static int
+asn1_skip(unsigned char **p, const unsigned char *end)
+{
+	size_t len;
+
+	if (end - *p < 1)
+		return -1;
+	(*p)++;
+	if (mbedtls_asn1_get_len(p, end, &len) != 0)
+		return -1;
+	*p += len;
+	return 0;
+}
+
+/* at *p an AlgorithmIdentifier: is it rsaEncryption? (moved past it) */
+static int
+asn1_alg_is_rsa(unsigned char **p, const unsigned char *end)
+{
+	static const char rsa[] = MBEDTLS_OID_PKCS1_RSA;
+	unsigned char *alg_end;
+	size_t len;
+
+	if (mbedtls_asn1_get_tag(p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0)
+		return 0;
+	int is_rsa;
+
+	alg_end = *p + len;
+	if (mbedtls_asn1_get_tag(p, alg_end, &len, MBEDTLS_ASN1_OID) != 0)
+		return 0;
+	is_rsa = len == sizeof(rsa) - 1 && memcmp(*p, rsa, len) == 0;
+	*p = alg_end;
+	return is_rsa;
+}
+
+/* the bits of the RSA modulus in a DER private key (PKCS#1 or PKCS#8), or 0 */
+static size_t
+der_key_rsa_bits(unsigned char *p, const unsigned char *end)
+{
+	size_t len;
+	int version;
+
+	if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+	    MBEDTLS_ASN1_SEQUENCE) != 0)
+		return 0;
+	end = p + len;
+	if (mbedtls_asn1_get_int(&p, end, &version) != 0 || p >= end)
+		return 0;
+	if (*p == (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) {
+		/* PKCS#8: the algorithm, then PKCS#1 in an OCTET STRING */
+		if (!asn1_alg_is_rsa(&p, end) || mbedtls_asn1_get_tag(&p, end,
+		    &len, MBEDTLS_ASN1_OCTET_STRING) != 0)
+			return 0;
+		return der_key_rsa_bits(p, p + len);
+	}
+	return asn1_int_bits(&p, end);	/* PKCS#1: the modulus */
+}
+
+/* the bits of the RSA modulus of a DER certificate's public key, or 0 */
+static size_t
+der_cert_rsa_bits(unsigned char *p, const unsigned char *end)
+{
+	const int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+	size_t len;
+
+	/* Certificate, TBSCertificate, [0] version, serial, signature,
+	 * issuer, validity, subject, then SubjectPublicKeyInfo */
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (p < end && *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+	    MBEDTLS_ASN1_CONSTRUCTED | 0) && asn1_skip(&p, end) == -1)
+		return 0;
+	for (int i = 0; i < 5; i++)
+		if (asn1_skip(&p, end) == -1 || p > end)
+			return 0;
+	if (mbedtls_asn1_get_tag(&p, end, &len, seq) != 0)
+		return 0;
+	end = p + len;
+	if (!asn1_alg_is_rsa(&p, end) ||
+	    mbedtls_asn1_get_bitstring_null(&p, end, &len) != 0 ||
+	    mbedtls_asn1_get_tag(&p, p + len, &len, seq) != 0)
+		return 0;
+	return asn1_int_bits(&p, p + len);
+}
+
+/*
+ * The largest RSA modulus, in bits, among the PEM blocks of text that are
+ * certificates (is_cert) or private keys: how to tell "too large" from
+ * other reasons mbedTLS refuses a key (its error codes do not). 0: none.
+ */
+static size_t
+pem_rsa_bits(const unsigned char *text, int is_cert)
+{
+	const char *s = (const char *)text, *begin, *end;
+	size_t best = 0;
+
+	while ((begin = strstr(s, "-----BEGIN ")) != NULL &&
+	    (end = strstr(begin, "-----END ")) != NULL) {
+		const char *label = begin + 11, *body = strchr(label, '\n');
+		unsigned char *der;
+		size_t n = 0, bits = 0, cap;
+		int want = is_cert ? strncmp(label, "CERTIFICATE-----", 16) == 0 :
+		    strncmp(label, "PRIVATE KEY-----", 16) == 0 ||
+		    strncmp(label, "RSA PRIVATE KEY-----", 20) == 0;
+
+		s = end + 9;
+		if (!want || body == NULL || body > end)
+			continue;
+		cap = (size_t)(end - body);
+		if ((der = malloc(cap)) == NULL)
+			break;
+		if (mbedtls_base64_decode(der, cap, &n, (const unsigned char *)body,
+		    (size_t)(end - body)) == 0)
+			bits = is_cert ? der_cert_rsa_bits(der, der + n) :
+			    der_key_rsa_bits(der, der + n);
+		mbedtls_platform_zeroize(der, cap);
+		free(der);
+		if (bits > best)
+			best = bits;
+	}
+	return best;
+}
+
+/* why mbedTLS could not parse the chain or key in pem (error ret), into
+ * buf: an RSA key too large (mbedTLS's own text would blame the format),
+ * else its text and the cause when known (a curve left out), else dflt */
+static const char *
+parse_reason(int ret, const unsigned char *pem, int is_cert, const char *dflt,
+    char *buf, size_t len)
+{
+	char err[128];
+	size_t bits;
+
+	if ((bits = pem_rsa_bits(pem, is_cert)) > MBEDTLS_MPI_MAX_BITS)
+		snprintf(buf, len, RSA_SIZE_HINT, bits, MBEDTLS_MPI_MAX_BITS);
+	else if (ret > 0)
+		snprintf(buf, len, "%d certificate(s) in the file could not be "
+		    "parsed; %s", ret, dflt);
+	else
+		snprintf(buf, len, "%s; %s", tls_strerror(ret, err, sizeof(err)),
+		    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT : dflt);
+	return buf;
+}
+
+/* the user and group this process reads files as, for messages */
+static void
+reader_names(char *user, size_t ulen, char *group, size_t glen)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char buf[2048];
+
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &pwp) == 0 &&
+	    pwp != NULL)
+		snprintf(user, ulen, "%s", pw.pw_name);
+	else
+		snprintf(user, ulen, "uid %u", (unsigned)geteuid());
+	if (getgrgid_r(getegid(), &gr, buf, sizeof(buf), &grp) == 0 &&
+	    grp != NULL)
+		snprintf(group, glen, "%s", gr.gr_name);
+	else
+		snprintf(group, glen, "gid %u", (unsigned)getegid());
+}
+
+void
+certs_explain(struct diag *d, enum diag_severity sev, const char *path,
+    const char *what, int err)
+{
+	char target[PATH_MAX], user[64], group[64];
+	struct stat sb;
+	ssize_t n;
+
+	if (err == ENOENT && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    (n = readlink(path, target, sizeof(target) - 1)) >= 0) {
+		target[n] = '\0';
+		diag_add(d, sev, path, 0, "cannot read %s: it is a symlink to "
+		    "\"%s\", which does not exist; %s", what, target,
+		    strstr(target, "archive/") != NULL ? "certbot's live/ links "
+		    "point into archive/: make archive/ readable beside live/ "
+		    "(mount or copy all of /etc/letsencrypt, not live/ alone)" :
+		    "restore the file it points to, or point the link at one");
+		return;
+	}
+	if (err == EACCES) {
+		char certbot[160] = "";
+
+		reader_names(user, sizeof(user), group, sizeof(group));
+		if (strstr(path, "live/") != NULL || strstr(path, "archive/"))
+			snprintf(certbot, sizeof(certbot), " (for certbot: "
+			    "chgrp -R %s and chmod -R g+rX both live/ and "
+			    "archive/; see certs/README)", group);
+		diag_add(d, sev, path, 0, "cannot read %s: Permission denied "
+		    "for user %s (group %s); give that group read access to the "
+		    "file and search access to each directory above it, e.g. "
+		    "chgrp %s FILE && chmod 0640 FILE, chmod g+x on the "
+		    "directories%s", what, user, group, group, certbot);
+		return;
+	}
+	diag_add(d, sev, path, 0, "cannot read %s: %s", what, strerror(err));
+}
+
+/*
+ * Read the whole of the PEM file at path into *buf, NUL-terminated as
+ * mbedTLS's PEM parsers want (*len counts the NUL): at most max bytes, only
+ * a regular file, opened without blocking (a FIFO). Returns 0, or -1 after
+ * adding the reason to d.
+ */
+static int
+read_pem(const char *path, const char *what, size_t max, unsigned char **buf,
+    size_t *len, struct diag *d)
+{
+	struct stat sb;
+	size_t n = 0, cap;
+	unsigned char *b;
+	int fd;
+
+	*buf = NULL;
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		certs_explain(d, DIAG_ERROR, path, what, errno);
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		diag_err(d, path, 0, "cannot read %s: not a regular file", what);
+		close(fd);
+		return -1;
+	}
+	if ((unsigned long long)sb.st_size > max) {
+		diag_err(d, path, 0, "cannot load %s: the file is %lld bytes, "
+		    "more than the %zu a %s can take", what,
+		    (long long)sb.st_size, max, what);
+		close(fd);
+		return -1;
+	}
+	cap = (size_t)sb.st_size + 1;
+	if ((b = malloc(cap)) == NULL) {
+		diag_err(d, path, 0, "out of memory");
+		close(fd);
+		return -1;
+	}
+	/* a file growing meanwhile is cut at its size: its stamp then
+	 * differs and the next reload reads it again */
+	while (n < cap - 1) {
+		ssize_t r = read(fd, b + n, cap - 1 - n);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			certs_explain(d, DIAG_ERROR, path, what, errno);
+			mbedtls_platform_zeroize(b, cap);
+			free(b);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	b[n] = '\0';
+	*buf = b;
+	*len = n + 1;
+	return 0;
+}
+
+/* wipe and free what read_pem returned */
+static void
+free_pem(unsigned char *buf, size_t len)
+{
+	if (buf == NULL)
+		return;
+	mbedtls_platform_zeroize(buf, len);
+	free(buf);
+}
+
+/*
+ * The size of the TLS 1.3 Certificate message that sends chain: handshake
+ * header (4), empty request context (1), list length (3), then per
+ * certificate its length (3), its DER and empty extensions (2). TLS 1.2's
+ * message is smaller (no context, no extensions), so this is the bound.
+ */
+static size_t
+chain_message_len(const mbedtls_x509_crt *crt, size_t *ncerts, size_t *der)
+{
+	size_t len = 4 + 1 + 3;
+
+	*ncerts = *der = 0;
+	for (; crt != NULL && crt->raw.p != NULL; crt = crt->next) {
+		len += 3 + crt->raw.len + 2;
+		*der += crt->raw.len;
+		(*ncerts)++;
+	}
+	return len;
+}
+
+/* Can mbedTLS send this chain? It writes the Certificate handshake message
+ * into one output record of MBEDTLS_SSL_OUT_CONTENT_LEN bytes and does not
+ * split handshake messages across records (TLS, not DTLS): a longer chain
+ * fails every handshake. Returns 0, or -1 after telling d. */
+static int
+check_chain_size(const struct certkey *ck, struct diag *d)
+{
+	size_t ncerts, der, len = chain_message_len(&ck->chain, &ncerts, &der);
+
+	if (len <= MBEDTLS_SSL_OUT_CONTENT_LEN)
+		return 0;
+	diag_err(d, ck->cert_path, 0, "the certificate chain is too large to "
+	    "send: %zu certificates, %zu bytes of DER, make a %zu-byte TLS "
+	    "Certificate message, and at most %d bytes can be sent "
+	    "(MBEDTLS_SSL_OUT_CONTENT_LEN; mbedTLS does not split handshake "
+	    "messages): every handshake would fail; keep the leaf and the "
+	    "intermediates it needs, without the root or a CA bundle",
+	    ncerts, der, len, MBEDTLS_SSL_OUT_CONTENT_LEN);
+	return -1;
 }
 
 /* collect the leaf's SAN dNSName entries, lower-cased and validated */
@@ -137,8 +505,10 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 {
 	struct certkey *ck;
 	struct stat sb;
-	char err[128];
-	int ret;
+	unsigned char *pem = NULL;
+	size_t pemlen = 0;
+	char why[384];
+	int ret, bad;
 
 	*out = NULL;
 	if ((ck = calloc(1, sizeof(*ck))) == NULL) {
@@ -156,49 +526,60 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	}
 
-	/* stamps first: a file replaced while we read it then looks changed;
-	 * and only regular files: mbedTLS opens them blocking (a FIFO) */
-	errno = 0;
-	if (certs_stamp(cert_path, &ck->cert_stamp) == -1 ||
-	    stat(cert_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		diag_err(d, cert_path, 0, "cannot read certificate: %s",
-		    errno ? strerror(errno) : "not a regular file");
+	/* stamps first: a file replaced while we read it then looks changed */
+	if (certs_stamp(cert_path, &ck->cert_stamp) == -1) {
+		certs_explain(d, DIAG_ERROR, cert_path, "certificate", errno);
 		goto fail;
 	}
-	errno = 0;
-	if (certs_stamp(key_path, &ck->key_stamp) == -1 ||
-	    stat(key_path, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		diag_err(d, key_path, 0, "cannot read private key: %s",
-		    errno ? strerror(errno) : "not a regular file");
+	if (certs_stamp(key_path, &ck->key_stamp) == -1) {
+		certs_explain(d, DIAG_ERROR, key_path, "private key", errno);
 		goto fail;
 	}
 
-	ret = mbedtls_x509_crt_parse_file(&ck->chain, cert_path);
-	if (ret != 0) {
-		if (ret > 0)
-			diag_err(d, cert_path, 0, "%d certificate(s) in the file "
-			    "could not be parsed; it must hold PEM certificates, "
-			    "the leaf first, then the intermediates", ret);
-		else
-			diag_err(d, cert_path, 0, "cannot load certificate chain: "
-			    "%s; %s", tls_strerror(ret, err, sizeof(err)),
-			    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
-			    "it must hold PEM certificates, leaf first");
+	if (read_pem(cert_path, "certificate", CERT_FILE_MAX, &pem, &pemlen,
+	    d) == -1)
 		goto fail;
+	ret = mbedtls_x509_crt_parse(&ck->chain, pem, pemlen);
+	/* the size first: a CA bundle appended may also hold certificates
+	 * mbedTLS cannot parse, and the size is what to fix */
+	bad = check_chain_size(ck, d);
+	if (ret != 0) {
+		diag_err(d, cert_path, 0, "cannot load certificate chain: %s",
+		    parse_reason(ret, pem, 1, "it must hold PEM certificates, "
+		    "the leaf first, then the intermediates", why, sizeof(why)));
+		bad = -1;
 	}
+	free_pem(pem, pemlen);
+	pem = NULL;
 
 	if (stat(key_path, &sb) == 0 && (sb.st_mode & S_IROTH))
 		diag_warn(d, key_path, 0, "private key is readable by every "
 		    "user; chmod o-r it (0600 or 0640)");
-	ret = mbedtls_pk_parse_keyfile(&ck->key, key_path, NULL,
+	if (read_pem(key_path, "private key", KEY_FILE_MAX, &pem, &pemlen,
+	    d) == -1)
+		goto fail;
+	ret = mbedtls_pk_parse_key(&ck->key, pem, pemlen, NULL, 0,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
-	if (ret != 0) {
-		diag_err(d, key_path, 0, "cannot load private key: %s; %s",
-		    tls_strerror(ret, err, sizeof(err)),
-		    ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ? CURVE_HINT :
-		    "it must be an unencrypted PEM RSA or EC key");
+	if (ret != 0)
+		diag_err(d, key_path, 0, "cannot load private key: %s",
+		    parse_reason(ret, pem, 0, "it must be an unencrypted PEM RSA "
+		    "or EC key", why, sizeof(why)));
+	free_pem(pem, pemlen);
+	pem = NULL;
+	if (ret != 0)
+		goto fail;
+	if (mbedtls_pk_get_type(&ck->key) == MBEDTLS_PK_RSA &&
+	    mbedtls_pk_get_bitlen(&ck->key) < CERTS_RSA_MIN_BITS) {
+		diag_err(d, key_path, 0, "the RSA key has %zu bits, too few: "
+		    "senders using OpenSSL refuse RSA keys under %d bits at "
+		    "their default security level; use %d or more (a new key "
+		    "and certificate), or ECDSA P-256",
+		    mbedtls_pk_get_bitlen(&ck->key), CERTS_RSA_MIN_BITS,
+		    CERTS_RSA_MIN_BITS);
 		goto fail;
 	}
+	if (bad == -1)
+		goto fail;
 	ret = mbedtls_pk_check_pair(&ck->chain.pk, &ck->key,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
 	if (ret != 0) {

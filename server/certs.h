@@ -13,6 +13,7 @@
 #include "diag.h"
 
 #define CERTS_EXPIRY_WARN_DAYS 21
+#define CERTS_RSA_MIN_BITS 2048	/* OpenSSL's default security level 2 */
 
 /* What identifies one version of a file: a changed file gets a new stamp. */
 struct file_stamp {
@@ -46,12 +47,22 @@ struct certkey {
 
 /*
  * Load the PEM chain at cert_path and the PEM key at key_path, check that the
- * key matches the leaf, and collect the leaf's SAN DNS names. Problems go to
- * d with the file name. Warns when the key file is readable by others.
- * Returns 0 and *out (one reference) or -1.
+ * key matches the leaf, that the chain fits the one TLS record mbedTLS sends
+ * it in and that an RSA key has CERTS_RSA_MIN_BITS or more, and collect the
+ * leaf's SAN DNS names. Problems go to d with the file name. Warns when the
+ * key file is readable by others. Returns 0 and *out (one reference) or -1.
  */
 int certs_load(const char *cert_path, const char *key_path,
     struct certkey **out, struct diag *d);
+
+/*
+ * Add to d, with severity sev, why path (a "certificate", a "private key",
+ * ...: what) could not be read, given errno err: a dangling symlink with its
+ * target and the likely cause (certbot's archive/ missing), Permission
+ * denied with the user and group reading and the fix, else strerror(err).
+ */
+void certs_explain(struct diag *d, enum diag_severity sev, const char *path,
+    const char *what, int err);
 
 /* Take one more reference. */
 void certs_ref(struct certkey *ck);

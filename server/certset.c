@@ -316,6 +316,45 @@ certset_find_sub(const struct certset *cs, const char *dir, const char *name)
 	return NULL;
 }
 
+/*
+ * Why subdirectory name of dir holds no pair discovery can use, when that
+ * looks like a mistake: a dangling symlink (certbot's live/ without its
+ * archive/), an entry the user cannot read, one file of a pair without the
+ * other. A plain file (certbot's live/README) or a directory holding none
+ * of the files is skipped without a word. Warnings go to d.
+ */
+static void
+certset_explain_sub(const char *dir, const char *name, struct diag *d)
+{
+	char path[4096], file[2][4096 + 32];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (stat(path, &sb) == -1) {
+		certs_explain(d, DIAG_WARNING, path, "this cert_dir entry", errno);
+		return;
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return;
+	for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
+		int present[2];
+
+		for (int k = 0; k < 2; k++) {
+			snprintf(file[k], sizeof(file[k]), "%s/%s", path,
+			    layouts[l][k]);
+			present[k] = lstat(file[k], &sb) == 0 || errno != ENOENT;
+			if (present[k] && stat(file[k], &sb) == -1)
+				certs_explain(d, DIAG_WARNING, file[k], k == 0 ?
+				    "certificate" : "private key", errno);
+		}
+		if (present[0] != present[1])
+			diag_warn(d, path, 0, "holds %s but no %s; cert_dir "
+			    "discovery needs both files of a pair",
+			    layouts[l][present[0] ? 0 : 1],
+			    layouts[l][present[0] ? 1 : 0]);
+	}
+}
+
 void
 certset_discover(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *dir, struct diag *d)
@@ -346,6 +385,8 @@ certset_discover(struct certset *cs, const struct certset *prev,
 		if (found || certset_find_layout(dir, ents[i]->d_name, cert, key,
 		    sizeof(cert)))
 			certset_load(cs, prev, ch, cert, key, 1, &ck, d);
+		else
+			certset_explain_sub(dir, ents[i]->d_name, d);
 next:
 		free(ents[i]);
 	}

@@ -77,8 +77,10 @@ struct certkey *certset_find_sub(const struct certset *cs, const char *dir,
 /*
  * Load every certificate in cert_dir: each subdirectory (symlinks followed)
  * holding fullchain.pem + privkey.pem (certbot's live/<name>/) or tls.crt +
- * tls.key (a Kubernetes TLS secret). Names starting with '.' are skipped.
- * prev and ch as for certset_load.
+ * tls.key (a Kubernetes TLS secret). Names starting with '.' are skipped,
+ * and so are plain files and directories holding none of those files; a
+ * dangling symlink, an unreadable entry or half a pair is a warning naming
+ * it and the likely cause. prev and ch as for certset_load.
  */
 void certset_discover(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *dir, struct diag *d);

@@ -358,10 +358,15 @@ section_begin(struct loader *ld, const char *name, size_t len)
 		return;
 	}
 	if (name_normalise(name, len, norm, sizeof(norm)) != 0) {
-		diag_err(ld->d, ld->file, ld->lineno,
-		    "section [%.*s] is not [server], [defaults] or a domain name like [example.com] "
-		    "(letters, digits and hyphens, at least two labels, no trailing dot)",
-		    (int)len, name);
+		if (diag_is_token(name, len))
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "section [%.*s] is not [server], [defaults] or a domain name like [example.com] "
+			    "(letters, digits and hyphens, at least two labels, no trailing dot)",
+			    (int)len, name);
+		else
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "section name (%zu bytes, not shown) is not server, defaults or a domain name "
+			    "like example.com (letters, digits and hyphens, at least two labels)", len);
 		return;
 	}
 	if ((host = name_policy_domain(norm)) != NULL) {
@@ -433,15 +438,16 @@ set_number(struct loader *ld, const char *key, const char *value,
     unsigned long min, unsigned long max, const char *unit, unsigned *out)
 {
 	int r = parse_uint(value, min, max, out);
+	char q[DIAG_TOKEN_BUF];
 
 	if (r == -1)
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "%s \"%s\" is not a number; use %lu..%lu%s", key, value, min,
-		    max, unit);
+		    "%s %s is not a number; use %lu..%lu%s", key,
+		    diag_token(q, value, strlen(value)), min, max, unit);
 	else if (r == -2)
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "%s \"%s\" is out of range; use %lu..%lu%s", key, value, min,
-		    max, unit);
+		    "%s %s is out of range; use %lu..%lu%s", key,
+		    diag_token(q, value, strlen(value)), min, max, unit);
 }
 
 static void
@@ -512,16 +518,17 @@ listen_add(struct loader *ld, int family, const void *addr, unsigned port)
 static void
 listen_token(struct loader *ld, const char *tok, size_t len)
 {
-	char buf[72], *host, *port = NULL, *colon;
+	char buf[72], *host, *port = NULL, *colon, q[DIAG_TOKEN_BUF], q2[DIAG_TOKEN_BUF];
 	unsigned portnum = CONFIG_DEFAULT_PORT;
 	struct in_addr a4;
 	struct in6_addr a6;
 	int v6 = 0;
 
+	diag_token(q, tok, len);
 	if (len >= sizeof(buf)) {
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "listen \"%.*s\" is not an address; use forms like 127.0.0.1:443, [::1]:443 or *:443",
-		    (int)len, tok);
+		    "listen %s is not an address; use forms like 127.0.0.1:443, [::1]:443 or *:443",
+		    q);
 		return;
 	}
 	memcpy(buf, tok, len);
@@ -532,8 +539,8 @@ listen_token(struct loader *ld, const char *tok, size_t len)
 		char *close = strchr(buf, ']');
 		if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "listen \"%s\" is not an address; write IPv6 as [::1] or [::1]:443",
-			    buf);
+			    "listen %s is not an address; write IPv6 as [::1] or [::1]:443",
+			    q);
 			return;
 		}
 		*close = '\0';
@@ -543,9 +550,14 @@ listen_token(struct loader *ld, const char *tok, size_t len)
 		v6 = 1;
 	} else if ((colon = strchr(buf, ':')) != NULL) {
 		if (strchr(colon + 1, ':') != NULL) {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "listen \"%s\": an IPv6 address needs brackets; write [%s] or [%s]:443",
-			    buf, buf, buf);
+			if (diag_is_token(buf, len))
+				diag_err(ld->d, ld->file, ld->lineno,
+				    "listen \"%s\": an IPv6 address needs brackets; write [%s] or [%s]:443",
+				    buf, buf, buf);
+			else
+				diag_err(ld->d, ld->file, ld->lineno,
+				    "listen %s: an IPv6 address needs brackets, as in [::1] or [::1]:443",
+				    q);
 			return;
 		}
 		*colon = '\0';
@@ -554,8 +566,8 @@ listen_token(struct loader *ld, const char *tok, size_t len)
 
 	if (port != NULL && parse_uint(port, 1, 65535, &portnum) != 0) {
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "listen \"%.*s\": port \"%s\" is not a number in 1..65535",
-		    (int)len, tok, port);
+		    "listen %s: port %s is not a number in 1..65535",
+		    q, diag_token(q2, port, strlen(port)));
 		return;
 	}
 
@@ -569,9 +581,9 @@ listen_token(struct loader *ld, const char *tok, size_t len)
 		listen_add(ld, AF_INET, &a4, portnum);
 	} else {
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "listen \"%.*s\": \"%s\" is not an IP%s address; use forms like 127.0.0.1:443, "
+		    "listen %s: %s is not an IP%s address; use forms like 127.0.0.1:443, "
 		    "[::1]:443 or *:443 (host names are not resolved)",
-		    (int)len, tok, host, v6 ? "v6" : "v4");
+		    q, diag_token(q2, host, strlen(host)), v6 ? "v6" : "v4");
 	}
 }
 
@@ -580,6 +592,7 @@ static void
 listen_parse(struct loader *ld, const char *value)
 {
 	const char *p = value, *tok;
+	char q[DIAG_TOKEN_BUF];
 	int any = 0;
 
 	for (;;) {
@@ -595,8 +608,8 @@ listen_parse(struct loader *ld, const char *value)
 	}
 	if (!any)
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "listen \"%s\" names no address; use forms like 127.0.0.1:443, [::1]:443 or *:443",
-		    value);
+		    "listen %s names no address; use forms like 127.0.0.1:443, [::1]:443 or *:443",
+		    diag_token(q, value, strlen(value)));
 	ld->listen_given = 1;
 }
 
@@ -606,7 +619,7 @@ static void
 admin_parse(struct loader *ld, const char *value)
 {
 	struct listen_addr *a = &ld->cfg->admin;
-	char buf[72], *host = buf, *port;
+	char buf[72], *host = buf, *port, q[DIAG_TOKEN_BUF];
 	unsigned portnum;
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -655,8 +668,8 @@ admin_parse(struct loader *ld, const char *value)
 bad:
 	memset(a, 0, sizeof(*a));
 	diag_err(ld->d, ld->file, ld->lineno,
-	    "admin_listen \"%s\" is not an address with a port; use off, "
-	    "127.0.0.1:9100 or [::1]:9100", value);
+	    "admin_listen %s is not an address with a port; use off, "
+	    "127.0.0.1:9100 or [::1]:9100", diag_token(q, value, strlen(value)));
 }
 
 static int
@@ -672,9 +685,11 @@ static void
 server_key(struct loader *ld, int k, const char *key, const char *value)
 {
 	struct config *cfg = ld->cfg;
-	char norm[NAME_MAX_LEN + 1];
+	char norm[NAME_MAX_LEN + 1], q[DIAG_TOKEN_BUF];
 	const char *host;
 
+	/* the values of known keys: quoted while they are short tokens */
+	diag_token(q, value, strlen(value));
 	switch (k) {
 	case SK_LISTEN:
 		listen_parse(ld, value);
@@ -683,8 +698,8 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 	case SK_GROUP:
 		if (has_blank(value)) {
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "%s \"%s\" contains a blank; give one %s name", key,
-			    value, key);
+			    "%s %s contains a blank; give one %s name", key,
+			    q, key);
 			break;
 		}
 		set_string(k == SK_USER ? &cfg->user : &cfg->group,
@@ -699,8 +714,8 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 	case SK_DEFAULT_DOMAIN:
 		if (name_normalise(value, strlen(value), norm, sizeof(norm)) != 0) {
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "default_domain \"%s\" is not a domain name; use one like example.com",
-			    value);
+			    "default_domain %s is not a domain name; use one like example.com",
+			    q);
 			break;
 		}
 		if ((host = name_policy_domain(norm)) != NULL) {
@@ -733,8 +748,8 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 			cfg->log_level = LOG_LEVEL_DEBUG;
 		else
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "log_level \"%s\" is not one of error, warn, info, debug",
-			    value);
+			    "log_level %s is not one of error, warn, info, debug",
+			    q);
 		break;
 	case SK_ACCESS_LOG:
 		if (strcmp(value, "stderr") == 0 || strcmp(value, "off") == 0)
@@ -749,7 +764,7 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 			cfg->auto_reload = 0;
 		else
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "auto_reload \"%s\" is not yes or no", value);
+			    "auto_reload %s is not yes or no", q);
 		break;
 	case SK_POLL_INTERVAL:
 		set_number(ld, key, value, 0, 86400, " seconds (0: no polling)",
@@ -775,7 +790,7 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 	case SK_METRICS_PER_DOMAIN:
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "%s \"%s\" is not yes or no", key, value);
+			    "%s %s is not yes or no", key, q);
 		else if (k == SK_ALLOW_ROOT)
 			cfg->allow_root = strcmp(value, "yes") == 0;
 		else
@@ -791,7 +806,7 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 			cfg->log_json = 1;
 		else
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "log_format \"%s\" is not text or json", value);
+			    "log_format %s is not text or json", q);
 		break;
 	case SK_WORKERS:
 		if (strcmp(value, "auto") == 0) {
@@ -841,14 +856,14 @@ paths_key(struct loader *ld, int k, const char *value)
 static void
 record_key(struct loader *ld, const char *key, const char *value)
 {
-	char err[RECORDS_ERR_MAX], rua[RECORDS_RUA_MAX];
+	char err[RECORDS_ERR_MAX], rua[RECORDS_RUA_MAX], q[DIAG_TOKEN_BUF];
 
 	if (strcmp(key, "policy_id") == 0) {
 		if (!records_id_valid(value, strlen(value))) {
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "policy_id \"%s\" is not 1 to %d letters and digits "
+			    "policy_id %s is not 1 to %d letters and digits "
 			    "(RFC 8461 section 3.1); use e.g. policy_id = 20240501T1",
-			    value, RECORDS_ID_MAX);
+			    diag_token(q, value, strlen(value)), RECORDS_ID_MAX);
 			return;
 		}
 		set_string(&ld->cfg->domains[ld->dom].policy_id,
@@ -877,12 +892,38 @@ key_list(const char *const *keys, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * An unknown key for a message. It is named when it looks like a key: lower
+ * case letters, digits, '_', '-' or '.', at most 32 (or a known key in other
+ * case); else only its length is given. Whatever stands before a "=" or ":"
+ * parses as a key, and in a file that is not a configuration (a PEM key, an
+ * environment file) that may be half a line of base64 or a secret's name.
+ * The value of an unknown key is never shown.
+ */
+static const char *
+key_shown(char buf[DIAG_TOKEN_BUF], const char *key, int known_in_other_case)
+{
+	size_t len = strlen(key), i;
+
+	for (i = 0; i < len && len <= 32; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') ||
+		    (key[i] >= '0' && key[i] <= '9') || key[i] == '_' ||
+		    key[i] == '-' || key[i] == '.'))
+			break;
+	if ((len > 0 && i == len && len <= 32) || known_in_other_case)
+		snprintf(buf, DIAG_TOKEN_BUF, "\"%s\"", key);
+	else
+		snprintf(buf, DIAG_TOKEN_BUF, "(%zu bytes, not shown: not a key name)",
+		    len);
+	return buf;
+}
+
 /* One "key = value" line of the current section. */
 static void
 key_set(struct loader *ld, const char *key, const char *value)
 {
 	const char *const *keys;
-	char list[160];
+	char list[160], q[DIAG_TOKEN_BUF];
 	int k;
 
 	switch (ld->sec) {
@@ -890,8 +931,8 @@ key_set(struct loader *ld, const char *key, const char *value)
 		return;
 	case SEC_NONE:
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "key \"%s\" is outside any section; put it under [server], [defaults] or a domain like [example.com]",
-		    key);
+		    "key %s is outside any section; put it under [server], [defaults] or a domain like [example.com]",
+		    key_shown(q, key, 0));
 		return;
 	case SEC_SERVER:
 		keys = server_keys;
@@ -912,8 +953,8 @@ key_set(struct loader *ld, const char *key, const char *value)
 			if (strcasecmp(keys[i], key) == 0)
 				lower = 1;
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "unknown key \"%s\" in [%s]; %s: %s", key, section_label(ld),
-		    lower ? "keys are lower case" : "valid keys are",
+		    "unknown key %s in [%s]; %s: %s", key_shown(q, key, lower),
+		    section_label(ld), lower ? "keys are lower case" : "valid keys are",
 		    key_list(keys, list, sizeof(list)));
 		return;
 	}

@@ -439,7 +439,11 @@ conn_handshake(struct conn *c)
 	if (r == 0 && c->peer.domain == NULL)
 		r = MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE;	/* cannot happen: no cert */
 	if (r != 0) {
-		if (c->peer.sni_unknown) {
+		if (c->peer.refused != NULL) {
+			metrics_handshake_failed(HS_FAIL_PROTOCOL);
+			log_debug("%s: handshake refused: %s", c->addr_text,
+			    c->peer.refused);
+		} else if (c->peer.sni_unknown) {
 			metrics_handshake_failed(HS_FAIL_UNKNOWN_SNI);
 			log_debug("%s: handshake refused: unknown SNI %s",
 			    c->addr_text, c->peer.sni);

@@ -83,3 +83,27 @@ diag_clear(struct diag *d)
 	free(d->v);
 	memset(d, 0, sizeof(*d));
 }
+
+int
+diag_is_token(const char *s, size_t len)
+{
+	if (len > DIAG_TOKEN_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+const char *
+diag_token(char buf[DIAG_TOKEN_BUF], const char *s, size_t len)
+{
+	if (diag_is_token(s, len))
+		snprintf(buf, DIAG_TOKEN_BUF, "\"%.*s\"", (int)len, s);
+	else
+		snprintf(buf, DIAG_TOKEN_BUF, "(%zu bytes, not shown)", len);
+	return buf;
+}

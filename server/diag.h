@@ -31,6 +31,24 @@ void diag_add(struct diag *d, enum diag_severity sev, const char *file,
 #define diag_err(d, file, line, ...) diag_add((d), DIAG_ERROR, (file), (line), __VA_ARGS__)
 #define diag_warn(d, file, line, ...) diag_add((d), DIAG_WARNING, (file), (line), __VA_ARGS__)
 
+/*
+ * What a message may quote of its input. A value is quoted only when it is a
+ * short token: 0 to DIAG_TOKEN_MAX printable ASCII bytes without '"' or '\'.
+ * Anything longer or binary may be a key or a password read from the wrong
+ * file (a policy that is a symbolic link to a PEM key): of it a message gives
+ * only the length. Callers never pass lines that did not parse as a known
+ * field, nor the values of unknown ones.
+ */
+#define DIAG_TOKEN_MAX 48
+#define DIAG_TOKEN_BUF (DIAG_TOKEN_MAX + 40)
+
+/* 1 when s[0..len) is a short token a message may quote, else 0. */
+int diag_is_token(const char *s, size_t len);
+
+/* s[0..len) for a message: "\"value\"" when it is a short token, else
+ * "(N bytes, not shown)". Returns buf. */
+const char *diag_token(char buf[DIAG_TOKEN_BUF], const char *s, size_t len);
+
 /* Move every message of src to the end of dst, leaving src empty. */
 void diag_move(struct diag *dst, struct diag *src);
 

@@ -358,6 +358,16 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	if (!log_enabled(LOG_LEVEL_DEBUG))
 		return;
+	/*
+	 * libmicrohttpd's side of each connection is a socketpair to our TLS
+	 * pump, where TCP_NODELAY and TCP_CORK do not exist: it says so, and
+	 * that "Client may experience some delay", three lines per request.
+	 * There is no delay (the pump sends each record at once and the TCP
+	 * socket has TCP_NODELAY): drop them.
+	 */
+	if (strstr(fmt, " option to %s state failed") != NULL ||
+	    strstr(fmt, "Client may experience some delay") != NULL)
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))

@@ -2,12 +2,16 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 /* one log destination: stderr, a file (reopened on SIGUSR1), syslog or off */
 struct sink {
@@ -15,11 +19,14 @@ struct sink {
 	char *path;			/* when a file */
 	int off;
 	int syslog;
+	int told;			/* errno of a reopen problem already
+					 * explained (0: none) */
 };
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_json;
 static struct sink err_sink, access_sink;
+static const char *const sink_keys[] = { "error_log", "access_log" };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -50,6 +57,10 @@ sink_open(struct sink *s, const char *dest, int allow_off, int allow_syslog)
 {
 	struct sink n = { 0 };
 
+	/* the file already open (a reload that did not change it): keep it;
+	 * after the privilege drop it may not be ours to open again */
+	if (dest != NULL && s->path != NULL && strcmp(dest, s->path) == 0)
+		return 0;
 	if (dest == NULL || strcmp(dest, "stderr") == 0)
 		;
 	else if (allow_off && strcmp(dest, "off") == 0)
@@ -101,28 +112,78 @@ json_escape(char *buf, size_t len, const char *s)
 	return i;
 }
 
+/*
+ * s for one line of a text log, into out (len bytes; cut there, never inside
+ * an escape): every control byte, DEL and non-ASCII byte becomes \xNN, a
+ * backslash \\, and so does (as \xNN) any character of also (the access
+ * log's field delimiters). What a message quotes (a file name, a Host header)
+ * can then neither end the line, forge the next one nor colour a terminal.
+ * The one escaping of both text logs, of syslog and of -t's output.
+ */
+static const char *
+text_escape(char *out, size_t len, const char *s, const char *also)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\') {
+			if (i + 3 > len)
+				break;
+			out[i++] = '\\';
+			out[i++] = '\\';
+		} else if (c < 0x20 || c >= 0x7f || strchr(also, c) != NULL) {
+			if (i + 5 > len)
+				break;
+			out[i++] = '\\';
+			out[i++] = 'x';
+			out[i++] = hex[c >> 4];
+			out[i++] = hex[c & 15];
+		} else {
+			if (i + 2 > len)
+				break;
+			out[i++] = (char)c;
+		}
+	}
+	out[i] = '\0';
+	return out;
+}
+
 static void
 log_write(enum log_level level, const char *fmt, va_list ap)
 {
-	char ts[64], msg[2048];
+	char ts[64], msg[2048], esc[sizeof(msg) * 6];
 
 	if (level > log_level || err_sink.off)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_json && !err_sink.syslog) {
+		json_escape(esc, sizeof(esc), msg);
+		log_timestamp(ts, sizeof(ts));
+		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
+		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
+		return;
+	}
+	text_escape(esc, sizeof(esc), msg, "");
 	if (err_sink.syslog) {
-		syslog(syslog_prio[level], "%s", msg);
+		syslog(syslog_prio[level], "%s", esc);
 		return;
 	}
 	log_timestamp(ts, sizeof(ts));
-	if (log_json) {
-		char esc[sizeof(msg) * 6];
+	fprintf(sink_fp(&err_sink), "%s mta-stsd %s: %s\n", ts,
+	    level_names[level], esc);
+}
 
-		json_escape(esc, sizeof(esc), msg);
-		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
-		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
-	} else
-		fprintf(sink_fp(&err_sink), "%s mta-stsd %s: %s\n", ts,
-		    level_names[level], msg);
+/* One line of -t's report on stderr: "mta-stsd: <what>: <text>", escaped. */
+void
+log_tool_line(const char *what, const char *text)
+{
+	char esc[8192];
+
+	fprintf(stderr, "mta-stsd: %s: %s\n", what,
+	    text_escape(esc, sizeof(esc), text, ""));
 }
 
 void
@@ -155,10 +216,82 @@ log_access_open(const char *dest)
 	return sink_open(&access_sink, dest, 1, 0);
 }
 
+/* the name of a user, or its number, copied into buf */
+static const char *
+user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %lu", (unsigned long)uid);
+	return buf;
+}
+
+/*
+ * Say what keeps a log file from being reopened and what would fix it: an
+ * error when a reopen failed, a warning when the start-up check foresees
+ * it. For "Permission denied" that is the ownership: the daemon reopens its
+ * logs (SIGUSR1) as the user it dropped to, so the file, or its directory
+ * when the rotation leaves no file behind, must be that user's.
+ */
+static void
+sink_explain(struct sink *s, const char *key, int err, int failed)
+{
+	char ubuf[64], obuf[64], msg[2048];
+	const char *user = user_name(geteuid(), ubuf, sizeof(ubuf));
+	struct stat st;
+
+	s->told = err;
+	if (err != EACCES && err != EPERM)
+		snprintf(msg, sizeof(msg), "%s %s: cannot reopen it: %s; still "
+		    "writing to the old file", key, s->path, strerror(err));
+	else if (stat(s->path, &st) == -1)
+		snprintf(msg, sizeof(msg), "%s %s: cannot reopen it: %s: user "
+		    "%s may not create files in its directory; still writing to "
+		    "the old file. Have the log rotation create the new file "
+		    "owned by %s (logrotate: create 0640 %s <group>), or make "
+		    "the directory writable by %s", key, s->path,
+		    strerror(err), user, user, user, user);
+	else
+		snprintf(msg, sizeof(msg), "%s %s: user %s cannot write it "
+		    "(%s; owned by %s, mode %04o), so SIGUSR1 cannot reopen it "
+		    "after log rotation%s. Make it owned by %s (chown %s %s) and "
+		    "have the rotation create new ones owned by %s (logrotate: "
+		    "create 0640 %s <group>)", key, s->path, user,
+		    strerror(err), user_name(st.st_uid, obuf, sizeof(obuf)),
+		    (unsigned)(st.st_mode & 07777), failed ? "; still writing "
+		    "to the old file" : "", user, user, s->path, user, user);
+	if (failed)
+		log_err("%s", msg);
+	else
+		log_warn("%s", msg);
+}
+
+/* Say once, now, about each log file the current user could not reopen. */
+void
+log_check_reopen(void)
+{
+	struct sink *sinks[] = { &err_sink, &access_sink };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct sink *s = sinks[i];
+
+		if (s->path == NULL || s->told != 0)
+			continue;
+		if (faccessat(AT_FDCWD, s->path, W_OK, AT_EACCESS) == -1 &&
+		    (errno == EACCES || errno == EPERM))
+			sink_explain(s, sink_keys[i], errno, 0);
+	}
+}
+
 void
 log_reopen(void)
 {
 	struct sink *sinks[] = { &err_sink, &access_sink };
+	size_t files = 0, reopened = 0;
+	const char *done[2];
 
 	for (size_t i = 0; i < 2; i++) {
 		struct sink *s = sinks[i];
@@ -166,16 +299,29 @@ log_reopen(void)
 
 		if (s->path == NULL)
 			continue;
+		files++;
 		if ((fp = fopen(s->path, "ae")) == NULL) {
-			log_err("cannot reopen %s: %s; still writing to the old "
-			    "file", s->path, strerror(errno));
+			/* explained once; a rotation a day must not repeat it */
+			if (errno == s->told)
+				log_debug("%s %s: still cannot reopen it: %s",
+				    sink_keys[i], s->path, strerror(errno));
+			else
+				sink_explain(s, sink_keys[i], errno, 1);
 			continue;
 		}
 		setvbuf(fp, NULL, _IOLBF, 0);
 		fclose(s->fp);
 		s->fp = fp;
+		s->told = 0;
+		done[reopened++] = sink_keys[i];
 	}
-	log_info("log files reopened");
+	if (files == 0)
+		log_info("SIGUSR1: no log file to reopen (the logs go to "
+		    "stderr, syslog or nowhere)");
+	else if (reopened == files)
+		log_info("log files reopened");
+	else if (reopened == 1)
+		log_info("%s reopened", done[0]);
 }
 
 void
@@ -218,20 +364,14 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* copy s into out, replacing anything that is not printable ASCII or is a
- * quote/backslash, so a client cannot forge log lines */
+/* an access-log field: escaped, with its delimiters (blank and quote), "-"
+ * when empty */
 static const char *
-log_clean(const char *s, char *out, size_t len)
+access_field(const char *s, char *out, size_t len)
 {
-	size_t i = 0;
-
 	if (s == NULL || *s == '\0')
 		return "-";
-	for (; *s != '\0' && i + 1 < len; s++)
-		out[i++] = (*s > 0x20 && *s < 0x7f && *s != '"' && *s != '\\') ?
-		    *s : '?';
-	out[i] = '\0';
-	return out;
+	return text_escape(out, len, s, " \"");
 }
 
 void
@@ -239,7 +379,7 @@ log_access(const char *client, const char *sni, const char *host,
     const char *method, const char *path, unsigned status, size_t bytes,
     double duration_ms)
 {
-	char ts[64], b1[256], b2[256], b3[32], b4[256];
+	char ts[64], b1[1024], b2[1024], b3[64], b4[2048];
 
 	if (access_sink.off)
 		return;
@@ -260,7 +400,7 @@ log_access(const char *client, const char *sni, const char *host,
 	}
 	fprintf(sink_fp(&access_sink),
 	    "%s access: %s sni=%s host=%s \"%s %s\" %u %zu %.3fms\n", ts,
-	    client, log_clean(sni, b1, sizeof(b1)),
-	    log_clean(host, b2, sizeof(b2)), log_clean(method, b3, sizeof(b3)),
-	    log_clean(path, b4, sizeof(b4)), status, bytes, duration_ms);
+	    client, access_field(sni, b1, sizeof(b1)),
+	    access_field(host, b2, sizeof(b2)), access_field(method, b3, sizeof(b3)),
+	    access_field(path, b4, sizeof(b4)), status, bytes, duration_ms);
 }

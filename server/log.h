@@ -29,8 +29,17 @@ int log_error_open(const char *dest);
  */
 int log_access_open(const char *dest);
 
-/* Reopen the log files (SIGUSR1, after logrotate moved them). */
+/*
+ * Reopen the log files (SIGUSR1, after logrotate moved them); "log files
+ * reopened" only when they were. A file that cannot be reopened keeps being
+ * written; why (for "Permission denied": the ownership it needs) is said
+ * once, not at every SIGUSR1.
+ */
 void log_reopen(void);
+
+/* After the privilege drop: say once about each log file the user we now
+ * are could not reopen on SIGUSR1, and what ownership it needs. */
+void log_check_reopen(void);
 
 /* Write one line to the error log, with time and level. Never logs secrets:
  * callers pass names, addresses and file paths, never key material. */
@@ -38,6 +47,10 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print one line of a report on stderr (-t): "mta-stsd: <what>: <text>",
+ * with control and non-ASCII bytes of text escaped as in the logs. */
+void log_tool_line(const char *what, const char *text);
 
 /* Write one access-log line (a no-op when the access log is off). */
 void log_access(const char *client, const char *sni, const char *host,

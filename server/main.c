@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mbedtls/version.h>
@@ -71,8 +72,7 @@ report(const struct diag *d, int to_log)
 		int err = d->v[i].severity == DIAG_ERROR;
 
 		if (!to_log)
-			fprintf(stderr, "mta-stsd: %s: %s\n",
-			    err ? "error" : "warning", d->v[i].text);
+			log_tool_line(err ? "error" : "warning", d->v[i].text);
 		else if (err)
 			log_err("%s", d->v[i].text);
 		else
@@ -130,11 +130,79 @@ drop_privileges(const struct config *cfg)
 	return 0;
 }
 
+/* -t: load everything as serving would, print every problem; 0 or 1 */
+static int
+test_config(const char *config_path, const char *as_user)
+{
+	struct snapshot *snap = NULL;
+	struct diag d = { 0 };
+	char who[160] = "";
+	int rc;
+
+	if (as_user != NULL)
+		snprintf(who, sizeof(who), " (files read as user %s)", as_user);
+	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
+	report(&d, 0);
+	if (rc == 0 && d.nerrors == 0)
+		fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
+		    "domain(s), %zu warning(s)%s\n", config_path,
+		    snap->ndomains, d.nwarnings, who);
+	else
+		fprintf(stderr, "mta-stsd: %s: test failed: %zu error(s), %zu "
+		    "warning(s)%s\n", config_path, d.nerrors, d.nwarnings, who);
+	rc = rc == 0 && d.nerrors == 0 ? 0 : 1;
+	snapshot_unref(snap);
+	diag_clear(&d);
+	return rc;
+}
+
+/*
+ * -t started as root with user = set: the server reads the policies, the
+ * certificates and the keys (and the configuration again) only after
+ * dropping privileges, so test as that user, in a child that drops them
+ * the same way; a file only root can read then fails the test as it would
+ * fail the start. Otherwise test as we are. Returns the exit status.
+ */
+static int
+test_as_server_user(const char *config_path)
+{
+	struct config cfg = { 0 };
+	struct diag d = { 0 };
+	pid_t pid;
+	int status, rc;
+
+	if ((getuid() != 0 && geteuid() != 0) ||
+	    config_load(config_path, &cfg, &d) == -1 || cfg.user == NULL) {
+		/* a configuration that does not load: reported below */
+		config_free(&cfg);
+		diag_clear(&d);
+		return test_config(config_path, NULL);
+	}
+	diag_clear(&d);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "mta-stsd: cannot fork to test as user %s: %s\n",
+		    cfg.user, strerror(errno));
+		config_free(&cfg);
+		return 1;
+	}
+	if (pid == 0) {
+		rc = drop_privileges(&cfg) == -1 ? 1 :
+		    test_config(config_path, cfg.user);
+		fflush(stderr);
+		_exit(rc);
+	}
+	config_free(&cfg);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *config_path = DEFAULT_CONFIG;
-	struct snapshot *snap = NULL;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
@@ -174,19 +242,7 @@ main(int argc, char **argv)
 	}
 
 	if (test_only) {
-		rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-		report(&d, 0);
-		if (rc == 0 && d.nerrors == 0)
-			fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
-			    "domain(s), %zu warning(s)\n", config_path,
-			    snap->ndomains, d.nwarnings);
-		else
-			fprintf(stderr, "mta-stsd: %s: test failed: %zu "
-			    "error(s), %zu warning(s)\n", config_path, d.nerrors,
-			    d.nwarnings);
-		rc = rc == 0 && d.nerrors == 0 ? 0 : 1;
-		snapshot_unref(snap);
-		diag_clear(&d);
+		rc = test_as_server_user(config_path);
 		mbedtls_psa_crypto_free();
 		return rc;
 	}
@@ -217,6 +273,7 @@ main(int argc, char **argv)
 	    trim_unused_libraries());
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{
 		char addrs[512] = "";

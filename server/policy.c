@@ -18,8 +18,7 @@
  */
 #define POLICY_MAX_MESSAGES 100
 
-#define QUOTE_MAX 60			/* input bytes quoted in one message */
-#define QUOTE_BUF (QUOTE_MAX * 4 + 4)	/* each may become "\xNN", plus "..." */
+#define QUOTE_BUF DIAG_TOKEN_BUF	/* see diag_token: what may be quoted */
 #define EXT_NAME_MAX 32			/* RFC 8461: 1 + *31 characters */
 #define MX_PATTERN_MAX (NAME_MAX_LEN + 3)	/* "*." + name + NUL */
 
@@ -101,28 +100,17 @@ oom(struct parser *ps, unsigned line)
 	ps->stop = 1;
 }
 
-/* s[0..len) as printable text for a message: escaped, cut at QUOTE_MAX */
+/*
+ * What a message may quote of a line: the value of a known field (version,
+ * mode, max_age, mx) or a valid field name, and only as diag_token allows
+ * (a short token, else its length). A line that is not "name: value", an
+ * invalid field name and an extension's value are never quoted: the file
+ * may be the wrong one, a key or a list of passwords.
+ */
 static const char *
 quote(char buf[QUOTE_BUF], const char *s, size_t len)
 {
-	size_t i, o = 0;
-
-	for (i = 0; i < len && i < QUOTE_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c < 0x7f)
-			buf[o++] = (char)c;
-		else {
-			snprintf(buf + o, 5, "\\x%02X", c);
-			o += 4;
-		}
-	}
-	if (i < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
+	return diag_token(buf, s, len);
 }
 
 static int
@@ -192,10 +180,9 @@ check_bytes(struct parser *ps, unsigned ln, const char *s, size_t len)
 				    "is plain ASCII text", i + 1);
 		} else if (c >= 0x80) {
 			if (!high++)
-				perr(ps, ln, "non-ASCII byte 0x%02X at column "
-				    "%zu: a policy must be ASCII (write "
-				    "international names as A-labels, xn--...)",
-				    c, i + 1);
+				perr(ps, ln, "non-ASCII byte at column %zu: a "
+				    "policy must be ASCII (write international "
+				    "names as A-labels, xn--...)", i + 1);
 		} else if (c == '\r') {
 			if (!cr++)
 				perr(ps, ln, "carriage return not followed by "
@@ -203,9 +190,9 @@ check_bytes(struct parser *ps, unsigned ln, const char *s, size_t len)
 				    "with LF or CRLF", i + 1);
 		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			if (!ctl++)
-				perr(ps, ln, "control character 0x%02X at "
-				    "column %zu: only printable ASCII, spaces "
-				    "and tabs are allowed", c, i + 1);
+				perr(ps, ln, "control character at column "
+				    "%zu: only printable ASCII, spaces and tabs "
+				    "are allowed", i + 1);
 		}
 	}
 	return nul || high || cr || ctl;
@@ -233,7 +220,7 @@ check_version(struct parser *ps, unsigned ln, const char *v, size_t len)
 	char q[QUOTE_BUF];
 
 	if (!eq(v, len, "STSv1"))
-		perr(ps, ln, "version \"%s\" is not STSv1: write \"version: "
+		perr(ps, ln, "version %s is not STSv1: write \"version: "
 		    "STSv1\" exactly (values are case-sensitive)",
 		    quote(q, v, len));
 }
@@ -261,13 +248,13 @@ check_mode(struct parser *ps, unsigned ln, const char *v, size_t len)
 	}
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		if (eq_nocase(v, len, modes[i].name)) {
-			perr(ps, ln, "mode \"%s\" is not one of enforce, "
+			perr(ps, ln, "mode %s is not one of enforce, "
 			    "testing, none (values are case-sensitive: write "
 			    "%s)", quote(q, v, len), modes[i].name);
 			return;
 		}
 	}
-	perr(ps, ln, "mode \"%s\" is not one of enforce, testing, none",
+	perr(ps, ln, "mode %s is not one of enforce, testing, none",
 	    quote(q, v, len));
 }
 
@@ -282,7 +269,7 @@ check_max_age(struct parser *ps, unsigned ln, const char *v, size_t len)
 		if (v[i] < '0' || v[i] > '9')
 			break;
 	if (i < len || len > 10) {
-		perr(ps, ln, "max_age \"%s\" is not a number of seconds: write "
+		perr(ps, ln, "max_age %s is not a number of seconds: write "
 		    "1 to 10 digits, e.g. 604800 (a week)", quote(q, v, len));
 		return;
 	}
@@ -324,12 +311,12 @@ check_mx(struct parser *ps, unsigned ln, const char *v, size_t len,
 	/* "[...]", IPv6 (several colons) or only digits and dots (IPv4) */
 	if (v[0] == '[' || ncolon > 1 ||
 	    (ndigit > 0 && ndot > 0 && ndigit + ndot == len)) {
-		perr(ps, ln, "mx \"%s\" is an IP address: mx patterns are host "
+		perr(ps, ln, "mx %s is an IP address: mx patterns are host "
 		    "names, e.g. mail.example.com", q);
 		return -1;
 	}
 	if (ncolon == 1) {
-		perr(ps, ln, "mx \"%s\" has a port: write the host name only "
+		perr(ps, ln, "mx %s has a port: write the host name only "
 		    "(senders always use port 25)", q);
 		return -1;
 	}
@@ -339,18 +326,18 @@ check_mx(struct parser *ps, unsigned ln, const char *v, size_t len,
 		rlen = len - 2;
 	}
 	if (memchr(rest, '*', rlen) != NULL) {
-		perr(ps, ln, "mx \"%s\": a wildcard must be the whole leftmost "
+		perr(ps, ln, "mx %s: a wildcard must be the whole leftmost "
 		    "label, as in *.example.com", q);
 		return -1;
 	}
 	if (rlen > 0 && rest[rlen - 1] == '.') {
-		perr(ps, ln, "mx \"%s\" ends with a dot: write it without the "
+		perr(ps, ln, "mx %s ends with a dot: write it without the "
 		    "trailing dot", q);
 		return -1;
 	}
 	if (name_normalise(rest, rlen, out + 2 * wild,
 	    MX_PATTERN_MAX - 2 * wild) != 0) {
-		perr(ps, ln, "mx \"%s\" is not a valid host name: use at least "
+		perr(ps, ln, "mx %s is not a valid host name: use at least "
 		    "two dot-separated labels of 1 to 63 letters, digits and "
 		    "inner hyphens, %d characters at most, e.g. "
 		    "mail.example.com or *.example.net", q, NAME_MAX_LEN);
@@ -412,26 +399,27 @@ add_ext(struct parser *ps, unsigned ln, const char *k, size_t klen,
 {
 	struct policy *p = ps->p;
 	struct policy_ext *e;
-	char q[QUOTE_BUF];
 	size_t i;
 
-	quote(q, k, klen);
+	/* k is a valid field name (short, letters, digits, "_.-"): it may be
+	 * named; v, an extension's value, is never quoted */
 	if (memchr(v, ':', vlen) != NULL) {
-		perr(ps, ln, "the value of extension field \"%s\" contains "
+		perr(ps, ln, "the value of extension field \"%.*s\" contains "
 		    "':', which at least one sender refuses: remove the colon",
-		    q);
+		    (int)klen, k);
 		return;
 	}
 	if (memchr(v, '\t', vlen) != NULL) {
-		perr(ps, ln, "the value of extension field \"%s\" contains a "
-		    "tab: RFC 8461 allows only spaces inside a value", q);
+		perr(ps, ln, "the value of extension field \"%.*s\" contains "
+		    "a tab: RFC 8461 allows only spaces inside a value",
+		    (int)klen, k);
 		return;
 	}
 	for (i = 0; i < p->next; i++) {
 		if (eq(k, klen, p->ext[i].name)) {
-			perr(ps, ln, "duplicate field \"%s\" (first on line "
+			perr(ps, ln, "duplicate field \"%.*s\" (first on line "
 			    "%u): senders disagree on which one counts; keep "
-			    "one", q, ps->ext_line[i]);
+			    "one", (int)klen, k, ps->ext_line[i]);
 			return;
 		}
 	}
@@ -465,12 +453,38 @@ add_ext(struct parser *ps, unsigned ln, const char *k, size_t klen,
 	ps->ext_line[p->next++] = ln;
 }
 
+/* say why k[0..klen) is no field name, without quoting it */
+static void
+bad_name(struct parser *ps, unsigned ln, const char *k, size_t klen)
+{
+	size_t i;
+
+	if (klen > EXT_NAME_MAX) {
+		perr(ps, ln, "field name is not valid: it is %zu characters "
+		    "long; use 1 to %d letters, digits, '_', '.' or '-', "
+		    "starting with a letter or digit", klen, EXT_NAME_MAX);
+		return;
+	}
+	if (!is_alnum((unsigned char)k[0])) {
+		perr(ps, ln, "field name is not valid: it does not start with a "
+		    "letter or digit; use 1 to %d letters, digits, '_', '.' or "
+		    "'-', starting with a letter or digit", EXT_NAME_MAX);
+		return;
+	}
+	for (i = 1; i < klen; i++)
+		if (!is_alnum((unsigned char)k[i]) && k[i] != '_' &&
+		    k[i] != '.' && k[i] != '-')
+			break;
+	perr(ps, ln, "field name is not valid: character %zu is not a letter, "
+	    "digit, '_', '.' or '-'; use 1 to %d of those, starting with a "
+	    "letter or digit", i + 1, EXT_NAME_MAX);
+}
+
 /* one line without its terminator: s[0..len) */
 static void
 parse_line(struct parser *ps, unsigned ln, const char *s, size_t len)
 {
 	const char *k, *colon, *v, *end = s + len;
-	char q[QUOTE_BUF];
 	enum field f;
 	size_t klen, vlen, i;
 	int bad;
@@ -493,16 +507,20 @@ parse_line(struct parser *ps, unsigned ln, const char *s, size_t len)
 	k = s + i;
 
 	if ((colon = memchr(k, ':', (size_t)(end - k))) == NULL) {
-		perr(ps, ln, "\"%s\" is not \"name: value\" (no colon): write "
-		    "e.g. \"mode: testing\"", quote(q, k, (size_t)(end - k)));
+		perr(ps, ln, "line is not \"name: value\" (it has no colon; "
+		    "its text is not repeated here): write e.g. \"mode: "
+		    "testing\"");
 		return;
 	}
 	klen = (size_t)(colon - k);
 	if (klen > 0 && is_wsp((unsigned char)k[klen - 1])) {
 		while (klen > 0 && is_wsp((unsigned char)k[klen - 1]))
 			klen--;
-		perr(ps, ln, "whitespace before the colon: write \"%s:\"",
-		    quote(q, k, klen));
+		if (valid_ext_name(k, klen))
+			perr(ps, ln, "whitespace before the colon: write "
+			    "\"%.*s:\"", (int)klen, k);
+		else
+			perr(ps, ln, "whitespace before the colon: remove it");
 		bad = 1;
 	}
 	if (klen == 0) {
@@ -511,9 +529,7 @@ parse_line(struct parser *ps, unsigned ln, const char *s, size_t len)
 		return;
 	}
 	if (!valid_ext_name(k, klen)) {
-		perr(ps, ln, "field name \"%s\" is not valid: use 1 to %d "
-		    "letters, digits, '_', '.' or '-', starting with a letter "
-		    "or digit", quote(q, k, klen), EXT_NAME_MAX);
+		bad_name(ps, ln, k, klen);
 		return;
 	}
 
@@ -525,8 +541,8 @@ parse_line(struct parser *ps, unsigned ln, const char *s, size_t len)
 		}
 		if (eq_nocase(k, klen, field_names[i])) {
 			perr(ps, ln, "field names are case-sensitive: write "
-			    "\"%s\", not \"%s\"", field_names[i],
-			    quote(q, k, klen));
+			    "\"%s\", not \"%.*s\"", field_names[i],
+			    (int)klen, k);
 			return;
 		}
 	}
@@ -542,9 +558,8 @@ parse_line(struct parser *ps, unsigned ln, const char *s, size_t len)
 		bad = 1;
 	}
 	if (vlen == 0) {
-		quote(q, k, klen);
-		perr(ps, ln, "field \"%s\" has no value: write \"%s: "
-		    "<value>\"", q, q);
+		perr(ps, ln, "field \"%.*s\" has no value: write \"%.*s: "
+		    "<value>\"", (int)klen, k, (int)klen, k);
 		bad = 1;
 	}
 

@@ -6,9 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "diag.h"
 #include "names.h"
-
-#define QUOTE_MAX 80		/* bytes of a bad value quoted in a message */
 
 /* an output buffer that counts what would have been written, as snprintf */
 struct sbuf {
@@ -83,11 +82,24 @@ is_wsp(int c)
 	return c == ' ' || c == '\t';
 }
 
-/* how long a quoted piece of s may be in a message */
-static int
-qlen(size_t len)
+/*
+ * Messages quote a report URI or an id only as diag_token allows (a short
+ * token, else its length), never a URI with user information, and never a
+ * field that is not name=value or an extension's value: the same rule as
+ * for policy files, though TXT records are public, because a tlsrpt value
+ * comes from the configuration file.
+ */
+static const char *
+uri_shown(char q[DIAG_TOKEN_BUF], const char *uri, size_t len)
 {
-	return len > QUOTE_MAX ? QUOTE_MAX : (int)len;
+	/* "https://user:password@host": never quoted */
+	if (!(len >= 7 && strncasecmp(uri, "mailto:", 7) == 0) &&
+	    memchr(uri, '@', len) != NULL) {
+		snprintf(q, DIAG_TOKEN_BUF, "(%zu bytes, not shown: it holds "
+		    "user information)", len);
+		return q;
+	}
+	return diag_token(q, uri, len);
 }
 
 int
@@ -112,6 +124,8 @@ static int
 uri_chars(const char *uri, size_t ulen, const char *s, size_t len,
     const char *ok, char *err, size_t errsz)
 {
+	char q[DIAG_TOKEN_BUF];
+
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
@@ -127,25 +141,25 @@ uri_chars(const char *uri, size_t ulen, const char *s, size_t len,
 		if (is_alnum(c) || (c != '\0' && strchr(ok, c) != NULL))
 			continue;
 		if (c == ',' || c == ';') {
-			seterr(err, errsz, "report URI \"%.*s\" contains \"%c\": "
+			seterr(err, errsz, "report URI %s contains \"%c\": "
 			    "RFC 8460 requires it written as %s",
-			    qlen(ulen), uri, c, c == ',' ? "%2C" : "%3B");
+			    uri_shown(q, uri, ulen), c, c == ',' ? "%2C" : "%3B");
 			return -1;
 		}
 		if (c < 0x21 || c > 0x7e) {
-			seterr(err, errsz, "report URI \"%.*s\" contains a blank, "
-			    "control or non-ASCII byte (0x%02x); write it "
-			    "%%-encoded", qlen(ulen), uri, c);
+			seterr(err, errsz, "report URI %s contains a blank, "
+			    "control or non-ASCII byte; write it %%-encoded",
+			    uri_shown(q, uri, ulen));
 			return -1;
 		}
-		seterr(err, errsz, "report URI \"%.*s\" contains \"%c\", which "
-		    "is not allowed there; %%-encode it", qlen(ulen), uri, c);
+		seterr(err, errsz, "report URI %s contains \"%c\", which "
+		    "is not allowed there; %%-encode it", uri_shown(q, uri, ulen), c);
 		return -1;
 	}
 	return 0;
 badpct:
-	seterr(err, errsz, "report URI \"%.*s\" has a \"%%\" not followed by "
-	    "two hex digits", qlen(ulen), uri);
+	seterr(err, errsz, "report URI %s has a \"%%\" not followed by "
+	    "two hex digits", uri_shown(q, uri, ulen));
 	return -1;
 }
 
@@ -153,31 +167,31 @@ static int
 mailto_check(const char *uri, size_t ulen, char *err, size_t errsz)
 {
 	const char *a = uri + 7, *e = uri + ulen, *at;
-	char host[NAME_MAX_LEN + 1];
+	char host[NAME_MAX_LEN + 1], q[DIAG_TOKEN_BUF], q2[DIAG_TOKEN_BUF];
 
 	if (memchr(a, '?', (size_t)(e - a)) != NULL) {
-		seterr(err, errsz, "report URI \"%.*s\": a mailto: URI with "
+		seterr(err, errsz, "report URI %s: a mailto: URI with "
 		    "?headers is not accepted; give the plain address, e.g. "
-		    "mailto:tlsrpt@example.com", qlen(ulen), uri);
+		    "mailto:tlsrpt@example.com", uri_shown(q, uri, ulen));
 		return -1;
 	}
 	at = memchr(a, '@', (size_t)(e - a));
 	if (at == NULL || memchr(at + 1, '@', (size_t)(e - at - 1)) != NULL) {
-		seterr(err, errsz, "report URI \"%.*s\" is not a mail address; "
+		seterr(err, errsz, "report URI %s is not a mail address; "
 		    "use mailto:local-part@domain, e.g. mailto:tlsrpt@example.com",
-		    qlen(ulen), uri);
+		    uri_shown(q, uri, ulen));
 		return -1;
 	}
 	if (at == a) {
-		seterr(err, errsz, "report URI \"%.*s\" has nothing before \"@\"; "
-		    "use e.g. mailto:tlsrpt@example.com", qlen(ulen), uri);
+		seterr(err, errsz, "report URI %s has nothing before \"@\"; "
+		    "use e.g. mailto:tlsrpt@example.com", uri_shown(q, uri, ulen));
 		return -1;
 	}
 	if (a[0] == '.' || at[-1] == '.' ||
 	    memmem(a, (size_t)(at - a), "..", 2) != NULL) {
-		seterr(err, errsz, "report URI \"%.*s\": the local part may not "
+		seterr(err, errsz, "report URI %s: the local part may not "
 		    "start or end with a dot or hold two dots in a row",
-		    qlen(ulen), uri);
+		    uri_shown(q, uri, ulen));
 		return -1;
 	}
 	if (uri_chars(uri, ulen, a, (size_t)(at - a), "-._~!$'*+/=&",
@@ -185,10 +199,10 @@ mailto_check(const char *uri, size_t ulen, char *err, size_t errsz)
 		return -1;
 	if (name_normalise(at + 1, (size_t)(e - at - 1), host, sizeof(host))
 	    == -1) {
-		seterr(err, errsz, "report URI \"%.*s\": \"%.*s\" after \"@\" is "
+		seterr(err, errsz, "report URI %s: %s after \"@\" is "
 		    "not a mail domain (letters, digits and hyphens, at least two "
-		    "labels)", qlen(ulen), uri, qlen((size_t)(e - at - 1)),
-		    at + 1);
+		    "labels)", uri_shown(q, uri, ulen), diag_token(q2, at + 1,
+		    (size_t)(e - at - 1)));
 		return -1;
 	}
 	return 0;
@@ -198,25 +212,26 @@ static int
 https_check(const char *uri, size_t ulen, char *err, size_t errsz)
 {
 	const char *a = uri + 8, *e = uri + ulen, *h, *he, *colon;
-	char host[NAME_MAX_LEN + 1];
+	char host[NAME_MAX_LEN + 1], q[DIAG_TOKEN_BUF], q2[DIAG_TOKEN_BUF];
 
 	h = a;
 	he = a;
 	while (he < e && *he != '/' && *he != '?' && *he != '#')
 		he++;
 	if (memchr(a, '#', (size_t)(e - a)) != NULL) {
-		seterr(err, errsz, "report URI \"%.*s\" has a #fragment; remove "
-		    "it", qlen(ulen), uri);
+		seterr(err, errsz, "report URI %s has a #fragment; remove "
+		    "it", uri_shown(q, uri, ulen));
 		return -1;
 	}
 	if (memchr(h, '@', (size_t)(he - h)) != NULL) {
-		seterr(err, errsz, "report URI \"%.*s\" holds user information "
-		    "(\"user@\"); give https://host/path only", qlen(ulen), uri);
+		seterr(err, errsz, "a report URI holds user information "
+		    "(\"user@\" or \"user:password@\"; not shown); give "
+		    "https://host/path only");
 		return -1;
 	}
 	if (h < he && *h == '[') {
-		seterr(err, errsz, "report URI \"%.*s\": use a host name, not an "
-		    "IP address", qlen(ulen), uri);
+		seterr(err, errsz, "report URI %s: use a host name, not an "
+		    "IP address", uri_shown(q, uri, ulen));
 		return -1;
 	}
 	colon = memchr(h, ':', (size_t)(he - h));
@@ -229,16 +244,17 @@ https_check(const char *uri, size_t ulen, char *err, size_t errsz)
 		for (; p < he && *p >= '0' && *p <= '9' && port <= 65535; p++)
 			port = port * 10 + (unsigned long)(*p - '0');
 		if (p != he || port < 1 || port > 65535) {
-			seterr(err, errsz, "report URI \"%.*s\": the port is not a "
-			    "number in 1..65535", qlen(ulen), uri);
+			seterr(err, errsz, "report URI %s: the port is not a "
+			    "number in 1..65535", uri_shown(q, uri, ulen));
 			return -1;
 		}
 		he = colon;
 	}
 	if (name_normalise(h, (size_t)(he - h), host, sizeof(host)) == -1) {
-		seterr(err, errsz, "report URI \"%.*s\": \"%.*s\" is not a host "
+		seterr(err, errsz, "report URI %s: %s is not a host "
 		    "name (letters, digits and hyphens, at least two labels, not "
-		    "an IP address)", qlen(ulen), uri, qlen((size_t)(he - h)), h);
+		    "an IP address)", uri_shown(q, uri, ulen), diag_token(q2, h,
+		    (size_t)(he - h)));
 		return -1;
 	}
 	while (a < e && *a != '/' && *a != '?')
@@ -250,6 +266,8 @@ https_check(const char *uri, size_t ulen, char *err, size_t errsz)
 int
 records_rua_uri_check(const char *uri, size_t len, char *err, size_t errsz)
 {
+	char q[DIAG_TOKEN_BUF];
+
 	if (len == 0) {
 		seterr(err, errsz, "empty report URI; give mailto:address or "
 		    "https://host/path");
@@ -258,8 +276,8 @@ records_rua_uri_check(const char *uri, size_t len, char *err, size_t errsz)
 	for (size_t i = 0; i < len; i++)
 		if (is_wsp((unsigned char)uri[i]) || uri[i] == '"' ||
 		    uri[i] == '\\') {
-			seterr(err, errsz, "report URI \"%.*s\" contains a %s; "
-			    "%%-encode it", qlen(len), uri,
+			seterr(err, errsz, "report URI %s contains a %s; "
+			    "%%-encode it", uri_shown(q, uri, len),
 			    is_wsp((unsigned char)uri[i]) ? "blank" :
 			    uri[i] == '"' ? "quote" : "backslash");
 			return -1;
@@ -269,13 +287,13 @@ records_rua_uri_check(const char *uri, size_t len, char *err, size_t errsz)
 	if (len > 8 && strncasecmp(uri, "https://", 8) == 0)
 		return https_check(uri, len, err, errsz);
 	if (len >= 7 && strncasecmp(uri, "http://", 7) == 0) {
-		seterr(err, errsz, "report URI \"%.*s\" uses http:; RFC 8460 "
-		    "allows only https: (and mailto:)", qlen(len), uri);
+		seterr(err, errsz, "report URI %s uses http:; RFC 8460 "
+		    "allows only https: (and mailto:)", uri_shown(q, uri, len));
 		return -1;
 	}
-	seterr(err, errsz, "report URI \"%.*s\" is not a mailto: or https: URI; "
+	seterr(err, errsz, "report URI %s is not a mailto: or https: URI; "
 	    "use e.g. mailto:tlsrpt@example.com or "
-	    "https://reports.example.com/tlsrpt", qlen(len), uri);
+	    "https://reports.example.com/tlsrpt", uri_shown(q, uri, len));
 	return -1;
 }
 
@@ -347,23 +365,26 @@ ext_valid(const char *f, size_t len, const char *eq, const char *what,
 	size_t nlen = (size_t)(eq - f), vlen = len - nlen - 1;
 	const char *v = eq + 1;
 
+	/* an invalid name is not quoted (only its length or a column), a
+	 * valid one is (at most 32 letters, digits, "_-."), a value never */
 	if (nlen < 1 || nlen > 32 || !is_alnum((unsigned char)f[0])) {
-		seterr(err, errsz, "%s field name \"%.*s\" is not valid: 1 to 32 "
+		seterr(err, errsz, "%s field name is not valid (%s): 1 to 32 "
 		    "letters, digits, \"_\", \"-\", \".\", starting with a letter "
-		    "or digit", what, qlen(nlen), f);
+		    "or digit", what, nlen == 0 ? "it is empty" : nlen > 32 ?
+		    "it is too long" : "it does not start with a letter or digit");
 		return -1;
 	}
 	for (size_t i = 1; i < nlen; i++)
 		if (!is_alnum((unsigned char)f[i]) && f[i] != '_' &&
 		    f[i] != '-' && f[i] != '.') {
-			seterr(err, errsz, "%s field name \"%.*s\" is not valid: "
-			    "1 to 32 letters, digits, \"_\", \"-\", \".\"", what,
-			    qlen(nlen), f);
+			seterr(err, errsz, "%s field name is not valid (character "
+			    "%zu): 1 to 32 letters, digits, \"_\", \"-\", \".\"",
+			    what, i + 1);
 			return -1;
 		}
 	if (vlen == 0) {
 		seterr(err, errsz, "%s field \"%.*s\" has an empty value", what,
-		    qlen(len), f);
+		    (int)nlen, f);
 		return -1;
 	}
 	for (size_t i = 0; i < vlen; i++) {
@@ -372,7 +393,7 @@ ext_valid(const char *f, size_t len, const char *eq, const char *what,
 		if (c < 0x21 || c > 0x7e || c == '=' || c == ';') {
 			seterr(err, errsz, "%s field \"%.*s\": the value may hold "
 			    "only visible ASCII other than \"=\" and \";\"", what,
-			    qlen(len), f);
+			    (int)nlen, f);
 			return -1;
 		}
 	}
@@ -396,8 +417,8 @@ split_fields(const char *txt, size_t len, size_t vlen, const char *what,
 	if (p == e)
 		return 0;
 	if (*p != ';') {
-		seterr(err, errsz, "\"%.*s\" must be followed by \";\", not "
-		    "\"%.*s\"", (int)vlen, txt, qlen((size_t)(e - p)), p);
+		seterr(err, errsz, "\"%.*s\" must be followed by \";\"",
+		    (int)vlen, txt);
 		return -1;
 	}
 	while (p < e) {
@@ -438,24 +459,26 @@ sts_field(void *arg, const char *f, size_t len, char *err, size_t errsz)
 
 	for (size_t i = 0; i < len; i++)
 		if (is_wsp((unsigned char)f[i])) {
-			seterr(err, errsz, "field \"%.*s\" contains a blank; "
-			    "separate fields with \";\"", qlen(len), f);
+			seterr(err, errsz, "a field contains a blank; "
+			    "separate fields with \";\"");
 			return -1;
 		}
 	if (eq == NULL) {
-		seterr(err, errsz, "field \"%.*s\" is not name=value", qlen(len),
-		    f);
+		seterr(err, errsz, "a field is not name=value (it has no "
+		    "\"=\")");
 		return -1;
 	}
 	if (eq - f == 2 && memcmp(f, "id", 2) == 0) {
+		char q[DIAG_TOKEN_BUF];
+
 		if (st->have_id) {
 			seterr(err, errsz, "the record has two id= fields; give "
 			    "one");
 			return -1;
 		}
 		if (!records_id_valid(eq + 1, len - 3)) {
-			seterr(err, errsz, "id \"%.*s\" is not 1 to 32 letters "
-			    "and digits", qlen(len - 3), eq + 1);
+			seterr(err, errsz, "id %s is not 1 to 32 letters "
+			    "and digits", diag_token(q, eq + 1, len - 3));
 			return -1;
 		}
 		memcpy(st->id, eq + 1, len - 3);
@@ -502,8 +525,8 @@ tlsrpt_field(void *arg, const char *f, size_t len, char *err, size_t errsz)
 	const char *eq = memchr(f, '=', len);
 
 	if (eq == NULL) {
-		seterr(err, errsz, "field \"%.*s\" is not name=value", qlen(len),
-		    f);
+		seterr(err, errsz, "a field is not name=value (it has no "
+		    "\"=\")");
 		return -1;
 	}
 	if (eq - f == 3 && memcmp(f, "rua", 3) == 0) {
@@ -518,8 +541,8 @@ tlsrpt_field(void *arg, const char *f, size_t len, char *err, size_t errsz)
 	}
 	for (size_t i = 0; i < len; i++)
 		if (is_wsp((unsigned char)f[i])) {
-			seterr(err, errsz, "field \"%.*s\" contains a blank; "
-			    "separate fields with \";\"", qlen(len), f);
+			seterr(err, errsz, "a field contains a blank; "
+			    "separate fields with \";\"");
 			return -1;
 		}
 	return ext_valid(f, len, eq, "TLS-RPT", err, errsz);

@@ -1,4 +1,8 @@
 /* tls.c - the mbedTLS server configuration and the certificate selection */
+
+/* the certificate selection reads the ClientHello mbedTLS has just parsed
+ * from the context's input buffer, a field mbedTLS 3.6 marks private */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include "tls.h"
 
 #include <errno.h>
@@ -38,7 +42,8 @@ static const uint16_t groups[] = {
 static const char *alpn[] = { "http/1.1", NULL };
 
 /* offer every certificate of the domain; mbedTLS picks by what the client
- * supports (ECDSA or RSA) */
+ * supports (ECDSA or RSA). Called once per connection: the domain whose
+ * certificate is presented is the one its requests are answered for. */
 static int
 tls_use_domain(mbedtls_ssl_context *ssl, struct tls_peer *peer,
     const struct domain *dom)
@@ -51,50 +56,166 @@ tls_use_domain(mbedtls_ssl_context *ssl, struct tls_peer *peer,
 	return 0;
 }
 
-/*
- * The SNI callback. Only "mta-sts.<domain>" for a loaded domain is accepted;
- * anything else fails the handshake, and mbedTLS then sends the
- * unrecognized_name alert. Another customer's certificate is never shown.
- */
+/* read n bytes' length field at *p (n = 1 or 2) and step over it and the
+ * bytes it counts; -1 when they run past end */
 static int
-tls_sni(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name,
-    size_t len)
+tls_skip_vector(const unsigned char **p, const unsigned char *end, int n,
+    const unsigned char **data, size_t *len)
 {
-	struct tls_peer *peer = mbedtls_ssl_get_user_data_p(ssl);
-	const struct domain *dom;
-	const char *domain;
+	size_t l;
 
-	(void)arg;
-	if (name_normalise((const char *)name, len, peer->sni,
-	    sizeof(peer->sni)) == -1) {
-		snprintf(peer->sni, sizeof(peer->sni), "(invalid)");
-		peer->sni_unknown = 1;
+	if (end - *p < n)
 		return -1;
-	}
-	if ((domain = name_policy_domain(peer->sni)) == NULL ||
-	    (dom = snapshot_find(peer->snap, domain)) == NULL) {
-		peer->sni_unknown = 1;
+	l = n == 1 ? (*p)[0] : (size_t)(*p)[0] << 8 | (*p)[1];
+	if ((size_t)(end - *p - n) < l)
 		return -1;
+	*data = *p + n;
+	*len = l;
+	*p += n + l;
+	return 0;
+}
+
+/* count the host_name entries of one server_name extension's data */
+static int
+tls_count_host_names(const unsigned char *p, const unsigned char *end,
+    int count, const unsigned char **name, size_t *name_len)
+{
+	const unsigned char *list, *lend, *entry;
+	size_t llen, elen;
+
+	if (tls_skip_vector(&p, end, 2, &list, &llen) == -1 || p != end)
+		return -1;
+	for (lend = list + llen; list < lend; ) {
+		unsigned type = list[0];
+
+		list++;
+		if (tls_skip_vector(&list, lend, 2, &entry, &elen) == -1)
+			return -1;
+		if (type != 0)		/* host_name(0) is the only type */
+			continue;
+		if (count++ == 0) {
+			*name = entry;
+			*name_len = elen;
+		}
 	}
-	return tls_use_domain(ssl, peer, dom);
+	return count;
+}
+
+int
+tls_hello_names(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len)
+{
+	const unsigned char *p = msg, *end = msg + len, *v, *exts, *eend;
+	size_t vlen;
+	int count = 0;
+
+	*name = NULL;
+	*name_len = 0;
+	/* handshake header (type 1, 24-bit length), then client_version and
+	 * random, session id, cipher suites, compression methods */
+	if (len < 4 + 2 + 32 || msg[0] != 1 ||
+	    ((size_t)msg[1] << 16 | (size_t)msg[2] << 8 | msg[3]) != len - 4)
+		return -1;
+	p += 4 + 2 + 32;
+	if (tls_skip_vector(&p, end, 1, &v, &vlen) == -1 ||
+	    tls_skip_vector(&p, end, 2, &v, &vlen) == -1 ||
+	    tls_skip_vector(&p, end, 1, &v, &vlen) == -1)
+		return -1;
+	if (p == end)
+		return 0;		/* no extensions */
+	if (tls_skip_vector(&p, end, 2, &exts, &vlen) == -1 || p != end)
+		return -1;
+	for (eend = exts + vlen; exts < eend; ) {
+		unsigned type;
+
+		if (eend - exts < 2)
+			return -1;
+		type = (unsigned)exts[0] << 8 | exts[1];
+		exts += 2;
+		if (tls_skip_vector(&exts, eend, 2, &v, &vlen) == -1)
+			return -1;
+		if (type == 0 && (count = tls_count_host_names(v, v + vlen,
+		    count, name, name_len)) == -1)
+			return -1;
+	}
+	return count;
+}
+
+/* refuse the ClientHello with a fatal alert; why is for the log */
+static int
+tls_refuse(mbedtls_ssl_context *ssl, struct tls_peer *peer, const char *why,
+    unsigned char alert, int ret)
+{
+	peer->refused = why;
+	mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
+	return ret;
 }
 
 /*
- * Called once the ClientHello is parsed, with or without SNI. Without SNI the
- * configured default_domain is served; with none configured, no certificate
- * is set and mbedTLS aborts the handshake (handshake_failure).
+ * The certificate selection, called by mbedTLS once each ClientHello is
+ * parsed whole (twice in TLS 1.3 after a HelloRetryRequest). Only
+ * "mta-sts.<domain>" for a loaded domain is accepted; anything else fails
+ * the handshake with unrecognized_name, and another customer's certificate
+ * is never shown. Without SNI the configured default_domain is served; with
+ * none configured, no certificate is set and mbedTLS aborts the handshake
+ * (handshake_failure).
+ *
+ * The domain is chosen once, from the first ClientHello, and bound to the
+ * connection: a ClientHello with more than one host name (RFC 6066 section
+ * 3) and a second ClientHello whose name differs from the first's (RFC 8446
+ * section 4.1.2) are refused with illegal_parameter. mbedTLS' own SNI
+ * callback sees only the first host_name of each server_name extension and
+ * runs again for every extension and every ClientHello, so the names are
+ * counted here from the ClientHello itself: the message mbedTLS has just
+ * parsed, still in its input buffer (fields private to mbedTLS 3.6).
  */
 static int
 tls_cert_select(mbedtls_ssl_context *ssl)
 {
 	struct tls_peer *peer = mbedtls_ssl_get_user_data_p(ssl);
+	const struct domain *dom;
+	const unsigned char *name;
+	const char *domain;
+	char sni[sizeof(peer->sni)] = "";
+	size_t len;
+	int n, first = !peer->hello_seen;
 
 	peer->hello_seen = 1;
-	if (peer->domain != NULL || peer->sni_unknown)
-		return 0;
-	if (peer->snap->default_domain != NULL)
-		return tls_use_domain(ssl, peer, peer->snap->default_domain);
-	return 0;
+	n = tls_hello_names(ssl->MBEDTLS_PRIVATE(in_msg),
+	    ssl->MBEDTLS_PRIVATE(in_hslen), &name, &len);
+	if (n == -1)
+		return tls_refuse(ssl, peer, "malformed ClientHello",
+		    MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR,
+		    MBEDTLS_ERR_SSL_DECODE_ERROR);
+	if (n > 1)
+		return tls_refuse(ssl, peer, "several host names in one "
+		    "ClientHello", MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER,
+		    MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER);
+	if (n == 1 && name_normalise((const char *)name, len, sni,
+	    sizeof(sni)) == -1)
+		snprintf(sni, sizeof(sni), "(invalid)");
+	if (!first) {
+		/* the second ClientHello: the name must not change */
+		if (strcmp(sni, peer->sni) != 0)
+			return tls_refuse(ssl, peer, "the second ClientHello "
+			    "names another server than the first",
+			    MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER,
+			    MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER);
+		return 0;	/* the domain chosen for the first stays */
+	}
+	memcpy(peer->sni, sni, sizeof(sni));
+	if (n == 0)
+		return peer->snap->default_domain == NULL ? 0 :
+		    tls_use_domain(ssl, peer, peer->snap->default_domain);
+	if (strcmp(sni, "(invalid)") == 0 ||
+	    (domain = name_policy_domain(sni)) == NULL ||
+	    (dom = snapshot_find(peer->snap, domain)) == NULL) {
+		peer->sni_unknown = 1;
+		mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		    MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME);
+		return MBEDTLS_ERR_SSL_UNRECOGNIZED_NAME;
+	}
+	return tls_use_domain(ssl, peer, dom);
 }
 
 int
@@ -120,7 +241,6 @@ tls_init(void)
 #endif
 	if (mbedtls_ssl_conf_alpn_protocols(&conf, alpn) != 0)
 		return -1;
-	mbedtls_ssl_conf_sni(&conf, tls_sni, NULL);
 	mbedtls_ssl_conf_cert_cb(&conf, tls_cert_select);
 	return 0;
 }

@@ -19,12 +19,22 @@ struct tls_peer {
 	char sni[NAME_MAX_LEN + 1];	/* as sent, lower case; "" when none */
 	int sni_unknown;		/* an SNI was sent that we do not serve */
 	int hello_seen;			/* the ClientHello was parsed */
+	const char *refused;		/* why a ClientHello was refused, or NULL */
 };
+
+/*
+ * Count the host_name entries in every server_name extension of a
+ * ClientHello handshake message (msg: its 4-byte header, then the body) and
+ * point *name and *name_len at the first. Returns the count (0 without
+ * SNI), or -1 when the message is malformed.
+ */
+int tls_hello_names(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len);
 
 /*
  * Build the process-wide server configuration: TLS 1.2 and 1.3 only,
  * forward-secret AEAD suites only, no renegotiation, ALPN http/1.1,
- * certificates chosen per connection by SNI. Returns 0 or -1.
+ * certificates chosen once per connection by SNI. Returns 0 or -1.
  */
 int tls_init(void);
 

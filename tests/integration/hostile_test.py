@@ -665,12 +665,13 @@ MALFORMED_HELLOS = [
         BASE_EXTS), "refuse"),
     ("sni_100_unknown_entries", lambda: client_hello(sni_ext(
         [b"mta-sts.d%d.example" % k for k in range(100)]) + BASE_EXTS), "refuse"),
+    # one host name per ClientHello (RFC 6066 section 3)
     ("sni_100_entries_last_known", lambda: client_hello(sni_ext(
         [b"mta-sts.d%d.example" % k for k in range(99)] + [HOST.encode()]) + BASE_EXTS),
-     "any"),
+     "refuse"),
     ("sni_100_entries_first_known", lambda: client_hello(sni_ext(
         [HOST.encode()] + [b"mta-sts.d%d.example" % k for k in range(99)]) + BASE_EXTS),
-     "any"),
+     "refuse"),
     ("sni_non_ascii_utf8", lambda: client_hello(sni_ext(["mta-sts.éxample.com".encode()]) +
         BASE_EXTS), "refuse"),
     ("sni_high_byte", lambda: client_hello(sni_ext([HOST.encode() + b"\xff"]) + BASE_EXTS),

@@ -971,5 +971,161 @@ def no_secrets_logged(env):
     check("PRIVATE KEY-----" not in "".join(texts.values()), "a PEM key header was logged")
 
 
+
+# ---------------------------------------------------------------- tests: what logs may hold (issue 11)
+
+def without_dir(env, text):
+    """text with the test's directory name taken out (its random letters
+    could hold any short string a check looks for)."""
+    return text.replace(env.dir, "<dir>")
+
+
+@test
+def t_symlinked_secrets_not_echoed(env):
+    """A policy file that is a symbolic link to a PEM private key, and one to
+    an environment file (SECRET_TOKEN=abc): -t names each file and line that
+    is not "name: value" and holds none of their bytes."""
+    sa, ca = env.domain("a.example")
+    sb, _ = env.domain("b.example")
+    env.write("secret.env", "SECRET_TOKEN=abc\nDB_PASSWORD=hunter2xyz\n")
+    for name, target in (("a.example", ca.key_pem), ("b.example", env.path("secret.env"))):
+        os.unlink(env.path("policies/%s.txt" % name))
+        os.symlink(target, env.path("policies/%s.txt" % name))
+    rc, out, err = env.config_test(env.server_section() + sa + sb)
+    text = without_dir(env, out + err)
+    env.notes.append("-t output:\n" + text)
+    check_eq(rc, 1, "-t exit status")
+    check(re.search(r"a\.example\.txt:1: ", text), "no message names a.example.txt:1")
+    check(re.search(r"a\.example\.txt:2: ", text), "no message names a.example.txt:2")
+    check(re.search(r"b\.example\.txt:1: ", text), "no message names b.example.txt:1")
+    body = key_body_lines(ca.key_pem)
+    check(len(body) >= 2, "test setup: key body of %s" % ca.key_pem)
+    for line in body:
+        for i in range(0, len(line) - 8):
+            check(line[i:i + 8] not in text,
+                "8 bytes of the private key's line %r in -t output" % line[:12])
+    check("PRIVATE KEY" not in text, "the PEM header was echoed")
+    for secret in ("SECRET_TOKEN", "abc", "DB_PASSWORD", "hunter2xyz"):
+        check(secret not in text, "%r from the environment file in -t output" % secret)
+
+
+FORGED_TS = "2026-01-01T00:00:00.000Z"
+
+
+@test
+def log_escapes_control_bytes(env):
+    """A file in policy_dir whose name holds a newline, a forged time stamp
+    and an ANSI colour sequence: the warning about it is one line of the
+    text error log (and of -t) with those bytes escaped; no forged line, no
+    raw escape byte."""
+    sec, _ = env.domain("example.com")
+    evil = "x\n%s mta-stsd error: \x1b[31mforged\x1b[0m" % FORGED_TS
+    env.write("policies/" + evil, "not a policy\n")
+    conf = harness.server_section(env) + sec
+    rc, out, err = env.config_test(conf)
+    srv = start(env, conf, ["example.com"])
+    wait_for(lambda: "loaded" in srv.log(), 3, "the load line")
+    # the access log's fields: the same escaping, blanks and quotes too
+    run.raw_exchange(env, "mta-sts.example.com", b"GET /caf%C3%A9%20%22x HTTP/1.1\r\n"
+        b"Host: mta-sts.example.com\r\nConnection: close\r\n\r\n")
+    wait_for(lambda: "/caf" in srv.log(), 3, "the access line")
+    check(re.search(r' "GET /caf\\xc3\\xa9\\x20\\x22x" 404 ', srv.log()),
+        "the access line does not show the path escaped")
+    with open(srv.log_path, "rb") as f:
+        raw = f.read()
+    for where, data in (("error log", raw), ("-t output", (out + err).encode())):
+        env.notes.append("%s:\n%r" % (where, data[-2000:]))
+        check(b"\x1b" not in data, "a raw ESC byte in the %s" % where)
+        lines = data.split(b"\n")
+        check(not any(l.startswith(FORGED_TS.encode()) for l in lines),
+            "a forged line in the %s" % where)
+        named = [l for l in lines if b"forged" in l]
+        check_eq(len(named), 1, "lines of the %s naming the file" % where)
+        check(re.search(rb"x\\x0[aA]" + re.escape(FORGED_TS.encode()) +
+            rb" mta-stsd error: \\x1[bB]\[31mforged", named[0]),
+            "the %s line does not show the name escaped: %r" % (where, named[0]))
+
+
+def nobody_or_skip():
+    if os.geteuid() != 0:
+        raise Skip("needs root: the log file must be owned by root and the "
+            "server drop to user = nobody")
+    try:
+        import pwd
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        raise Skip("no user nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+@test
+def root_owned_access_log_after_drop(env):
+    """Started as root with user = nobody and access_log a file root owns
+    (mode 0644): the log says once that nobody cannot reopen it and which
+    ownership is needed; reloads say nothing about it, SIGUSR1 does not claim
+    "log files reopened", and access lines keep going to the open file."""
+    uid, gid = nobody_or_skip()
+    sec, _ = env.domain("example.com")
+    os.chmod(env.dir, 0o755)
+    for d, dirs, files in os.walk(env.dir):
+        for n in dirs + files:
+            os.chown(os.path.join(d, n), uid, gid)
+    os.makedirs(env.path("logs"), mode=0o755)       # root's
+    acc = env.path("logs/access.log")
+    conf = harness.server_section(env, user="nobody", access_log=acc) + sec
+    conf = conf.replace("allow_root = yes\n", "")
+    srv = start(env, conf, ["example.com"])
+    check_eq(os.stat(acc).st_uid, 0, "test setup: access.log owner")
+    tail = LogTail(srv.log_path)
+    for i, mode in enumerate(("testing", "enforce")):
+        env.write("policies/example.com.txt", run.simple_policy("example.com", mode))
+        harness.sighup(srv)
+        tail.wait(r"reload \(.*\): generation %d" % (i + 2), 5, "reload %d logged" % (i + 1))
+    for i in range(2):
+        srv.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+    check_eq(harness.get(env, "example.com", path="/after-usr1")[0], 404, "fetch")
+    wait_for(lambda: "/after-usr1" in open(acc).read(), 3, "access line in the open file")
+    log = srv.log()
+    problem = [l for l in log.splitlines() if "access.log" in l and " access: " not in l]
+    check_eq(len(problem), 1, "lines about access.log (%r)" % problem)
+    check(re.search(r"nobody", problem[0]) and re.search(r"(?i)chown|owned by", problem[0]),
+        "the line does not say which user needs the file: %s" % problem[0])
+    check("Permission denied" not in log.replace(problem[0], ""),
+        "Permission denied logged again")
+    check("reopened" not in log, "\"reopened\" logged although nothing was")
+
+
+@test
+def reload_nothing_changed_logged(env):
+    """A SIGHUP that changes nothing logs its one info line (log_level info)."""
+    sec, _ = env.domain("example.com")
+    srv = start(env, harness.server_section(env) + sec, ["example.com"])
+    tail = LogTail(srv.log_path).mark()
+    harness.sighup(srv)
+    m = tail.wait(r"^\S+ mta-stsd info: reload \(SIGHUP\): nothing changed.*$", 5,
+        "the reload line")
+    env.notes.append(m.group(0))
+    harness.sighup(srv)
+    tail.wait(r"reload \(SIGHUP\)", 5, "the second reload line")
+    check_eq(len(re.findall(r"reload \(SIGHUP\)", srv.log())), 2, "reload lines for 2 SIGHUPs")
+
+
+@test
+def no_mhd_delay_noise_at_debug(env):
+    """log_level = debug: requests add no libmicrohttpd "Client may experience
+    some delay" or TCP option lines (the server's HTTP side is a socketpair)."""
+    sec, _ = env.domain("example.com")
+    srv = start(env, harness.server_section(env, log_level="debug") + sec, ["example.com"])
+    for _ in range(3):
+        check_eq(harness.get(env, "example.com")[0], 200, "fetch")
+    wait_for(lambda: srv.log().count(" access: ") >= 3, 3, "access lines")
+    log = srv.log()
+    check(" mta-stsd debug: " in log, "test setup: no debug line at all")
+    check("experience some delay" not in log, "libmicrohttpd's delay lines logged")
+    check(not re.search(r"Setting \S+ option to \S+ state failed", log),
+        "libmicrohttpd's socket option lines logged")
+
+
 if __name__ == "__main__":
     sys.exit(harness.main(TESTS, __doc__.split("\n")[0]))

@@ -156,13 +156,13 @@ class PKI:
         if kind == "ec":
             run_ok(["openssl", "genpkey", "-algorithm", "EC",
                 "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
-        else:
+        else:   # "rsa" (2048 bits) or "rsa<bits>"
             run_ok(["openssl", "genpkey", "-algorithm", "RSA",
-                "-pkeyopt", "rsa_keygen_bits:2048", "-out", path])
+                "-pkeyopt", "rsa_keygen_bits:%s" % (kind[3:] or "2048"), "-out", path])
 
     def issue(self, sans, kind="ec", not_before=None, not_after=None):
-        """Issue a leaf for the DNS names sans; kind "ec" (P-256) or "rsa"
-        (2048). Dates default to one day ago .. 90 days ahead."""
+        """Issue a leaf for the DNS names sans; kind "ec" (P-256), "rsa"
+        (2048) or "rsa<bits>". Dates default to one day ago .. 90 days ahead."""
         self.count += 1
         n = self.count
         serial = self.next_serial

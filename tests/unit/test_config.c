@@ -132,7 +132,8 @@ test_good_files(void **state)
 
 /*
  * Every bad/X.conf must fail, leave the config zeroed, and produce every
- * line of bad/X.expect as a substring of some diagnostic.
+ * line of bad/X.expect as a substring of some diagnostic, and none of
+ * bad/X.forbid.
  */
 static void
 test_bad_files(void **state)
@@ -181,6 +182,23 @@ test_bad_files(void **state)
 		assert_true(nexp > 0);
 		for (size_t j = 0; j < d.n; j++)
 			assert_true(strncmp(d.v[j].text, conf, strlen(conf)) == 0);
+
+		/* bad/X.forbid, if there is one: bytes of the file (secrets)
+		 * no diagnostic may repeat */
+		snprintf(expect, sizeof(expect), "%.*s.forbid",
+		    (int)(strlen(conf) - strlen(".conf")), conf);
+		if ((f = fopen(expect, "r")) != NULL) {
+			while (fgets(line, sizeof(line), f) != NULL) {
+				line[strcspn(line, "\n")] = '\0';
+				if (line[0] == '\0' || !diag_contains(&d, line))
+					continue;
+				print_message("%s: diagnostics were:\n", conf);
+				diag_print(&d);
+				fclose(f);
+				fail_msg("%s: a diagnostic repeats \"%s\"", conf, line);
+			}
+			fclose(f);
+		}
 		diag_clear(&d);
 	}
 	globfree(&g);

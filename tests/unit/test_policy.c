@@ -151,6 +151,28 @@ expect_lines(const char *path, const struct diag *d, int severity,
 	return bad;
 }
 
+/* no line of the file at path, if it exists, may be in any message of d */
+static int
+forbid_lines(const char *path, const struct diag *d, const char *label)
+{
+	size_t len;
+	char *buf = slurp(path, &len), *line, *save = NULL;
+	int bad = 0;
+
+	if (buf == NULL)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (diag_has(d, -1, line)) {
+			print_error("%s: a message holds \"%s\", which it must "
+			    "never repeat\n", label, line);
+			bad = 1;
+		}
+	}
+	free(buf);
+	return bad;
+}
+
 static int
 id_ok(const char *id)
 {
@@ -257,7 +279,8 @@ test_good_corpus(void **state)
 		fail_msg("%d of %zu good policies failed", failures, n);
 }
 
-/* every bad policy is refused with the messages its .expect lists */
+/* every bad policy is refused with the messages its .expect lists, and
+ * none of them holds a line of its .forbid */
 static void
 test_bad_corpus(void **state)
 {
@@ -299,6 +322,9 @@ test_bad_corpus(void **state)
 			}
 		companion(comp, sizeof(comp), dir, names[i], "expect");
 		bad |= expect_lines(comp, &d, DIAG_ERROR, names[i]);
+		/* bytes of the file no message may echo (secrets) */
+		companion(comp, sizeof(comp), dir, names[i], "forbid");
+		bad |= forbid_lines(comp, &d, names[i]);
 		if (bad) {
 			dump(&d);
 			failures++;
@@ -420,14 +446,38 @@ test_message_format(void **state)
 	assert_true(diag_has(&d, DIAG_WARNING, "mode is none"));
 	diag_clear(&d);
 
-	/* non-printable bytes are escaped when quoted */
+	/* non-printable bytes are never quoted: their column is given */
 	assert_int_equal(policy_parse("mode: \x01x\n", 9, "f", &p, &d), -1);
-	assert_true(diag_has(&d, DIAG_ERROR, "f:1: control character 0x01 at "
+	assert_true(diag_has(&d, DIAG_ERROR, "f:1: control character at "
 	    "column 7"));
 	diag_clear(&d);
 	assert_int_equal(policy_parse("mo\x01: x\n", 7, "f", &p, &d), -1);
-	assert_true(diag_has(&d, DIAG_ERROR, "field name \"mo\\x01\" is not"));
+	assert_true(diag_has(&d, DIAG_ERROR, "f:1: field name is not valid: "
+	    "character 3 is not"));
+	assert_false(diag_has(&d, -1, "mo\x01"));
+	assert_false(diag_has(&d, -1, "mo\\x01"));
 	diag_clear(&d);
+
+	/* a known field's value is quoted only while it is a short token */
+	assert_int_equal(policy_parse("mode: x\"y\n", 10, "f", &p, &d), -1);
+	assert_true(diag_has(&d, DIAG_ERROR, "f:1: mode (3 bytes, not shown) "
+	    "is not one of"));
+	diag_clear(&d);
+	{
+		char line[128];
+		int n = snprintf(line, sizeof(line), "version: %0*d\n",
+		    DIAG_TOKEN_MAX + 1, 7);
+
+		assert_int_equal(policy_parse(line, (size_t)n, "f", &p, &d), -1);
+		assert_true(diag_has(&d, DIAG_ERROR, "f:1: version (49 bytes, "
+		    "not shown) is not STSv1"));
+		diag_clear(&d);
+		n = snprintf(line, sizeof(line), "version: %0*d\n",
+		    DIAG_TOKEN_MAX, 7);
+		assert_int_equal(policy_parse(line, (size_t)n, "f", &p, &d), -1);
+		assert_true(diag_has(&d, DIAG_ERROR, "f:1: version \"0000"));
+		diag_clear(&d);
+	}
 }
 
 /* an embedded NUL does not end the input early */

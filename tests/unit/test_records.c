@@ -218,6 +218,54 @@ test_rua_list(void **state)
 	assert_int_equal(records_rua_uri_check(s, strlen(s), err, sizeof(err)), 0);
 }
 
+/* messages never repeat user information, an extension's value, a field
+ * that is not name=value, or anything longer than a short token */
+static void
+test_messages_quote_little(void **state)
+{
+	static const struct {
+		const char *in, *want, *secret;
+	} rua[] = {
+		{ "https://u:pw-secret@r.example.com/x", "user information",
+		    "pw-secret" },
+		{ "https://u:pw-secret@r.example.com/x#f", "#fragment",
+		    "pw-secret" },
+		{ "ftp://u:pw-secret@r.example.com/", "not a mailto: or https:",
+		    "pw-secret" },
+		{ "https://r.example.com/0123456789012345678901234567890123456789"
+		    "a;b", "(65 bytes, not shown) contains \";\"", "0123456789" },
+		{ "https://r.example.com/ok;x", "\"https://r.example.com/ok;x\"",
+		    NULL },
+	}, sts[] = {
+		{ "v=STSv1; id=abc; x-key=s3cr3t=v", "the value may hold only",
+		    "s3cr3t" },
+		{ "v=STSv1; id=abc; s3cr3t", "a field is not name=value",
+		    "s3cr3t" },
+		{ "v=STSv1; id=abc; x-key=s3cr3t v", "a field contains a blank",
+		    "s3cr3t" },
+		{ "v=STSv1 s3cr3t; id=abc", "must be followed by", "s3cr3t" },
+		{ "v=STSv1; id=abc; _s3cr3t=v", "field name is not valid",
+		    "s3cr3t" },
+	};
+	char err[RECORDS_ERR_MAX], id[RECORDS_ID_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rua) / sizeof(rua[0]); i++) {
+		assert_int_equal(records_rua_uri_check(rua[i].in,
+		    strlen(rua[i].in), err, sizeof(err)), -1);
+		if (strstr(err, rua[i].want) == NULL ||
+		    (rua[i].secret != NULL && strstr(err, rua[i].secret) != NULL))
+			fail_msg("%s: \"%s\"", rua[i].in, err);
+	}
+	for (size_t i = 0; i < sizeof(sts) / sizeof(sts[0]); i++) {
+		assert_int_equal(records_sts_parse(sts[i].in, strlen(sts[i].in),
+		    id, err, sizeof(err)), -1);
+		if (strstr(err, sts[i].want) == NULL ||
+		    strstr(err, sts[i].secret) != NULL)
+			fail_msg("%s: \"%s\"", sts[i].in, err);
+	}
+}
+
 /* parse a policy from text, failing the test when it is not valid */
 static void
 parse(const char *text, struct policy *p)
@@ -346,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_is_version),
 		cmocka_unit_test(test_id_valid),
 		cmocka_unit_test(test_rua_list),
+		cmocka_unit_test(test_messages_quote_little),
 		cmocka_unit_test(test_mx_cover),
 		cmocka_unit_test(test_policy_diff),
 		cmocka_unit_test(test_render),
