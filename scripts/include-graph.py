@@ -35,7 +35,7 @@ LAYERS = [
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
-    ("tools", ["resolve", "probe", "publish", "check"],
+    ("tools", ["resolve", "probe", "publish", "check", "health"],
      ["core", "pure", "runtime", "loading", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
