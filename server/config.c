@@ -70,14 +70,14 @@ static const char *const server_keys[] = {
 	"access_log", "auto_reload", "poll_interval", "max_connections_per_ip",
 	"request_timeout", "max_header_size", "max_requests_per_connection",
 	"allow_root", "admin_listen", "metrics_per_domain", "log_format",
-	"error_log", "workers", NULL
+	"error_log", "workers", "shutdown_timeout", NULL
 };
 enum { SK_LISTEN, SK_USER, SK_GROUP, SK_POLICY_DIR, SK_CERT_DIR,
 	SK_DEFAULT_DOMAIN, SK_HANDSHAKE_TIMEOUT, SK_IDLE_TIMEOUT,
 	SK_MAX_CONNECTIONS, SK_LOG_LEVEL, SK_ACCESS_LOG, SK_AUTO_RELOAD,
 	SK_POLL_INTERVAL, SK_MAX_PER_IP, SK_REQUEST_TIMEOUT, SK_MAX_HEADER,
 	SK_MAX_REQUESTS, SK_ALLOW_ROOT, SK_ADMIN_LISTEN, SK_METRICS_PER_DOMAIN,
-	SK_LOG_FORMAT, SK_ERROR_LOG, SK_WORKERS, SK_COUNT };
+	SK_LOG_FORMAT, SK_ERROR_LOG, SK_WORKERS, SK_SHUTDOWN_TIMEOUT, SK_COUNT };
 
 static const char *const defaults_keys[] = {
 	"cert", "key", "cert2", "key2", "tlsrpt", NULL
@@ -786,6 +786,10 @@ server_key(struct loader *ld, int k, const char *key, const char *value)
 		set_number(ld, key, value, 1, 1000000, "",
 		    &cfg->max_requests_per_connection);
 		break;
+	case SK_SHUTDOWN_TIMEOUT:
+		set_number(ld, key, value, 0, 300, " seconds",
+		    &cfg->shutdown_timeout);
+		break;
 	case SK_ALLOW_ROOT:
 	case SK_METRICS_PER_DOMAIN:
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
@@ -1121,6 +1125,7 @@ config_defaults(struct config *cfg)
 	cfg->max_connections_per_ip = 64;
 	cfg->request_timeout = 10;
 	cfg->max_header_size = 8192;
+	cfg->shutdown_timeout = 5;
 	cfg->max_requests_per_connection = 1000;
 	cfg->workers = 1;
 }

@@ -51,6 +51,7 @@ struct config {
 	unsigned max_connections_per_ip; /* default 64 */
 	unsigned request_timeout;	/* seconds from a request's first byte to its answer, default 10 */
 	unsigned max_header_size;	/* bytes of request line + headers, default 8192 */
+	unsigned shutdown_timeout;	/* seconds a stop gives requests in flight, default 5 */
 	unsigned max_requests_per_connection; /* default 1000 */
 	unsigned workers;		/* event-loop threads, default 1 */
 	int allow_root;			/* keep running as root without user =; default no */

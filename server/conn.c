@@ -32,7 +32,33 @@
 
 enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
 
+/*
+ * Which connections may be closed to make room for a new one at
+ * max_connections or max_connections_per_ip, in this order: lingering ones
+ * (done already), then those in the handshake that have been silent for
+ * HS_SILENT_MS (costing us a slot and nothing else), then idle keep-alive
+ * ones, then handshakes still moving; in each class the one that has waited
+ * longest first (a handshake step moves a connection to the end of its
+ * list). A connection with a request begun and not answered is on no list:
+ * it is never closed to make room.
+ */
+enum evict_class { EVICT_LINGER, EVICT_HANDSHAKE, EVICT_IDLE, EVICT_CLASSES,
+	EVICT_NONE = EVICT_CLASSES };
+
+struct conn;
+struct evlist {
+	struct conn *head, *tail;	/* oldest first */
+};
+struct evlink {
+	struct conn *prev, *next;
+};
+
+/* where the header scan of conn_scan() is in a line */
+enum hdr_state { HDR_LINE_START, HDR_START_CR, HDR_MID };
+
 #define LINGER_MS 2000			/* reading what a closing client still sends */
+#define HS_SILENT_MS 1000		/* a handshake waiting this long is silent */
+
 
 /*
  * One client connection. It owns the client socket (sock), the TLS context,
@@ -60,15 +86,27 @@ struct conn {
 	int mhd_done;			/* libmicrohttpd takes no more requests */
 	int wake_pending;		/* on the wake list */
 	size_t in_off, in_len, out_off, out_len;
+	size_t in_ok;			/* in[in_off..in_ok) checked: may go on */
+	size_t hdr_bytes;		/* the current request's header bytes so far */
+	unsigned hdr_lines;		/* its lines so far, request line included */
+	enum hdr_state hdr_state;
+	double hdr_started_ms;		/* when its first byte came */
+	unsigned refuse;		/* 400 or 431 to answer once libmicrohttpd is done */
+	int refuse_sent;
+	enum evict_class evict;		/* which make-room list it is on */
+	double waiting_ms;		/* on it since (handshake: since its last step) */
+	struct evlink all_link, ip_link; /* on that list, and its address's */
 	struct conn *prev, *next;	/* every connection, oldest first */
 	unsigned char in[IN_BUF];
 	unsigned char out[OUT_BUF];
 };
 
-/* open connections per client address, for max_connections_per_ip */
+/* open connections per client address (IPv6: per /64), for
+ * max_connections_per_ip */
 struct ipcount {
 	unsigned n;
-	char addr[INET6_ADDRSTRLEN];	/* the map's key */
+	struct evlist lists[EVICT_CLASSES]; /* its connections that may make room */
+	char addr[INET6_ADDRSTRLEN + 4]; /* the map's key: "192.0.2.1", "2001:db8::/64" */
 };
 
 /*
@@ -84,6 +122,7 @@ struct conns {
 	int armed;			/* listeners watched: a snapshot is loaded */
 	int stopping;
 	int log_limits;			/* this worker writes the limits line */
+	unsigned max_header;		/* max_header_size at start (libmicrohttpd's pool) */
 	double accept_paused_until;
 	double last_expire;
 	struct strmap per_ip;		/* address -> struct ipcount */
@@ -91,14 +130,17 @@ struct conns {
 	size_t by_fd_cap;
 	struct conn *head, *tail;	/* every connection, oldest first */
 	size_t n;
+	struct evlist evict_lists[EVICT_CLASSES]; /* those that may make room */
 	/* connections whose pump a completed request may unblock (see
 	 * conn_pump), pumped after libmicrohttpd's work of the turn */
 	struct conn **wake_v;
 	size_t wake_n, wake_cap;
 	/* the limits line: when it was written, the counts it gave */
 	double limits_last;
-	unsigned long limits_seen[SHED_COUNT], limits_seen_to;
+	unsigned long limits_seen[SHED_COUNT], limits_seen_to, limits_seen_ev;
 };
+
+static atomic_ulong evicted;		/* connections closed to make room, all workers */
 
 
 static int
@@ -159,11 +201,68 @@ conn_lookup(void *arg, int fd)
 }
 
 
+static struct evlink *
+evlink_of(struct conn *c, int of_ip)
+{
+	return of_ip ? &c->ip_link : &c->all_link;
+}
+
+static void
+evlist_unlink(struct evlist *l, struct conn *c, int of_ip)
+{
+	struct evlink *k = evlink_of(c, of_ip);
+
+	if (k->prev != NULL)
+		evlink_of(k->prev, of_ip)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next != NULL)
+		evlink_of(k->next, of_ip)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void
+evlist_append(struct evlist *l, struct conn *c, int of_ip)
+{
+	struct evlink *k = evlink_of(c, of_ip);
+
+	k->next = NULL;
+	k->prev = l->tail;
+	if (l->tail != NULL)
+		evlink_of(l->tail, of_ip)->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+/* move c to the end of the make-room list of class cls (or onto none) */
+static void
+conn_evict_set(struct conn *c, enum evict_class cls)
+{
+	if (c->evict == cls)
+		return;
+	if (c->evict != EVICT_NONE) {
+		evlist_unlink(&c->cs->evict_lists[c->evict], c, 0);
+		if (c->ip != NULL)
+			evlist_unlink(&c->ip->lists[c->evict], c, 1);
+	}
+	c->evict = cls;
+	c->waiting_ms = loop_now_ms();
+	if (cls != EVICT_NONE) {
+		evlist_append(&c->cs->evict_lists[cls], c, 0);
+		if (c->ip != NULL)
+			evlist_append(&c->ip->lists[cls], c, 1);
+	}
+}
+
 static void
 conn_close(struct conn *c)
 {
 	struct conns *cs = c->cs;
 
+	conn_evict_set(c, EVICT_NONE);
 	loop_fd_close(cs->loop, &c->pair);
 	if (by_fd_get(cs, c->mhd_fd) == c)
 		by_fd_set(cs, c->mhd_fd, NULL);
@@ -191,11 +290,29 @@ conn_close(struct conn *c)
 	free(c);
 }
 
-/* register the epoll interest the connection's buffers call for */
+/*
+ * An open connection waiting for its next request: nothing of one received,
+ * nothing being answered, nothing on its way to the client.
+ */
+static int
+conn_waiting(const struct conn *c)
+{
+	return c->state == CONN_OPEN && c->hdr_bytes == 0 && !c->view.in_body &&
+	    c->view.inflight == 0 && c->in_off == c->in_len &&
+	    c->out_off == c->out_len && !c->tls_want_write && c->refuse == 0 &&
+	    !c->client_eof && !c->mhd_done && !c->pfd_eof;
+}
+
+/* register the epoll interest the connection's buffers call for, and put it
+ * on the make-room list its state calls for */
 static void
 conn_update_events(struct conn *c)
 {
 	uint32_t want = 0;
+
+	conn_evict_set(c, c->state == CONN_LINGER ? EVICT_LINGER :
+	    c->state == CONN_HANDSHAKE ? EVICT_HANDSHAKE :
+	    conn_waiting(c) ? EVICT_IDLE : EVICT_NONE);
 
 	if (c->state == CONN_LINGER)
 		want = EPOLLIN;
@@ -214,33 +331,105 @@ conn_update_events(struct conn *c)
 			;	/* libmicrohttpd is done */
 		else if (!c->pfd_eof && c->out_off == c->out_len)
 			want |= EPOLLIN;
-		if (c->in_off < c->in_len && c->view.inflight == 0)
+		if (c->in_off < c->in_ok && c->view.inflight == 0)
 			want |= EPOLLOUT;
 		loop_fd_set(c->cs->loop, &c->pair, want);
 	}
 }
 
 /*
- * Answer a request holding a NUL byte with 400 ourselves, best effort, when
- * nothing else is being answered on the connection; the caller closes it.
+ * Check the request bytes libmicrohttpd has not seen, one request at a time:
+ * from its first byte to the empty line that ends its headers, the way
+ * libmicrohttpd splits lines (CRLF or a bare LF; empty lines before a
+ * request line are skipped). A NUL byte anywhere in them, more than
+ * max_header_size bytes, or more than HTTP_MAX_FIELDS header lines: the
+ * request is refused (c->refuse). At the end of the headers the scan stops
+ * (view.in_body) until libmicrohttpd has completed the request: whatever
+ * follows is the next request, checked in its turn, or a body that nobody
+ * reads (a request with a body is answered at once, and the connection
+ * closed).
  */
 static void
-conn_refuse_nul(struct conn *c)
+conn_scan(struct conn *c)
 {
-	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: 36\r\n"
-	    "Connection: close\r\n\r\n"
-	    "Bad Request: NUL byte in a request\r\n";
+	while (c->in_ok < c->in_len && !c->view.in_body && c->refuse == 0) {
+		unsigned char b = c->in[c->in_ok];
+		int empty = 0;
 
-	log_debug("%s: NUL byte in a request; closing", c->addr_text);
-	metrics_request(400);
-	log_access(c->view.peer, c->view.sni, NULL, "-", "-", 400,
-	    36 /* the body */,
-	    c->view.forwarded ? loop_now_ms() - c->view.started_ms : 0);
-	if (c->view.inflight == 0 && c->out_off == c->out_len)
-		mbedtls_ssl_write(&c->ssl, (const unsigned char *)resp,
-		    sizeof(resp) - 1);
-	mbedtls_ssl_close_notify(&c->ssl);
+		if (c->hdr_bytes == 0)
+			c->hdr_started_ms = loop_now_ms();
+		if (b == '\0') {
+			c->refuse = 400;
+			return;
+		}
+		if (++c->hdr_bytes > c->cs->max_header) {
+			c->refuse = 431;
+			return;
+		}
+		c->in_ok++;
+		switch (c->hdr_state) {
+		case HDR_LINE_START:
+		case HDR_START_CR:
+			if (b == '\n')
+				empty = 1;
+			else if (b == '\r' && c->hdr_state == HDR_LINE_START)
+				c->hdr_state = HDR_START_CR;
+			else
+				c->hdr_state = HDR_MID;
+			break;
+		case HDR_MID:
+			if (b != '\n')
+				break;
+			c->hdr_state = HDR_LINE_START;
+			if (++c->hdr_lines > HTTP_MAX_FIELDS + 1) {
+				c->refuse = 431;
+				return;
+			}
+			break;
+		}
+		if (empty) {
+			c->hdr_state = HDR_LINE_START;
+			if (c->hdr_lines > 0) {
+				/* the end of this request's headers */
+				c->view.in_body = 1;
+				c->hdr_bytes = 0;
+				c->hdr_lines = 0;
+			}
+		}
+	}
+}
+
+/*
+ * The request conn_scan() refused is answered here, after every answer
+ * libmicrohttpd wrote for the requests before it: the response goes where
+ * libmicrohttpd's bytes go, and the connection closes after it.
+ */
+static void
+conn_refuse_load(struct conn *c)
+{
+	char body[160];
+	int blen, n;
+
+	if (c->refuse == 431)
+		blen = snprintf(body, sizeof(body), "Request Header Fields Too Large: "
+		    "at most %u bytes of request line and headers, and %d header "
+		    "fields\n", c->cs->max_header, HTTP_MAX_FIELDS);
+	else
+		blen = snprintf(body, sizeof(body), "Bad Request: NUL byte in a "
+		    "request\n");
+	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %u %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
+	    "Connection: close\r\n\r\n%s", c->refuse, c->refuse == 431 ?
+	    "Request Header Fields Too Large" : "Bad Request", blen, body);
+	c->out_off = 0;
+	c->out_len = (size_t)n;
+	c->refuse_sent = 1;
+	log_debug("%s: %s; answered %u and closing", c->addr_text,
+	    c->refuse == 431 ? "request headers too large" :
+	    "NUL byte in a request", c->refuse);
+	metrics_request(c->refuse);
+	log_access(c->view.peer, c->view.sni, NULL, "-", "-", c->refuse,
+	    (size_t)blen, loop_now_ms() - c->hdr_started_ms);
 }
 
 /*
@@ -257,13 +446,14 @@ conn_pump(struct conn *c)
 	if (c->state == CONN_LINGER)
 		return 0;
 
+again:
 	do {
 		progress = 0;
 		c->tls_want_write = 0;
 
 		/* client -> in */
 		if (c->in_off == c->in_len && !c->client_eof && !c->mhd_done) {
-			c->in_off = c->in_len = 0;
+			c->in_off = c->in_len = c->in_ok = 0;
 			r = mbedtls_ssl_read(&c->ssl, c->in, sizeof(c->in));
 			if (r > 0) {
 				c->in_len = (size_t)r;
@@ -279,31 +469,34 @@ conn_pump(struct conn *c)
 			} else if (r != MBEDTLS_ERR_SSL_WANT_READ)
 				return -1;
 		}
-		/* in -> libmicrohttpd; a NUL byte has no place in HTTP/1.1
-		 * headers, and C strings would cut a request line at it */
-		if (c->in_off < c->in_len && !c->view.in_body) {
-			const unsigned char *p = c->in + c->in_off;
-			size_t len = c->in_len - c->in_off;
-			const unsigned char *end = memmem(p, len, "\r\n\r\n", 4);
-
-			if (end != NULL) {
-				len = (size_t)(end - p) + 4;	/* a body may hold NULs */
-				c->view.in_body = 1;
+		/* in: checked one request at a time (conn_scan); after an
+		 * answer that closes the connection, nobody reads the rest;
+		 * a shutdown starts no new request */
+		if (c->in_ok < c->in_len && !c->view.in_body && c->refuse == 0 &&
+		    !c->mhd_done && !c->cs->stopping) {
+			if (c->view.closing) {
+				c->in_off = c->in_ok = c->in_len;
+				c->mhd_done = 1;
+			} else
+				conn_scan(c);
+			if (c->refuse != 0) {
+				/* nothing more goes to libmicrohttpd */
+				c->in_off = c->in_ok = c->in_len;
+				c->mhd_done = 1;
 			}
-			if (memchr(p, 0, len) != NULL) {
-				conn_refuse_nul(c);
-				return -1;
-			}
+			progress = 1;
 		}
 		/*
-		 * While libmicrohttpd answers one request, it gets no more
-		 * bytes: a pipelined flood would otherwise pile up in its
-		 * fixed-size connection pool until it has no room left for the
-		 * next request's headers, and it drops the connection. When the
-		 * request completes, conn_wake() resumes the pump.
+		 * in -> libmicrohttpd, only what conn_scan() passed: the
+		 * current request up to the end of its headers. While
+		 * libmicrohttpd answers it, it gets no more bytes: a pipelined
+		 * flood would otherwise pile up in its fixed-size connection
+		 * pool until it has no room left for the next request's
+		 * headers, and it drops the connection. When the request
+		 * completes, conn_wake() resumes the pump.
 		 */
-		if (c->in_off < c->in_len && c->view.inflight == 0) {
-			n = send(c->pair.fd, c->in + c->in_off, c->in_len - c->in_off,
+		if (c->in_off < c->in_ok && c->view.inflight == 0) {
+			n = send(c->pair.fd, c->in + c->in_off, c->in_ok - c->in_off,
 			    MSG_NOSIGNAL);
 			if (n > 0) {
 				if (!c->view.forwarded) {
@@ -317,7 +510,7 @@ conn_pump(struct conn *c)
 				/* it closed its end (Connection: close): drop
 				 * the requests it will never read, but still
 				 * deliver every answer it wrote */
-				c->in_off = c->in_len;
+				c->in_off = c->in_ok = c->in_len;
 				c->mhd_done = 1;
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				return -1;
@@ -350,6 +543,21 @@ conn_pump(struct conn *c)
 		}
 	} while (progress);
 
+	/*
+	 * A refused request: the requests before it have completed (the scan
+	 * waits for that), so every answer libmicrohttpd had is in the
+	 * socketpair, and the loop above has read it all once out is empty
+	 * (recv said EAGAIN). Now the refusal; after it, libmicrohttpd has
+	 * nothing more to say (its half of the refused request is dropped
+	 * with its socket).
+	 */
+	if (c->refuse != 0 && c->out_off == c->out_len) {
+		if (!c->refuse_sent) {
+			conn_refuse_load(c);
+			goto again;
+		}
+		c->pfd_eof = 1;
+	}
 	if (c->pfd_eof && c->out_off == c->out_len) {
 		/* libmicrohttpd is done with this connection: say goodbye */
 		mbedtls_ssl_close_notify(&c->ssl);
@@ -423,6 +631,7 @@ conn_handshake(struct conn *c)
 	 * leave in as few segments as fit (TCP_NODELAY would send each at
 	 * once), and uncorking when the step is done pushes them out.
 	 */
+	conn_evict_set(c, EVICT_NONE);	/* a step: to the end of the list */
 	tcp_cork(c->sock.fd, 1);
 	r = mbedtls_ssl_handshake(&c->ssl);
 	tcp_cork(c->sock.fd, 0);
@@ -476,28 +685,104 @@ conn_handshake(struct conn *c)
 	conn_update_events(c);
 }
 
-/* count one more connection from c's address; -1 when over the limit */
+/*
+ * The key max_connections_per_ip counts by: the address, or for IPv6 its
+ * /64 (one subscriber's or one host's share; a client owning a /64 could
+ * otherwise take a new address for every connection).
+ */
+static void
+conn_ip_key(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	if (ss->ss_family == AF_INET6) {
+		struct in6_addr a = ((const struct sockaddr_in6 *)ss)->sin6_addr;
+		size_t n;
+
+		if (IN6_IS_ADDR_V4MAPPED(&a)) {
+			inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)len);
+			return;
+		}
+		memset(&a.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a, out, (socklen_t)len);
+		n = strlen(out);
+		snprintf(out + n, len - n, "/64");
+	} else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+		    (socklen_t)len);
+}
+
+/*
+ * Close the connection that has waited longest without a request in
+ * flight, from lists (every connection's, or one address's): see enum
+ * evict_class. Returns -1 when there is none.
+ */
 static int
-conn_count_ip(struct conn *c)
+conn_make_room(struct evlist *lists, int of_ip)
+{
+	static const char *const why[EVICT_CLASSES] = { "closing",
+	    "in the handshake", "idle" };
+	/* the order of enum evict_class, but a handshake that is still
+	 * moving only after the idle ones */
+	struct conn *hs = lists[EVICT_HANDSHAKE].head;
+	int silent = hs != NULL &&
+	    loop_now_ms() - hs->waiting_ms >= HS_SILENT_MS;
+	const int order[] = { EVICT_LINGER, silent ? EVICT_HANDSHAKE : EVICT_IDLE,
+	    silent ? EVICT_IDLE : EVICT_HANDSHAKE };
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		int k = order[i];
+		struct conn *v = lists[k].head;
+
+		if (v == NULL)
+			continue;
+		log_debug("%s: closed to make room at %s (%s)", v->addr_text,
+		    of_ip ? "max_connections_per_ip" : "max_connections",
+		    why[k]);
+		atomic_fetch_add_explicit(&evicted, 1, memory_order_relaxed);
+		conn_close(v);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Room for one more connection from key's address: at a limit, close
+ * connections with nothing in flight (that address's own first). Returns
+ * 0, or -1 with the reason shed.
+ */
+static int
+conn_admit(struct conns *cs, const char *key, enum metrics_shed *shed)
+{
+	struct ipcount *ip;
+
+	while ((ip = strmap_get(&cs->per_ip, key)) != NULL &&
+	    ip->n >= cs->lim->max_per_ip)
+		if (conn_make_room(ip->lists, 1) == -1) {
+			*shed = SHED_PER_IP;
+			return -1;
+		}
+	while (cs->n >= cs->lim->max_conns)
+		if (conn_make_room(cs->evict_lists, 0) == -1) {
+			*shed = SHED_MAX_CONNECTIONS;
+			return -1;
+		}
+	return 0;
+}
+
+/* count one more connection from c's address */
+static int
+conn_count_ip(struct conn *c, const char *key)
 {
 	struct conns *cs = c->cs;
-	struct ipcount *ip = strmap_get(&cs->per_ip, c->addr_text);
+	struct ipcount *ip = strmap_get(&cs->per_ip, key);
 
 	if (ip == NULL) {
 		if ((ip = calloc(1, sizeof(*ip))) == NULL)
 			return -1;
-		memcpy(ip->addr, c->addr_text, sizeof(ip->addr));
+		snprintf(ip->addr, sizeof(ip->addr), "%s", key);
 		if (strmap_put(&cs->per_ip, ip->addr, ip) == -1) {
 			free(ip);
 			return -1;
 		}
-	}
-	if (ip->n >= cs->lim->max_per_ip) {
-		if (ip->n == 0) {
-			strmap_del(&cs->per_ip, ip->addr);
-			free(ip);
-		}
-		return -1;
 	}
 	ip->n++;
 	c->ip = ip;
@@ -508,7 +793,7 @@ conn_count_ip(struct conn *c)
 static void
 limits_log(struct conns *cs, double now)
 {
-	unsigned long *seen = cs->limits_seen, cur[SHED_COUNT], to, total = 0;
+	unsigned long *seen = cs->limits_seen, cur[SHED_COUNT], to, ev, total = 0;
 
 	if (now - cs->limits_last < LIMIT_LOG_MS)
 		return;
@@ -519,19 +804,23 @@ limits_log(struct conns *cs, double now)
 	}
 	to = metrics_handshake_failed_count(HS_FAIL_TIMEOUT);
 	total += to - cs->limits_seen_to;
+	ev = atomic_load_explicit(&evicted, memory_order_relaxed);
+	total += ev - cs->limits_seen_ev;
 	if (total == 0)
 		return;
 	log_warn("limits in the last %d s: %lu refused at max_connections "
 	    "(%u), %lu at max_connections_per_ip (%u), %lu handshakes timed "
-	    "out, %lu requests timed out, %lu refused for lack of memory",
+	    "out, %lu requests timed out, %lu refused for lack of memory, "
+	    "%lu connections with nothing in flight closed to make room",
 	    LIMIT_LOG_MS / 1000, cur[SHED_MAX_CONNECTIONS] -
 	    seen[SHED_MAX_CONNECTIONS], (unsigned)cs->lim->max_conns,
 	    cur[SHED_PER_IP] - seen[SHED_PER_IP], (unsigned)cs->lim->max_per_ip,
 	    to - cs->limits_seen_to,
 	    cur[SHED_REQUEST_TIMEOUT] - seen[SHED_REQUEST_TIMEOUT],
-	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY]);
+	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY], ev - cs->limits_seen_ev);
 	memcpy(cs->limits_seen, cur, sizeof(cs->limits_seen));
 	cs->limits_seen_to = to;
+	cs->limits_seen_ev = ev;
 }
 
 static void conn_event(struct loop_fd *lf, uint32_t events);
@@ -543,6 +832,8 @@ conn_accept(struct conns *cs, int lfd)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
+		char key[INET6_ADDRSTRLEN + 4];
+		enum metrics_shed shed;
 		struct conn *c;
 		int fd, one = 1;
 
@@ -559,10 +850,12 @@ conn_accept(struct conns *cs, int lfd)
 			}
 			return;
 		}
-		if (cs->n >= cs->lim->max_conns) {
-			/* shed the newest: the ones in progress go on */
+		conn_ip_key(&ss, key, sizeof(key));
+		if (conn_admit(cs, key, &shed) == -1) {
+			/* no room can be made: every connection has a request
+			 * in flight; shed the newest, the others go on */
 			close(fd);
-			metrics_shed(SHED_MAX_CONNECTIONS);
+			metrics_shed(shed);
 			metrics_handshake_failed(HS_FAIL_LIMIT);
 			continue;
 		}
@@ -576,6 +869,7 @@ conn_accept(struct conns *cs, int lfd)
 		c->pair.fd = c->mhd_fd = -1;
 		c->sock.cb = c->pair.cb = conn_event;
 		c->sock.arg = c->pair.arg = c;
+		c->evict = EVICT_NONE;
 		c->addr = ss;
 		c->addrlen = len;
 		if (ss.ss_family == AF_INET6)
@@ -584,11 +878,10 @@ conn_accept(struct conns *cs, int lfd)
 		else
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 			    c->addr_text, sizeof(c->addr_text));
-		if (conn_count_ip(c) == -1) {
+		if (conn_count_ip(c, key) == -1) {
 			close(fd);
 			free(c);
-			metrics_shed(SHED_PER_IP);
-			metrics_handshake_failed(HS_FAIL_LIMIT);
+			metrics_shed(SHED_NO_MEMORY);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -611,6 +904,7 @@ conn_accept(struct conns *cs, int lfd)
 			conn_close(c);
 			continue;
 		}
+		conn_evict_set(c, EVICT_HANDSHAKE);
 		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
 		mbedtls_ssl_set_bio(&c->ssl, &c->sock.fd, tls_send, tls_recv, NULL);
 	}
@@ -633,6 +927,46 @@ conn_idle(const struct conn *c)
 	    (ioctl(c->pair.fd, FIONREAD, &pending) == 0 && pending > 0))
 		return 0;
 	return 1;
+}
+
+/*
+ * A request whose answer is being made or sent: a shutdown gives it
+ * shutdown_timeout. Anything else (a handshake, an idle connection, a
+ * request not complete yet) is closed at once.
+ */
+static int
+conn_in_flight(const struct conn *c)
+{
+	int pending = 0;
+
+	if (c->state != CONN_OPEN)
+		return 0;
+	if (c->view.in_body || c->view.inflight != 0 ||
+	    c->out_off != c->out_len || c->tls_want_write ||
+	    (c->refuse != 0 && !c->refuse_sent))
+		return 1;
+	/* an answer libmicrohttpd wrote that we have not read yet */
+	return c->pair.fd != -1 && ioctl(c->pair.fd, FIONREAD, &pending) == 0 &&
+	    pending > 0;
+}
+
+/*
+ * Close a connection at a stop: with close_notify when it is open, and
+ * after dropping the requests it sent that nobody will answer (closing a
+ * socket with unread bytes makes the kernel send a reset, which can destroy
+ * answers the client has not read yet).
+ */
+static void
+conn_close_at_stop(struct conn *c)
+{
+	char buf[4096];
+
+	if (c->state == CONN_OPEN)
+		mbedtls_ssl_close_notify(&c->ssl);
+	for (int i = 0; i < 64 && recv(c->sock.fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+	    i++)
+		;
+	conn_close(c);
 }
 
 /*
@@ -732,6 +1066,7 @@ conn_limits_apply(struct conn_limits *lim, const struct config *cfg,
 	atomic_store(&lim->max_per_ip, cfg->max_connections_per_ip);
 	atomic_store(&lim->handshake_ms, cfg->handshake_timeout * 1000);
 	atomic_store(&lim->request_ms, cfg->request_timeout * 1000);
+	atomic_store(&lim->shutdown_ms, cfg->shutdown_timeout * 1000);
 }
 
 /* watch the listeners (on 1) or stop watching them (0, e.g. while accepts
@@ -761,8 +1096,9 @@ conn_on_listener(struct loop_fd *lf, uint32_t events)
 
 /*
  * Before the loop waits: start accepting once a snapshot is current (the
- * first is built in the background), close what is idle while stopping,
- * resume accepting after a pause. Returns the longest wait it allows.
+ * first is built in the background), close what has no request in flight
+ * while stopping, resume accepting after a pause. Returns the longest wait
+ * it allows.
  */
 static long
 conns_before(void *arg, double now)
@@ -778,8 +1114,8 @@ conns_before(void *arg, double now)
 
 		for (c = cs->head; c != NULL; c = next) {
 			next = c->next;
-			if (conn_idle(c))
-				conn_close(c);
+			if (!conn_in_flight(c))
+				conn_close_at_stop(c);
 		}
 		return 50;
 	}
@@ -843,6 +1179,7 @@ conns_start(struct loop *loop, const struct config *cfg,
 	cs->loop = loop;
 	cs->lim = lim;
 	cs->log_limits = log_limits;
+	cs->max_header = cfg->max_header_size;	/* libmicrohttpd's pool is sized once */
 	for (size_t i = 0; i < nlisteners; i++) {
 		cs->listeners[i].fd = listeners[i];
 		cs->listeners[i].cb = conn_on_listener;

@@ -15,6 +15,7 @@ struct conn_limits {
 	atomic_uint max_conns;		/* per worker: max_connections shared out */
 	atomic_uint max_per_ip;
 	atomic_uint handshake_ms, request_ms;
+	atomic_uint shutdown_ms;	/* what a stop gives requests in flight */
 };
 
 /* Set lim from cfg; the connection limit is shared out among nworkers. */
@@ -39,7 +40,8 @@ struct conns *conns_start(struct loop *loop, const struct config *cfg,
 int conns_accepting(const struct conns *cs);
 
 /* Stop accepting (the listeners are closed) and, from the next loop turn
- * on, close every connection that has nothing in flight. */
+ * on, close every connection without a request in flight (after dropping
+ * what it sent, with close_notify when open); no new request starts. */
 void conns_stop(struct conns *cs);
 
 /* Connections open now. */

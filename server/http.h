@@ -25,7 +25,9 @@ struct http_conn {
 	int forwarded;			/* request bytes passed on since the last completion */
 	unsigned requests;		/* requests begun on this connection */
 	int bad_target;			/* the request target decodes to a control byte */
-	int in_body;			/* the current request's headers have ended */
+	int in_body;			/* the current request's headers have all been
+					 * handed on; the rest waits for its completion */
+	int closing;			/* libmicrohttpd closes after this answer */
 };
 
 /* How the handler reaches the connections of the layer above, which
@@ -39,6 +41,14 @@ struct http_ops {
 	void (*wake)(void *arg, struct http_conn *c);
 	void *arg;
 };
+
+/*
+ * Header fields a request may have (after its request line). The server
+ * checks them, with max_header_size, before libmicrohttpd sees a request:
+ * its per-connection pool must hold the headers and one record per field,
+ * so bounding both lets it be sized to never run out (see http_start).
+ */
+#define HTTP_MAX_FIELDS 100
 
 /*
  * Start this thread's libmicrohttpd for decrypted connections: no listening

@@ -23,8 +23,6 @@
 #include "reload.h"
 #include "snapshot.h"
 
-#define SHUTDOWN_MS 10000		/* longest wait for requests in flight */
-
 /*
  * One event-loop thread. Worker 0 is the main thread: it also owns signals,
  * the admin listener and reloads. Every worker has its own listening
@@ -46,8 +44,8 @@ struct worker {
 	pthread_mutex_t lock;
 	struct snapshot *incoming;	/* one reference, or NULL */
 	int stop;			/* the mailbox's stop order */
-	int stopping;			/* stopping since stop_deadline - SHUTDOWN_MS */
-	double stop_deadline;
+	int stopping;			/* a stop began */
+	double stop_deadline;		/* then: shutdown_timeout from it */
 	int failed;			/* worker 0: the first load failed */
 	int rc;
 };
@@ -121,14 +119,14 @@ server_bind(const struct config *cfg)
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
- * SHUTDOWN_MS have passed (worker_before) */
+ * shutdown_timeout has passed (worker_before) */
 static void
 worker_stop(struct worker *w)
 {
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	w->stop_deadline = loop_now_ms() + SHUTDOWN_MS;
+	w->stop_deadline = loop_now_ms() + srv.limits.shutdown_ms;
 	conns_stop(w->conns);
 }
 
@@ -240,8 +238,17 @@ worker_before(void *arg, double now)
 {
 	struct worker *w = arg;
 
-	if (w->stopping && (conns_count(w->conns) == 0 || now > w->stop_deadline))
+	if (!w->stopping)
+		return -1;
+	if (conns_count(w->conns) == 0)
 		loop_stop(w->loop);
+	else if (now >= w->stop_deadline) {
+		log_info("shutdown_timeout (%u s) passed: closing %zu "
+		    "connection(s) with a request in flight",
+		    (unsigned)srv.limits.shutdown_ms / 1000,
+		    conns_count(w->conns));
+		loop_stop(w->loop);
+	}
 	return -1;
 }
 

@@ -14,9 +14,10 @@ int server_bind(const struct config *cfg);
 /*
  * Start the workers (worker 0 is this thread) and serve until SIGTERM or
  * SIGINT: the first snapshot is built in the background and the listeners
- * accept once it is published. On a stop signal, stop accepting, let
- * requests in flight finish (at most 10 s), then return 0. Returns -1 when
- * the loop cannot start or the first load fails. cfg is read before the
+ * accept once it is published. On a stop signal, stop accepting, close
+ * every connection without a request in flight at once, give the others
+ * shutdown_timeout to finish, then return 0. Returns -1 when the loop
+ * cannot start or the first load fails. cfg is read before the
  * loops start, not after (a reload may free it).
  */
 int server_run(const struct config *cfg);
