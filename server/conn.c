@@ -115,6 +115,7 @@ struct ipcount {
  */
 struct conns {
 	struct loop *loop;
+	struct http *http;		/* this worker's libmicrohttpd */
 	const struct conn_limits *lim;
 	struct loop_hook hook;
 	struct loop_fd *listeners;
@@ -605,7 +606,8 @@ conn_established(struct conn *c)
 	c->state = CONN_OPEN;
 	c->view.sni = c->peer.sni;
 	c->view.domain = c->peer.domain;
-	if (http_add(c->mhd_fd, (struct sockaddr *)&c->addr, c->addrlen) == -1) {
+	if (http_add(c->cs->http, c->mhd_fd, (struct sockaddr *)&c->addr,
+	    c->addrlen) == -1) {
 		/* libmicrohttpd closed its end already */
 		by_fd_set(c->cs, c->mhd_fd, NULL);
 		c->mhd_fd = -1;
@@ -1190,7 +1192,7 @@ conns_start(struct loop *loop, const struct config *cfg,
 	ops.wake = conn_wake;
 	ops.arg = cs;
 	/* libmicrohttpd's hook first: a turn's wake-ups come from its work */
-	if (http_start(cfg, loop, &ops) == -1) {
+	if ((cs->http = http_start(cfg, loop, &ops)) == NULL) {
 		conns_free(cs);
 		return NULL;
 	}
@@ -1230,7 +1232,7 @@ conns_free(struct conns *cs)
 		return;
 	while (cs->head != NULL)
 		conn_close(cs->head);
-	http_stop();
+	http_stop(cs->http);
 	conns_stop(cs);
 	for (size_t i = 0; i < cs->per_ip.cap; i++)
 		free(cs->per_ip.slots[i].value);

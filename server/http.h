@@ -10,6 +10,7 @@
 struct MHD_Daemon;
 struct MHD_Response;
 struct domain;
+struct http;
 struct loop;
 
 #define HTTP_POLICY_PATH "/.well-known/mta-sts.txt"
@@ -51,12 +52,13 @@ struct http_ops {
 #define HTTP_MAX_FIELDS 100
 
 /*
- * Start this thread's libmicrohttpd for decrypted connections: no listening
- * socket of its own (connections come from http_add), driven by loop (its
- * epoll descriptor and timer register there, and it runs once after every
- * turn's events). ops (copied) lead back to the connections. Returns 0 or -1.
+ * Start a libmicrohttpd daemon for one thread's decrypted connections: no
+ * listening socket of its own (connections come from http_add), driven by
+ * loop (its epoll descriptor and timer register there, and it runs once
+ * after every turn's events). ops (copied) lead back to the connections.
+ * Returns the daemon with its ready error answers, or NULL (logged).
  */
-int http_start(const struct config *cfg, struct loop *loop,
+struct http *http_start(const struct config *cfg, struct loop *loop,
     const struct http_ops *ops);
 
 /*
@@ -64,10 +66,11 @@ int http_start(const struct config *cfg, struct loop *loop,
  * address. libmicrohttpd owns (and closes) the socket afterwards, also when
  * this fails. Returns 0 or -1.
  */
-int http_add(int fd, const struct sockaddr *peer, socklen_t peerlen);
+int http_add(struct http *h, int fd, const struct sockaddr *peer,
+    socklen_t peerlen);
 
-/* Stop libmicrohttpd, closing its connections. */
-void http_stop(void);
+/* Stop h's libmicrohttpd, closing its connections, and free h (NULL is fine). */
+void http_stop(struct http *h);
 
 /* A 200 response holding a copy of a policy, with the headers senders need;
  * NULL when memory runs out. Release with http_response_free. (The builder
