@@ -117,6 +117,7 @@ UNIT_certs = diag names certs
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
+UNIT_loop = log loop
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
 	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
