@@ -463,6 +463,12 @@ http_start(const struct config *cfg, struct loop *loop,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, h,
+#if MHD_VERSION >= 0x00097701
+	    /* libmicrohttpd 1.0 answers a request target with a space by
+	     * default with a 301 to the encoded target; senders never follow
+	     * redirects: level 1 makes it a 400 (the RFCs' stricter reading) */
+	    MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1,
+#endif
 	    MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		log_err("http: libmicrohttpd failed to start");
