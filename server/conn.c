@@ -85,6 +85,8 @@ struct conn {
 	int pfd_eof;			/* libmicrohttpd closed its end */
 	int mhd_done;			/* libmicrohttpd takes no more requests */
 	int wake_pending;		/* on the wake list */
+	int pfd_ready;			/* libmicrohttpd may have written: recv() pair */
+	struct tls_bio bio;		/* sock.fd, with mbedTLS's read-ahead */
 	size_t in_off, in_len, out_off, out_len;
 	size_t in_ok;			/* in[in_off..in_ok) checked: may go on */
 	size_t hdr_bytes;		/* the current request's header bytes so far */
@@ -516,18 +518,25 @@ again:
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				return -1;
 		}
-		/* libmicrohttpd -> out */
-		if (c->out_off == c->out_len && !c->pfd_eof) {
+		/* libmicrohttpd -> out; only when it may have written: after
+		 * an epoll event on pair or a wake (it writes in http_run), so
+		 * that forwarding a request costs no recv() only to learn
+		 * EAGAIN (epoll is level-triggered: nothing is missed) */
+		if (c->out_off == c->out_len && !c->pfd_eof && c->pfd_ready) {
 			c->out_off = c->out_len = 0;
 			n = recv(c->pair.fd, c->out, sizeof(c->out), 0);
 			if (n > 0) {
 				c->out_len = (size_t)n;
 				progress = 1;
+				/* a short read emptied the socket */
+				c->pfd_ready = (size_t)n == sizeof(c->out);
 			} else if (n == 0 || errno == ECONNRESET) {
 				/* closed; a reset only says it left requests
 				 * unread, and comes after all it wrote */
 				c->pfd_eof = 1;
-			} else if (errno != EAGAIN && errno != EINTR)
+			} else if (errno == EAGAIN)
+				c->pfd_ready = 0;
+			else if (errno != EINTR)
 				return -1;
 		}
 		/* out -> client */
@@ -601,6 +610,7 @@ conn_established(struct conn *c)
 	}
 	c->pair.fd = sp[0];
 	c->mhd_fd = sp[1];
+	c->pfd_ready = 1;
 	if (loop_fd_add(c->cs->loop, &c->pair, 0) == -1)
 		return -1;
 	c->state = CONN_OPEN;
@@ -908,7 +918,9 @@ conn_accept(struct conns *cs, int lfd)
 		}
 		conn_evict_set(c, EVICT_HANDSHAKE);
 		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
-		mbedtls_ssl_set_bio(&c->ssl, &c->sock.fd, tls_send, tls_recv, NULL);
+		tls_bio_init(&c->bio, fd);
+		mbedtls_ssl_set_bio(&c->ssl, &c->bio, tls_bio_send, tls_bio_recv,
+		    NULL);
 	}
 }
 
@@ -1028,6 +1040,11 @@ conn_event(struct loop_fd *lf, uint32_t events)
 {
 	struct conn *c = lf->arg;
 
+	if (lf == &c->sock && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP |
+	    EPOLLERR)))
+		tls_bio_readable(&c->bio);
+	else if (lf == &c->pair)
+		c->pfd_ready = 1;
 	if (lf == &c->sock && (events & (EPOLLERR | EPOLLHUP)) &&
 	    !(events & EPOLLIN)) {
 		conn_close(c);
@@ -1147,6 +1164,7 @@ conns_after(void *arg, double now)
 		if (c == NULL)
 			continue;	/* closed meanwhile */
 		c->wake_pending = 0;
+		c->pfd_ready = 1;	/* it ran: it may have answered */
 		if (conn_pump(c) == -1)
 			conn_close(c);
 		else
