@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "diag.h"
+#include "loglevel.h"
 
 #define CONFIG_MAX_LINE 200	/* inih as packaged by Debian reads at most this per line */
 #define CONFIG_DEFAULT_PORT 443
@@ -31,8 +32,6 @@ struct domain_conf {
 	char *tlsrpt;			/* TLS-RPT rua list "uri,uri"; NULL: [defaults]' */
 	unsigned line;			/* line of the section header, for messages */
 };
-
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 struct config {
 	char *path;			/* the file as given */

@@ -4,21 +4,29 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "names.h"
-#include "server.h"
 #include "snapshot.h"
 
-static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
-static _Thread_local unsigned max_requests;		/* per connection */
-static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
-    *resp_404, *resp_405, *resp_421;
+/* one worker's libmicrohttpd daemon, and what its handler needs */
+struct http {
+	struct MHD_Daemon *daemon;
+	struct http_ops ops;		/* back to the connections */
+	struct loop_fd lf;		/* libmicrohttpd's epoll set */
+	struct loop_hook hook;
+	unsigned max_requests;		/* per connection */
+	struct MHD_Response *resp_400, *resp_400_target, *resp_404, *resp_405,
+	    *resp_421;
+};
 /* a request's *req_cls: NULL until libmicrohttpd has parsed its request
  * line, then &uri_marker until the handler first sees it, then &req_marker */
 static int uri_marker, req_marker;
@@ -89,7 +97,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(struct MHD_Connection *mc, struct server_conn_view *v,
+respond(const struct http *h, struct MHD_Connection *mc, struct http_conn *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -99,8 +107,8 @@ respond(struct MHD_Connection *mc, struct server_conn_view *v,
 
 	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
-	    head ? 0 : body_len, server_now_ms() - v->started_ms);
-	if (v->requests < max_requests)
+	    head ? 0 : body_len, loop_now_ms() - v->started_ms);
+	if (v->requests < h->max_requests)
 		return MHD_queue_response(mc, status, r);
 	v->closing = 1;
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
@@ -134,12 +142,12 @@ hexval(int c)
 static size_t
 http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	char *r = s, *w = s;
 	int bad = 0;
 
-	(void)cls;
 	while (*r != '\0') {
 		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
 		    isxdigit((unsigned char)r[2])) {
@@ -157,7 +165,7 @@ http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 	*w = '\0';
 	if (bad && (ci = MHD_get_connection_info(mc,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL &&
-	    (v = server_conn_lookup(ci->connect_fd)) != NULL)
+	    (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) != NULL)
 		v->bad_target = 1;
 	return (size_t)(w - s);
 }
@@ -227,16 +235,16 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	const struct domain *dom;
 	const char *host, *path = url;
 	int nhost = 0;
 
-	(void)cls;
 	(void)upload_data;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
+	if (ci == NULL || (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) == NULL ||
 	    (dom = v->domain) == NULL)
 		return MHD_NO;
 	if (*req_cls != &req_marker) {
@@ -255,16 +263,16 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
 	if (v->bad_target)
-		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
-		    resp_400_target, body_400_target, sizeof(body_400_target) - 1);
+		return respond(h, mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		    h->resp_400_target, body_400_target, sizeof(body_400_target) - 1);
 	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1 || (nhost == 0 &&
 	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
-		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
-		    resp_400, body_400, sizeof(body_400) - 1);
+		return respond(h, mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		    h->resp_400, body_400, sizeof(body_400) - 1);
 	if (host != NULL && !host_matches(host, strlen(host), dom->host))
-		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
-		    resp_421, body_421, sizeof(body_421) - 1);
+		return respond(h, mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
+		    h->resp_421, body_421, sizeof(body_421) - 1);
 	/* absolute form (RFC 9112 3.2.2): its authority must name us too */
 	if (strncasecmp(path, "https://", 8) == 0 ||
 	    strncasecmp(path, "http://", 7) == 0) {
@@ -273,20 +281,20 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 
 		if (!host_matches(auth, end != NULL ? (size_t)(end - auth) :
 		    strlen(auth), dom->host))
-			return respond(mc, v, host, method, url,
-			    MHD_HTTP_MISDIRECTED_REQUEST, resp_421, body_421,
+			return respond(h, mc, v, host, method, url,
+			    MHD_HTTP_MISDIRECTED_REQUEST, h->resp_421, body_421,
 			    sizeof(body_421) - 1);
 		path = end != NULL ? end : "/";
 	}
 	if (strcmp(path, HTTP_POLICY_PATH) != 0)
-		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
-		    resp_404, body_404, sizeof(body_404) - 1);
+		return respond(h, mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
+		    h->resp_404, body_404, sizeof(body_404) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return respond(mc, v, host, method, url,
-		    MHD_HTTP_METHOD_NOT_ALLOWED, resp_405, body_405,
+		return respond(h, mc, v, host, method, url,
+		    MHD_HTTP_METHOD_NOT_ALLOWED, h->resp_405, body_405,
 		    sizeof(body_405) - 1);
-	return respond(mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
+	return respond(h, mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
 	    dom->policy.text, dom->policy.text_len);
 }
 
@@ -308,7 +316,7 @@ http_request_line(void *cls, const char *uri, struct MHD_Connection *mc)
 /* the request libmicrohttpd refused by itself: one access-log line, as for
  * any answered request (method and path are not known any more) */
 static void
-log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
+log_refused(struct MHD_Connection *mc, const struct http_conn *v)
 {
 	const union MHD_ConnectionInfo *si;
 
@@ -317,7 +325,7 @@ log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
 		return;		/* aborted or timed out: nothing was answered */
 	metrics_request(si->http_status);
 	log_access(v->peer, v->sni, NULL, "-", "-", si->http_status, 0,
-	    server_now_ms() - v->started_ms);
+	    loop_now_ms() - v->started_ms);
 }
 
 /* a request is over (sent, refused or aborted): the connection may be idle
@@ -326,17 +334,17 @@ static void
 http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	int refused = *req_cls == &uri_marker;
 
-	(void)cls;
 	(void)toe;
 	if (*req_cls == NULL)
 		return;
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
+	if (ci != NULL && (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) != NULL) {
 		if (refused) {
 			log_refused(mc, v);
 			v->closing = 1;	/* it closes after its own errors */
@@ -346,7 +354,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		v->forwarded = 0;
 		v->bad_target = 0;
 		v->in_body = 0;
-		server_conn_wake(v);
+		h->ops.wake(h->ops.arg, v);
 	}
 }
 
@@ -376,26 +384,67 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-int
-http_start(const struct config *cfg, int *epoll_fd)
+/* before the loop waits: libmicrohttpd's next timeout, or -1 */
+static long
+http_timeout_ms(void *arg, double now)
+{
+	struct http *h = arg;
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	(void)now;
+	if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
+		return -1;
+	return ms > 1000000 ? 1000000 : (long)ms;
+}
+
+/* after every loop turn's events: libmicrohttpd reads requests and writes
+ * responses here; the bytes it wrote are picked up by the next epoll round */
+static void
+http_run(void *arg, double now)
+{
+	struct http *h = arg;
+
+	(void)now;
+	MHD_run(h->daemon);
+}
+
+/* libmicrohttpd's epoll set is readable: http_run does the work */
+static void
+http_on_event(struct loop_fd *lf, uint32_t events)
+{
+	(void)lf;
+	(void)events;
+}
+
+struct http *
+http_start(const struct config *cfg, struct loop *loop,
+    const struct http_ops *o)
 {
 	const union MHD_DaemonInfo *di;
+	struct http *h;
 
-	max_requests = cfg->max_requests_per_connection;
-	resp_400 = static_response(body_400);
-	resp_400_target = static_response(body_400_target);
-	resp_404 = static_response(body_404);
-	resp_405 = static_response(body_405);
-	resp_421 = static_response(body_421);
-	if (resp_400 == NULL || resp_400_target == NULL || resp_404 == NULL || resp_405 == NULL ||
-	    resp_421 == NULL ||
-	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		log_err("http: out of memory");
+		return NULL;
+	}
+	h->lf.fd = -1;
+	h->ops = *o;
+	h->max_requests = cfg->max_requests_per_connection;
+	h->resp_400 = static_response(body_400);
+	h->resp_400_target = static_response(body_400_target);
+	h->resp_404 = static_response(body_404);
+	h->resp_405 = static_response(body_405);
+	h->resp_421 = static_response(body_421);
+	if (h->resp_400 == NULL || h->resp_400_target == NULL ||
+	    h->resp_404 == NULL || h->resp_405 == NULL || h->resp_421 == NULL ||
+	    MHD_add_response_header(h->resp_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") != MHD_YES) {
 		log_err("http: out of memory");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	daemon_ = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, NULL,
+	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -412,8 +461,8 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2 +
 	    HTTP_MAX_FIELDS * 64 + 2048,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, h,
 #if MHD_VERSION >= 0x00097701
 	    /* libmicrohttpd 1.0 answers a request target with a space by
 	     * default with a 301 to the encoded target; senders never follow
@@ -421,51 +470,51 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1,
 #endif
 	    MHD_OPTION_END);
-	if (daemon_ == NULL) {
+	if (h->daemon == NULL) {
 		log_err("http: libmicrohttpd failed to start");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+	di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (di == NULL) {
 		log_err("http: libmicrohttpd has no epoll descriptor");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	*epoll_fd = di->epoll_fd;
-	return 0;
+	h->lf.fd = di->epoll_fd;
+	h->lf.cb = http_on_event;
+	h->lf.arg = h;
+	if (loop_fd_add(loop, &h->lf, EPOLLIN) == -1) {
+		log_err("http: cannot watch libmicrohttpd's descriptor");
+		http_stop(h);
+		return NULL;
+	}
+	h->hook.before = http_timeout_ms;
+	h->hook.after = http_run;
+	h->hook.arg = h;
+	loop_hook_add(loop, &h->hook);
+	return h;
 }
 
 int
-http_add(int fd, const struct sockaddr *peer, socklen_t peerlen)
+http_add(struct http *h, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
 {
-	return MHD_add_connection(daemon_, fd, peer, peerlen) == MHD_YES ? 0 : -1;
+	return MHD_add_connection(h->daemon, fd, peer, peerlen) == MHD_YES ?
+	    0 : -1;
 }
 
 void
-http_run(void)
+http_stop(struct http *h)
 {
-	MHD_run(daemon_);
-}
-
-long
-http_timeout_ms(void)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (MHD_get_timeout(daemon_, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-void
-http_stop(void)
-{
-	if (daemon_ != NULL)
-		MHD_stop_daemon(daemon_);
-	daemon_ = NULL;
-	http_response_free(resp_400);
-	http_response_free(resp_400_target);
-	http_response_free(resp_404);
-	http_response_free(resp_405);
-	http_response_free(resp_421);
-	resp_400 = resp_400_target = resp_404 = resp_405 = resp_421 = NULL;
+	if (h == NULL)
+		return;
+	if (h->daemon != NULL)
+		MHD_stop_daemon(h->daemon);	/* closes its epoll set */
+	http_response_free(h->resp_400);
+	http_response_free(h->resp_400_target);
+	http_response_free(h->resp_404);
+	http_response_free(h->resp_405);
+	http_response_free(h->resp_421);
+	free(h);
 }

@@ -28,7 +28,10 @@ struct domain {
 	char *policy_path;
 	struct file_stamp policy_stamp;
 	struct policy policy;
-	struct MHD_Response *resp;	/* one reference, released with the snapshot */
+	const char *policy_id;		/* to publish: pinned_id, else policy.id */
+	char *pinned_id;		/* the section's policy_id, or NULL */
+	struct MHD_Response *resp;	/* the ready answer (see snapshot_set_responder),
+					 * one reference, released with the domain */
 	struct certkey *ck[2];		/* one reference each; ck[1] may be NULL */
 };
 
@@ -63,6 +66,15 @@ struct snapshot {
 };
 
 /*
+ * Who builds a domain's ready answer from its policy text (the HTTP layer,
+ * before the first build), and releases it. Without one (-t, dns, check)
+ * domains carry no answer (resp NULL). Not thread-safe: set it once, before
+ * builds start.
+ */
+void snapshot_set_responder(struct MHD_Response *(*build)(const char *text,
+    size_t len), void (*release)(struct MHD_Response *r));
+
+/*
  * Load the configuration at config_path and everything it names: policies
  * (sections and policy_dir discovery), certificates (explicit, [defaults],
  * cert_dir discovery by SAN names) and the name index. Every problem goes to
@@ -91,11 +103,6 @@ int snapshot_same(const struct snapshot *s, const struct snapshot *prev);
 
 /* Find a loaded domain by lower-case name, or NULL. */
 const struct domain *snapshot_find(const struct snapshot *s, const char *name);
-
-/* The policy id to publish for dom: its section's policy_id when pinned,
- * else the id derived from the policy text. */
-const char *snapshot_policy_id(const struct snapshot *s,
-    const struct domain *dom);
 
 /* Take one more reference; returns s. */
 struct snapshot *snapshot_ref(struct snapshot *s);

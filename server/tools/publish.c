@@ -31,7 +31,7 @@ usage(FILE *fp)
 static void
 print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = snapshot_policy_id(s, dom);
+	const char *id = dom->policy_id;
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
@@ -73,7 +73,7 @@ print_json_record(FILE *fp, const char *sep, const char *owner,
 static void
 print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = snapshot_policy_id(s, dom);
+	const char *id = dom->policy_id;
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
