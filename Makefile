@@ -186,6 +186,7 @@ UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_json = json
+UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
 UNIT_health = tools/health tools/probe log json
