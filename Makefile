@@ -109,7 +109,7 @@ $(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
 UNIT_policy = diag names policy
-UNIT_config = diag names policy records config
+UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
@@ -177,7 +177,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
 	-fno-sanitize-recover=all -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
 FUZZ_names = names
 FUZZ_policy = policy names diag
-FUZZ_config = config names diag policy records
+FUZZ_config = config names diag policy records strmap
 FUZZ_records = records policy names diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad

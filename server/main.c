@@ -25,7 +25,6 @@
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
 #endif
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 
 static void
 usage(FILE *fp)
@@ -40,7 +39,7 @@ usage(FILE *fp)
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
 	    "domain chosen by SNI.\n"
 	    "\n"
-	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -t       test the configuration, policies and certificates,\n"
 	    "           print every problem, exit 1 if there is an error\n"
 	    "  -h       show this help\n"
@@ -202,7 +201,7 @@ test_as_server_user(const char *config_path)
 int
 main(int argc, char **argv)
 {
-	const char *config_path = DEFAULT_CONFIG;
+	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
