@@ -34,7 +34,7 @@ usage(FILE *fp)
 	    "       mta-stsd dns [-c file] [--json] [domain...]\n"
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
-	    "       mta-stsd -h | -V\n"
+	    "       mta-stsd -h | -V | --keys\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
 	    "domain chosen by SNI.\n"
@@ -44,6 +44,8 @@ usage(FILE *fp)
 	    "           print every problem, exit 1 if there is an error\n"
 	    "  -h       show this help\n"
 	    "  -V       show the version and the library versions\n"
+	    "  --keys   list the configuration keys: section, key, type, default,\n"
+	    "           what a change needs (live, rebuild or restart)\n"
 	    "\n"
 	    "  dns      print the DNS records each domain must publish\n"
 	    "  check    check live what sending MTAs see; exit 0 clean,\n"
@@ -61,6 +63,21 @@ version(void)
 	mbedtls_version_get_string_full(tls);
 	printf("mta-stsd %s\n%s\nlibmicrohttpd %s\n", MTA_STSD_VERSION, tls,
 	    MHD_get_version());
+}
+
+/* --keys: the key table, one tab-separated line per key ("-": no default) */
+static void
+print_keys(void)
+{
+	char type[160];
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		printf("%s\t%s\t%s\t%s\t%s\n", config_section_name(k->section),
+		    k->name, config_key_type(k, type, sizeof(type)),
+		    k->def != NULL ? k->def : "-", config_apply_name(k->apply));
+	}
 }
 
 /* print collected diagnostics: to stderr for -t, to the log when serving */
@@ -210,6 +227,10 @@ main(int argc, char **argv)
 		return publish_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
+	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
+		print_keys();
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
 		switch (ch) {
 		case 'c':
