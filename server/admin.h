@@ -12,6 +12,9 @@
  */
 int admin_start(const struct config *cfg, int *epoll_fd);
 
+/* Apply the keys of a new configuration /metrics reads (metrics_per_domain). */
+void admin_configure(const struct config *cfg);
+
 /* Let the admin daemon do the work that is ready; never blocks. */
 void admin_run(void);
 

@@ -2,10 +2,13 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include <microhttpd.h>
 
@@ -16,7 +19,7 @@
 #include "snapshot.h"
 
 static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
-static _Thread_local unsigned max_requests;		/* per connection */
+static atomic_uint max_requests = 1000;	/* per connection (http_configure) */
 static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
     *resp_404, *resp_405, *resp_421;
 /* a request's *req_cls: NULL until libmicrohttpd has parsed its request
@@ -100,7 +103,7 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
 	    head ? 0 : body_len, server_now_ms() - v->started_ms);
-	if (v->requests < max_requests)
+	if (v->requests < atomic_load_explicit(&max_requests, memory_order_relaxed))
 		return MHD_queue_response(mc, status, r);
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
@@ -371,12 +374,32 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
+/* what libmicrohttpd may hold at most: one descriptor per connection, so
+ * the hard limit on descriptors (the soft one may be raised up to it) */
+static unsigned
+http_connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
+	    rl.rlim_max > UINT_MAX)
+		return UINT_MAX;
+	return (unsigned)rl.rlim_max;
+}
+
+/* Take max_requests_per_connection from cfg, for every worker. */
+void
+http_configure(const struct config *cfg)
+{
+	atomic_store(&max_requests, cfg->max_requests_per_connection);
+}
+
 int
 http_start(const struct config *cfg, int *epoll_fd)
 {
 	const union MHD_DaemonInfo *di;
 
-	max_requests = cfg->max_requests_per_connection;
+	http_configure(cfg);
 	resp_400 = static_response(body_400);
 	resp_400_target = static_response(body_400_target);
 	resp_404 = static_response(body_404);
@@ -393,7 +416,10 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, NULL,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    /* max_connections is the loop's to enforce (a reload may raise
+	     * it): libmicrohttpd's own limit only stops it at what the
+	     * process could ever open */
+	    MHD_OPTION_CONNECTION_LIMIT, http_connection_limit(),
 	    /* the pool holds the request line and headers, and the
 	     * response headers: twice the header limit leaves room for both */
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,

@@ -26,6 +26,10 @@ int http_start(const struct config *cfg, int *epoll_fd);
  */
 int http_add(int fd, const struct sockaddr *peer, socklen_t peerlen);
 
+/* Apply the keys of a new configuration that the request handler reads
+ * (max_requests_per_connection); called by the loop's thread, read by all. */
+void http_configure(const struct config *cfg);
+
 /* Let libmicrohttpd do all work that is ready; never blocks. */
 void http_run(void);
 

@@ -45,9 +45,8 @@ static char *config_path;
 static struct reload_stats stats = { .generation = 1 };
 static double next_poll;
 
-/* settings that only a restart can change, as started */
-static char *boot_listen, *boot_user, *boot_group;
-static unsigned boot_idle;
+/* the configuration the server started with: what restart keys still use */
+static const struct config *boot_cfg;
 
 /*
  * One watched directory. In a directory watched for everything in it
@@ -81,52 +80,38 @@ static char *writing[WRITING_MAX];	/* "dir/name" open for writing */
 static size_t nwriting;
 static int writing_lost;		/* more than WRITING_MAX: wait the debounce */
 
-/* every listen address as one string, for comparison */
-static char *
-listen_text(const struct config *cfg)
-{
-	size_t len = 1;
-	char *s;
-
-	for (size_t i = 0; i < cfg->nlisten; i++)
-		len += strlen(cfg->listen[i].text) + 1;
-	if ((s = calloc(1, len)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (i > 0)
-			strcat(s, " ");
-		strcat(s, cfg->listen[i].text);
-	}
-	return s;
-}
-
 void
 reload_init(const char *path, const struct config *cfg)
 {
 	config_path = strdup(path);
-	boot_listen = listen_text(cfg);
-	boot_user = cfg->user != NULL ? strdup(cfg->user) : NULL;
-	boot_group = cfg->group != NULL ? strdup(cfg->group) : NULL;
-	boot_idle = cfg->idle_timeout;
+	boot_cfg = cfg;
 }
 
-/* log the settings that changed but cannot apply until a restart */
+/*
+ * One [server] key a reload found changed (config_diff): a live or rebuild
+ * key is applied and said at info; a restart key is said once, when the
+ * file comes to differ from what runs, with what still runs.
+ */
 static void
-report_restart_only(const struct config *cfg)
+report_change(void *arg, const struct config_key *k, const char *was,
+    const char *now)
 {
-	char *lt = listen_text(cfg);
+	const struct config *cfg = arg;
+	char running[512];
 
-	if (lt != NULL && boot_listen != NULL && strcmp(lt, boot_listen) != 0)
-		log_warn("reload: listen changed to %s; it takes effect at the "
-		    "next restart (still listening on %s)", lt, boot_listen);
-	free(lt);
-	if (config_str_differs(cfg->user, boot_user) ||
-	    config_str_differs(cfg->group, boot_group))
-		log_warn("reload: user/group changed; it takes effect at the "
-		    "next restart");
-	if (cfg->idle_timeout != boot_idle)
-		log_warn("reload: idle_timeout changed; it takes effect at the "
-		    "next restart");
+	if (k->section != CONFIG_SECTION_SERVER)
+		return;
+	if (k->apply != CONFIG_APPLY_RESTART) {
+		log_info("reload: %s changed from %s to %s", k->name, was, now);
+		return;
+	}
+	config_key_format(k, boot_cfg, running, sizeof(running));
+	if (!config_key_differs(k, boot_cfg, cfg))
+		log_info("reload: %s is %s again, as running", k->name, now);
+	else
+		log_warn("reload: %s changed from %s to %s; restart mta-stsd to "
+		    "apply (until then it stays %s)", k->name, running, now,
+		    running);
 }
 
 static void
@@ -493,11 +478,13 @@ build_finish(struct build_job *j)
 	} else {
 		log_diag(&j->d);
 		stats.domain_failures += s->nfailed;
+		/* against the last configuration, or the one read at start */
+		config_diff(j->prev != NULL ? &j->prev->cfg : boot_cfg, &s->cfg,
+		    report_change, &s->cfg);
 		if (first) {
 			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
 			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
 		} else {
-			report_restart_only(&s->cfg);
 			stats.generation = s->generation;
 			stats.ok++;
 			stats.last_ok = time(NULL);
@@ -508,10 +495,8 @@ build_finish(struct build_job *j)
 			    s->nfailed, s->nkept, s->ndomains, ms,
 			    s->patched ? " (incremental)" : "");
 		}
-		log_set_level(s->cfg.log_level);
-		if (!first && log_access_open(s->cfg.access_log) == -1)
-			log_err("reload: access_log %s: %s; keeping the previous "
-			    "one", s->cfg.access_log, strerror(errno));
+		log_configure(s->cfg.log_level, s->cfg.log_json,
+		    s->cfg.error_log, s->cfg.access_log);
 		server_apply(&s->cfg);
 		server_publish(s);
 		/* re-walking 10,000 directories is the costly part of a
@@ -706,8 +691,6 @@ reload_stop(void)
 		close(done_fd);
 	done_fd = -1;
 	free(config_path);
-	free(boot_listen);
-	free(boot_user);
-	free(boot_group);
-	config_path = boot_listen = boot_user = boot_group = NULL;
+	config_path = NULL;
+	boot_cfg = NULL;
 }

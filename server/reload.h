@@ -14,7 +14,8 @@ struct reload_stats {
 	time_t last_ok, last_failed;	/* wall-clock times, 0: never */
 };
 
-/* Remember the configuration file and the settings that need a restart. */
+/* Remember the configuration file, and cfg (kept, not copied: it must
+ * outlive the server) as what restart-only keys stay at until a restart. */
 void reload_init(const char *config_path, const struct config *cfg);
 
 /*

@@ -924,6 +924,8 @@ server_apply(const struct config *cfg)
 	atomic_store(&max_per_ip, cfg->max_connections_per_ip);
 	atomic_store(&handshake_ms, cfg->handshake_timeout * 1000);
 	atomic_store(&request_ms, cfg->request_timeout * 1000);
+	http_configure(cfg);
+	admin_configure(cfg);
 }
 
 static void
