@@ -103,7 +103,7 @@ const struct config_key config_keys[] = {
 	{ SERVER("handshake_timeout", CONFIG_UINT, handshake_timeout),
 	    RANGE(1, 300, " seconds"), .def = "10", .apply = CONFIG_APPLY_LIVE },
 	{ SERVER("idle_timeout", CONFIG_UINT, idle_timeout),
-	    RANGE(1, 3600, " seconds"), .def = "30", .apply = CONFIG_APPLY_RESTART },
+	    RANGE(1, 3600, " seconds"), .def = "30", .apply = CONFIG_APPLY_LIVE },
 	{ SERVER("max_connections", CONFIG_UINT, max_connections),
 	    RANGE(1, 1000000, ""), .def = "1024", .apply = CONFIG_APPLY_LIVE },
 	{ SERVER("log_level", CONFIG_ENUM, log_level), .words = level_words,

@@ -20,6 +20,7 @@
 
 static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
 static atomic_uint max_requests = 1000;	/* per connection (http_configure) */
+static atomic_uint idle_timeout = 30;	/* seconds, for new connections (ditto) */
 static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
     *resp_404, *resp_405, *resp_421;
 /* a request's *req_cls: NULL until libmicrohttpd has parsed its request
@@ -387,11 +388,30 @@ http_connection_limit(void)
 	return (unsigned)rl.rlim_max;
 }
 
-/* Take max_requests_per_connection from cfg, for every worker. */
+/* Take max_requests_per_connection and idle_timeout from cfg, for every
+ * worker. */
 void
 http_configure(const struct config *cfg)
 {
 	atomic_store(&max_requests, cfg->max_requests_per_connection);
+	atomic_store(&idle_timeout, cfg->idle_timeout);
+}
+
+/*
+ * A connection starts: its idle timeout is the one configured now, not the
+ * daemon's (set at start), so that a reload's idle_timeout applies to every
+ * new connection. libmicrohttpd (0.9.75, and 1.0) has put the connection in
+ * its timeout list before it calls this, as setting the option needs.
+ */
+static void
+http_connection_started(void *cls, struct MHD_Connection *mc, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT,
+		    atomic_load_explicit(&idle_timeout, memory_order_relaxed));
 }
 
 int
@@ -399,7 +419,7 @@ http_start(const struct config *cfg, int *epoll_fd)
 {
 	const union MHD_DaemonInfo *di;
 
-	http_configure(cfg);
+	/* max_requests and idle_timeout: http_configure, from server_apply */
 	resp_400 = static_response(body_400);
 	resp_400_target = static_response(body_400_target);
 	resp_404 = static_response(body_404);
@@ -425,6 +445,7 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_connection_started, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {

@@ -26,8 +26,9 @@ int http_start(const struct config *cfg, int *epoll_fd);
  */
 int http_add(int fd, const struct sockaddr *peer, socklen_t peerlen);
 
-/* Apply the keys of a new configuration that the request handler reads
- * (max_requests_per_connection); called by the loop's thread, read by all. */
+/* Apply the keys of a new configuration that libmicrohttpd's side reads
+ * (max_requests_per_connection; idle_timeout, for connections accepted
+ * from now on); called by the loop's thread, read by every worker. */
 void http_configure(const struct config *cfg);
 
 /* Let libmicrohttpd do all work that is ready; never blocks. */

@@ -11,7 +11,7 @@ that is the only reload) and checks what happened:
 
 - live and rebuild keys: the effect, observed from outside where it can be
   (log_format's JSON lines, error_log's and access_log's files, log_level's
-  debug lines, the timeouts closing connections, max_requests_per_connection's
+  debug lines, the three timeouts closing connections, max_requests_per_connection's
   Connection: close, max_connections above libmicrohttpd's start-time limit,
   metrics_per_domain's series, policy_dir, cert_dir, default_domain, the
   polling and watching), and no "restart" line for the key;
@@ -122,6 +122,16 @@ def see_request_timeout(env, srv, tail):
     finally:
         s.close()
     env.info.append("half a request closed after %.1f s" % took)
+
+
+def see_idle_timeout(env, srv, tail):
+    s = run.tls_connect(env.port, "mta-sts.example.com", run.client_ctx(env.pki))
+    try:
+        tls_request(s, "mta-sts.example.com")
+        took = closed_within(s, 5.0, "idle keep-alive connection with idle_timeout = 1")
+    finally:
+        s.close()
+    env.info.append("idle connection closed after %.1f s" % took)
 
 
 def hold_connections(env, n):
@@ -279,11 +289,11 @@ CASES = {
     "allow_root": Case("no" if ROOT else "yes"),
     "workers": Case("2"),
     "admin_listen": Case(new_port),
-    "idle_timeout": Case("45"),
     "max_header_size": Case("4096"),
     # live keys
     "handshake_timeout": Case("1", see_handshake_timeout),
     "request_timeout": Case("1", see_request_timeout),
+    "idle_timeout": Case("1", see_idle_timeout),
     "max_connections": Case("6", see_five_connections, base={"max_connections": "2"}),
     "max_connections_per_ip": Case("6", see_five_connections,
         base={"max_connections_per_ip": "2"}),
