@@ -479,8 +479,9 @@ build_finish(struct build_job *j)
 		log_diag(&j->d);
 		stats.domain_failures += s->nfailed;
 		/* against the last configuration, or the one read at start */
-		config_diff(j->prev != NULL ? &j->prev->cfg : boot_cfg, &s->cfg,
-		    report_change, &s->cfg);
+		if (boot_cfg != NULL)
+			config_diff(j->prev != NULL ? &j->prev->cfg : boot_cfg,
+			    &s->cfg, report_change, &s->cfg);
 		if (first) {
 			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
 			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
