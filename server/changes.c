@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* add key to map (copied, owned by c) unless present */
 static void
@@ -64,6 +65,8 @@ changes_file(const struct changes *c, const char *path, const char *realdir,
 	char dir[PATH_MAX];
 	const char *slash;
 
+	if (changes_held(c, path))
+		return 0;
 	if (c == NULL || c->full)
 		return 1;
 	if ((slash = strrchr(path, '/')) == NULL ||
@@ -76,6 +79,73 @@ changes_file(const struct changes *c, const char *path, const char *realdir,
 	    (realdir != NULL && strmap_get(&c->dirs, realdir) != NULL))
 		return 1;
 	return !exact && strmap_get(&c->dirs, dir) != NULL;
+}
+
+/* polling: compare path's stamp sb with the previous check's, and remember
+ * it for the next one. Returns 1 when it changed since (or is new). */
+static int
+changes_poll_check(const struct changes *c, const char *path,
+    const struct stat *sb)
+{
+	struct changes_poll *now = strmap_get(&c->polls->map, path);
+	const struct changes_poll *before;
+	long long mtime = (long long)sb->st_mtim.tv_sec * 1000000000LL +
+	    sb->st_mtim.tv_nsec;
+
+	if (now != NULL)	/* already looked at in this check */
+		return now->unstable > 0;
+	if ((now = calloc(1, sizeof(*now))) == NULL ||
+	    (now->path = strdup(path)) == NULL ||
+	    strmap_put(&c->polls->map, now->path, now) == -1) {
+		if (now != NULL)
+			free(now->path);
+		free(now);
+		return 1;	/* cannot tell: keep the previous version */
+	}
+	now->dev = sb->st_dev;
+	now->ino = sb->st_ino;
+	now->size = sb->st_size;
+	now->mtime_ns = mtime;
+	before = c->polled != NULL ? strmap_get(&c->polled->map, path) : NULL;
+	if (c->polled == NULL)
+		now->unstable = 0;	/* only noted, for the next poll */
+	else if (before == NULL)
+		now->unstable = 1;
+	else if (before->dev != now->dev || before->ino != now->ino ||
+	    before->size != now->size || before->mtime_ns != now->mtime_ns)
+		now->unstable = before->unstable + 1;
+	return now->unstable > 0;
+}
+
+int
+changes_held(const struct changes *c, const char *path)
+{
+	struct stat sb;
+
+	if (c == NULL || (c->nheld == 0 && c->polls == NULL) ||
+	    stat(path, &sb) == -1)
+		return 0;
+	for (size_t i = 0; i < c->nheld; i++)
+		if (c->held[i].dev == sb.st_dev && c->held[i].ino == sb.st_ino)
+			return 1;
+	return c->polls != NULL && changes_poll_check(c, path, &sb);
+}
+
+void
+changes_polls_free(struct changes_polls *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->map.cap; i++) {
+		struct changes_poll *e = p->map.slots[i].value;
+
+		if (p->map.slots[i].key != NULL && e != NULL) {
+			free(e->path);
+			free(e);
+		}
+	}
+	strmap_free(&p->map);
+	memset(p, 0, sizeof(*p));
 }
 
 int
@@ -103,5 +173,8 @@ changes_free(struct changes *c)
 	strmap_free(&c->dirs);
 	strmap_free(&c->files);
 	strmap_free(&c->dirs_all);
+	free(c->held);
+	changes_polls_free(c->polls);
+	free(c->polls);
 	memset(c, 0, sizeof(*c));
 }

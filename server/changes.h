@@ -2,7 +2,33 @@
 #ifndef MTA_STSD_CHANGES_H
 #define MTA_STSD_CHANGES_H
 
+#include <sys/types.h>
+
 #include "strmap.h"
+
+/* a file open for writing (seen by inotify): its previous version stays */
+struct changes_held {
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Polling: what one check saw of each file it looked at, by path. A file is
+ * applied only when its size and mtime are those the previous check saw:
+ * without inotify that is the only sign that its writer is done.
+ */
+struct changes_polls {
+	struct strmap map;		/* path -> struct changes_poll */
+};
+
+struct changes_poll {
+	char *path;			/* the map's key, owned */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	long long mtime_ns;
+	unsigned unstable;		/* checks in a row that saw it change */
+};
 
 /*
  * What a reload triggered by file events needs to look at again. Without
@@ -20,6 +46,13 @@ struct changes {
 					 * Kubernetes "..data" swap */
 	char **keys;			/* the maps' keys, owned */
 	size_t nkeys, capkeys;
+	struct changes_held *held;	/* files open for writing, owned */
+	size_t nheld;
+	const struct changes_polls *polled;	/* a poll: the previous
+						 * check, or NULL: hold
+						 * nothing for polling */
+	struct changes_polls *polls;	/* what this build saw (filled by
+					 * changes_held), or NULL: not noted */
 };
 
 /* Note an event in dir on name (NULL: the directory itself). */
@@ -29,7 +62,8 @@ void changes_note(struct changes *c, const char *dir, const char *name);
 void changes_note_all(struct changes *c);
 
 /*
- * May the file at path have changed? realdir: the directory its symlinks
+ * May the file at path have changed? A held file (changes_held) has not:
+ * its previous version stays. realdir: the directory its symlinks
  * resolve to, or NULL. exact: events in path's directory name their files
  * reliably (a directory whose paths this program builds itself), so only an
  * event on this very name counts; otherwise any event in the directory
@@ -37,6 +71,19 @@ void changes_note_all(struct changes *c);
  */
 int changes_file(const struct changes *c, const char *path,
     const char *realdir, int exact);
+
+/*
+ * Is the file at path to stay at its previous version because it may be
+ * half written? Yes when it is one of c's held files (open for writing), or
+ * in a poll (c->polled) when its size or mtime differ from what the
+ * previous check saw. What it sees is noted in c->polls when set. A file that cannot be stat()ed
+ * is not held: loading it reports why. Returns 1 or 0.
+ */
+int changes_held(const struct changes *c, const char *path);
+
+/* Free every entry of p; the struct is zeroed and may be reused. NULL is
+ * fine. */
+void changes_polls_free(struct changes_polls *p);
 
 /* May the entry name of directory dir (a file or a subdirectory) have
  * changed, or anything below it? Returns 1 or 0. */

@@ -18,6 +18,7 @@
 
 #include <mbedtls/build_info.h>
 
+#include "certset.h"
 #include "changes.h"
 #include "log.h"
 #include "server.h"
@@ -28,22 +29,28 @@
  * When a change is built. A file that was closed after writing, renamed
  * into place, deleted, re-pointed (a symlink) or chmod'ed is complete: the
  * build follows SETTLE_MS after the last such event (a burst, like
- * certbot's two symlinks or a deploy of many files, is one build). A file
- * still open for writing (modified or created, not yet closed) may be half
- * written: then the build waits for it to be closed, or for DEBOUNCE_MS
- * without any event, and a stream of changes never delays it more than
- * DEBOUNCE_MAX_MS.
+ * certbot's two symlinks or a deploy of many files, is one build).
+ *
+ * A file changed in place and still open for writing (modified, or created
+ * empty, and not yet closed) may be half written, and a sender caches what
+ * it fetches for max_age: such a file is never read. Every build keeps its
+ * previous version (or leaves a new one out), however long the writer
+ * takes; closing it (IN_CLOSE_WRITE) is the change that is built. Files are
+ * followed by device and inode, so a file renamed into place is complete at
+ * once unless its writer still holds it open. After WRITING_LOG_MS one info
+ * line names the file. With polling, changes_held() applies the same rule
+ * using the size and mtime of two checks in a row.
  */
 #define SETTLE_MS 20
-#define DEBOUNCE_MS 300
-#define DEBOUNCE_MAX_MS 2000
-#define WRITING_MAX 32		/* files followed while open for writing */
+#define WRITING_LOG_MS 1000
 #define WATCH_EVENTS (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
 	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static char *config_path;
 static struct reload_stats stats = { .generation = 1 };
 static double next_poll;
+static const char poll_reason[] = "poll";
+static struct changes_polls polled;	/* what the last poll saw */
 
 /* the configuration the server started with: what restart keys still use */
 static const struct config *boot_cfg;
@@ -69,16 +76,29 @@ static struct watch *watch_v;		/* the watch set */
 static size_t watch_n;
 static struct strmap want_map;		/* dir -> struct watch * while syncing */
 
+/* "parent/name" of policy_dir and cert_dir as their parents' events name
+ * them: when one is made, renamed or deleted there, the watches follow */
+static char *reappear[2];
+
 static const char *pending_why;		/* a reload is due now */
 static const char change_reason[] = "file change";
 static struct changes *seen;		/* file events since the last build */
 static int other_trigger;		/* SIGHUP or a poll is due as well */
 static int force_full;			/* the last build failed */
-static const char *change_why;		/* a change was seen: due after debounce */
-static double change_first, change_last;
-static char *writing[WRITING_MAX];	/* "dir/name" open for writing */
-static size_t nwriting;
-static int writing_lost;		/* more than WRITING_MAX: wait the debounce */
+static const char *change_why;		/* a change was seen: due after settling */
+static double change_last;
+
+/* a file open for writing, as its events named it */
+struct writing {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	double since;			/* server_now_ms() of its first event */
+	int logged;			/* "still being written" said */
+};
+
+static struct writing *writing_v;
+static size_t nwriting, capwriting;
 
 void
 reload_init(const char *path, const struct config *cfg)
@@ -209,6 +229,29 @@ watch_want_cert_dir(struct watch **v, size_t *n, const char *dir)
 	free(ents);
 }
 
+/* dir's parent, for dir's own name: a directory removed and made again,
+ * or replaced by a rename, is watched again (reappear[k]) */
+static void
+watch_want_parent(struct watch **v, size_t *n, const char *dir, int k)
+{
+	char pbuf[PATH_MAX], bbuf[PATH_MAX], key[PATH_MAX * 2 + 2];
+	const char *parent, *base;
+
+	free(reappear[k]);
+	reappear[k] = NULL;
+	if (dir == NULL || *dir == '\0')
+		return;
+	snprintf(pbuf, sizeof(pbuf), "%s", dir);
+	snprintf(bbuf, sizeof(bbuf), "%s", dir);
+	parent = dirname(pbuf);
+	base = basename(bbuf);
+	if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0)
+		return;
+	watch_want(v, n, parent, base);
+	snprintf(key, sizeof(key), "%s/%s", parent, base);
+	reappear[k] = strdup(key);
+}
+
 /*
  * Make the inotify watches match what the current snapshot was loaded
  * from. Watching directories, not files, is what makes replacement by
@@ -226,6 +269,8 @@ watch_sync(void)
 		return;
 	watch_want_file(&v, &n, config_path);
 	watch_want(&v, &n, s->cfg.policy_dir, NULL);
+	watch_want_parent(&v, &n, s->cfg.policy_dir, 0);
+	watch_want_parent(&v, &n, s->cfg.cert_dir, 1);
 	if (s->cfg.cert_dir != NULL)
 		watch_want_cert_dir(&v, &n, s->cfg.cert_dir);
 	for (int i = 0; i < 2; i++) {
@@ -243,7 +288,8 @@ watch_sync(void)
 	}
 
 	/* inotify_add_watch returns the same wd for a directory already
-	 * watched, so adding is idempotent; then drop what is not wanted */
+	 * watched, so adding is idempotent; then drop what is not wanted, and
+	 * the watch of a directory that another one replaced under its name */
 	for (size_t i = 0; i < n; i++) {
 		v[i].wd = inotify_add_watch(ino_fd, v[i].dir,
 		    WATCH_EVENTS | IN_ONLYDIR);
@@ -253,7 +299,9 @@ watch_sync(void)
 			    strerror(errno));
 	}
 	for (size_t i = 0; i < watch_n; i++) {
-		if (watch_v[i].wd >= 0 && strmap_get(&want_map, watch_v[i].dir) == NULL)
+		const struct watch *nw = strmap_get(&want_map, watch_v[i].dir);
+
+		if (watch_v[i].wd >= 0 && (nw == NULL || nw->wd != watch_v[i].wd))
 			inotify_rm_watch(ino_fd, watch_v[i].wd);
 		watch_free(&watch_v[i]);
 	}
@@ -264,7 +312,7 @@ watch_sync(void)
 }
 
 /* the watch of descriptor wd, or NULL (each directory is watched once) */
-static const struct watch *
+static struct watch *
 watch_find(int wd)
 {
 	for (size_t i = 0; i < watch_n; i++)
@@ -302,61 +350,144 @@ watch_event_counts(const struct watch *w, const char *name, uint32_t mask)
 	return 0;
 }
 
+/* forget the file followed as open for writing at index i */
+static void
+writing_del(size_t i)
+{
+	free(writing_v[i].path);
+	writing_v[i] = writing_v[--nwriting];
+}
+
 /* forget every file followed as open for writing */
 static void
 writing_clear(void)
 {
+	while (nwriting > 0)
+		writing_del(nwriting - 1);
+	free(writing_v);
+	writing_v = NULL;
+	capwriting = 0;
+}
+
+/* follow the file sb (at path) as open for writing since now */
+static void
+writing_add(const char *path, const struct stat *sb, double now)
+{
+	struct writing *e;
+
 	for (size_t i = 0; i < nwriting; i++)
-		free(writing[i]);
-	nwriting = 0;
-	writing_lost = 0;
+		if (writing_v[i].dev == sb->st_dev && writing_v[i].ino == sb->st_ino)
+			return;
+	if (nwriting == capwriting) {
+		size_t cap = capwriting ? capwriting * 2 : 8;
+		struct writing *v = realloc(writing_v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;	/* then a build may read it; nothing better */
+		writing_v = v;
+		capwriting = cap;
+	}
+	e = &writing_v[nwriting];
+	memset(e, 0, sizeof(*e));
+	if ((e->path = strdup(path)) == NULL)
+		return;
+	e->dev = sb->st_dev;
+	e->ino = sb->st_ino;
+	e->since = now;
+	nwriting++;
 }
 
 /*
  * Follow which files are open for writing: a modification, or the creation
- * of a regular file, starts it; closing after writing, renaming it away or
- * deleting it ends it.
+ * of an empty regular file, starts it; closing after writing or deleting
+ * ends it; a rename carries it to the new name (the writer may still hold
+ * it). Returns 1 when the event only says a file is being written (nothing
+ * to build yet), else 0.
  */
-static void
-writing_follow(const struct inotify_event *ev, const struct watch *w)
+static int
+writing_follow(const struct inotify_event *ev, const struct watch *w,
+    double now)
 {
 	char path[PATH_MAX];
 	struct stat sb;
-	size_t i;
+	int ok;
 
-	if (w == NULL || ev->len == 0 ||
+	if (w == NULL || ev->len == 0 || (ev->mask & IN_ISDIR) ||
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", w->dir, ev->name) >=
 	    sizeof(path))
-		return;
-	for (i = 0; i < nwriting && strcmp(writing[i], path) != 0; i++)
-		;
-	if ((ev->mask & IN_MODIFY) || ((ev->mask & IN_CREATE) &&
-	    !(ev->mask & IN_ISDIR) && lstat(path, &sb) == 0 &&
-	    S_ISREG(sb.st_mode))) {
-		if (i < nwriting)
-			return;
-		if (nwriting == WRITING_MAX || (writing[nwriting] =
-		    strdup(path)) == NULL) {
-			writing_lost = 1;
-			return;
+		return 0;
+	ok = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_TO)) {
+		for (size_t i = 0; i < nwriting;) {
+			struct writing *e = &writing_v[i];
+			int same = ok && e->dev == sb.st_dev && e->ino == sb.st_ino;
+			char *np;
+
+			if (same && (ev->mask & IN_MOVED_TO) &&
+			    (np = strdup(path)) != NULL) {
+				free(e->path);
+				e->path = np;
+				i++;
+			} else if (same || strcmp(e->path, path) == 0)
+				writing_del(i);
+			else
+				i++;
 		}
-		nwriting++;
-	} else if ((ev->mask & (IN_CLOSE_WRITE | IN_MOVED_FROM | IN_DELETE)) &&
-	    i < nwriting) {
-		free(writing[i]);
-		writing[i] = writing[--nwriting];
+		return 0;
 	}
+	/* a hard link made to a file is no file being written */
+	if (!ok || !((ev->mask & IN_MODIFY) || ((ev->mask & IN_CREATE) &&
+	    sb.st_size == 0 && sb.st_nlink == 1)))
+		return 0;
+	writing_add(path, &sb, now);
+	return 1;
+}
+
+/* forget files no longer at the name last seen (moved out of sight or
+ * deleted without an event we saw): nothing loads them under that name */
+static void
+writing_prune(void)
+{
+	struct stat sb;
+
+	for (size_t i = 0; i < nwriting;) {
+		if (stat(writing_v[i].path, &sb) == -1 ||
+		    sb.st_dev != writing_v[i].dev || sb.st_ino != writing_v[i].ino)
+			writing_del(i);
+		else
+			i++;
+	}
+}
+
+/* say once of each file written for WRITING_LOG_MS that it still is;
+ * returns when the next such line is due, or -1 */
+static double
+writing_report(double now)
+{
+	double next = -1;
+
+	for (size_t i = 0; i < nwriting; i++) {
+		struct writing *e = &writing_v[i];
+
+		if (e->logged)
+			continue;
+		if (now >= e->since + WRITING_LOG_MS) {
+			log_info("reload: %s is still being written: its previous "
+			    "version stays until the writer closes it (publish "
+			    "by writing a temporary file and renaming it into "
+			    "place)", e->path);
+			e->logged = 1;
+		} else if (next < 0 || e->since + WRITING_LOG_MS < next)
+			next = e->since + WRITING_LOG_MS;
+	}
+	return next;
 }
 
 /* when the changes seen so far are to be built (server_now_ms() time) */
 static double
 change_due(void)
 {
-	double due = change_last +
-	    (nwriting > 0 || writing_lost ? DEBOUNCE_MS : SETTLE_MS);
-
-	return change_first + DEBOUNCE_MAX_MS < due ?
-	    change_first + DEBOUNCE_MAX_MS : due;
+	return change_last + SETTLE_MS;
 }
 
 /* inotify on or off, as the current configuration says */
@@ -441,6 +572,80 @@ log_diag(const struct diag *d)
 	}
 }
 
+/* keep what a poll saw for the next one; say once of each file that kept
+ * changing across checks that it is still being written. partial: the
+ * build stopped at the configuration, so the other files' stamps of the
+ * last poll stay as they were. */
+static void
+polls_keep(struct changes *c, int partial)
+{
+	if (c == NULL || c->polls == NULL)
+		return;
+	for (size_t i = 0; partial && i < polled.map.cap; i++) {
+		struct changes_poll *e = polled.map.slots[i].value;
+
+		if (polled.map.slots[i].key != NULL && e != NULL &&
+		    strmap_get(&c->polls->map, e->path) == NULL &&
+		    strmap_put(&c->polls->map, e->path, e) == 0)
+			polled.map.slots[i].value = NULL;	/* moved */
+	}
+	for (size_t i = 0; i < c->polls->map.cap; i++) {
+		const struct changes_poll *e = c->polls->map.slots[i].value;
+
+		if (c->polls->map.slots[i].key != NULL && e != NULL &&
+		    e->unstable == 2)
+			log_info("reload: %s is still being written (its size or "
+			    "modification time changed between polls): its "
+			    "previous version stays until they stay the same "
+			    "across two polls", e->path);
+	}
+	changes_polls_free(&polled);
+	polled = *c->polls;
+	free(c->polls);
+	c->polls = NULL;
+}
+
+static void watch_read(void);
+
+/*
+ * Did the build s (from prev) read a file that was opened for writing while
+ * it ran (its event came after the build started, t0)? It may have read it
+ * half written: then s is dropped, and the file's closing builds again.
+ * Returns the path of such a file, or NULL.
+ */
+static const char *
+build_read_writing(const struct snapshot *s, const struct snapshot *prev,
+    double t0)
+{
+	watch_read();	/* the events that came during the build */
+	for (size_t i = 0; i < nwriting; i++) {
+		const struct writing *e = &writing_v[i];
+
+		if (e->since < t0)
+			continue;	/* the build knew it: held */
+		if (s->cfg_stamp.dev == e->dev && s->cfg_stamp.ino == e->ino)
+			return e->path;
+		for (size_t k = 0; k < s->ndomains; k++) {
+			const struct domain *dom = s->domains[k];
+
+			if (dom->policy_stamp.dev == e->dev &&
+			    dom->policy_stamp.ino == e->ino &&
+			    (prev == NULL || snapshot_find(prev, dom->name) != dom))
+				return e->path;
+		}
+		for (size_t k = 0; s->certs != NULL && k < s->certs->n; k++) {
+			const struct certkey *ck = s->certs->v[k];
+
+			if ((ck->cert_stamp.dev == e->dev &&
+			    ck->cert_stamp.ino == e->ino) ||
+			    (ck->key_stamp.dev == e->dev &&
+			    ck->key_stamp.ino == e->ino))
+				return e->path;
+		}
+	}
+	return NULL;
+}
+
 /* the build is done: publish it, or keep what is served */
 static void
 build_finish(struct build_job *j)
@@ -448,8 +653,20 @@ build_finish(struct build_job *j)
 	struct snapshot *s = j->result;
 	int first = j->prev == NULL && snapshot_current() == NULL;
 	double ms = server_now_ms() - j->t0;
+	const char *torn;
 
-	if (j->rc == -1) {
+	polls_keep(j->changes, j->rc == 0 && j->result == j->prev);
+	if (j->rc == 0 && !first && ino_fd != -1 &&
+	    (torn = build_read_writing(s, j->prev, j->t0)) != NULL) {
+		log_info("reload (%s): %s was opened for writing while it was "
+		    "read; building again once it is closed", j->why, torn);
+		snapshot_unref(s);
+		force_full = 1;		/* the events this build used are lost */
+		j->rc = 1;
+	}
+	if (j->rc == 1) {
+		/* dropped: nothing to report */
+	} else if (j->rc == -1) {
 		log_diag(&j->d);
 		if (first) {
 			log_err("%s: not started: %zu error(s)", config_path,
@@ -517,6 +734,49 @@ build_finish(struct build_job *j)
 	free(j);
 }
 
+/*
+ * What the build for why is to go by: the file events seen, when they alone
+ * caused it (SIGHUP and polling look at every file), and in every case the
+ * files still open for writing, whose previous versions stay; a poll also
+ * compares each file with the previous poll. NULL when memory runs out
+ * (then the build looks at everything).
+ */
+static struct changes *
+build_changes(const char *why)
+{
+	struct changes *c = NULL;
+
+	if (why == change_reason && !other_trigger && !force_full)
+		c = seen;
+	else {
+		changes_free(seen);
+		free(seen);
+	}
+	seen = NULL;
+	if (c == NULL && (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if (c->nkeys == 0)
+		c->full = 1;	/* no events to go by */
+	writing_prune();
+	if (nwriting > 0 &&
+	    (c->held = calloc(nwriting, sizeof(*c->held))) != NULL) {
+		for (size_t i = 0; i < nwriting; i++) {
+			c->held[i].dev = writing_v[i].dev;
+			c->held[i].ino = writing_v[i].ino;
+		}
+		c->nheld = nwriting;
+	}
+	/* a build that looks at every file notes what it saw, when polling
+	 * may follow (at start-up it is not known yet); a poll also holds
+	 * what changed since the last one */
+	if (c->full && (snapshot_current() == NULL ||
+	    snapshot_current()->cfg.poll_interval > 0) &&
+	    (c->polls = calloc(1, sizeof(*c->polls))) != NULL &&
+	    why == poll_reason)
+		c->polled = &polled;
+	return c;
+}
+
 /* start a build of the next generation from the current snapshot */
 static void
 build_start(const char *why)
@@ -530,15 +790,7 @@ build_start(const char *why)
 		return;
 	}
 	j->why = why;
-	/* only a reload caused by file events alone may trust them; SIGHUP
-	 * and polling look at every file */
-	if (why == change_reason && !other_trigger && !force_full)
-		j->changes = seen;
-	else {
-		changes_free(seen);
-		free(seen);
-	}
-	seen = NULL;
+	j->changes = build_changes(why);
 	other_trigger = force_full = 0;
 	j->generation = stats.generation + (cur != NULL ? 1 : 0);
 	j->prev = cur != NULL ? snapshot_ref(cur) : NULL;
@@ -589,9 +841,6 @@ reload_request(const char *why)
 int
 reload_handle_fd(int fd)
 {
-	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
-
 	if (fd == -1)
 		return 0;
 	if (fd == done_fd) {
@@ -608,25 +857,72 @@ reload_handle_fd(int fd)
 	}
 	if (fd != ino_fd)
 		return 0;
+	watch_read();
+	return 1;
+}
+
+/* is the event in w about policy_dir or cert_dir itself (made, renamed,
+ * deleted)? Then the watches must follow it */
+static int
+watch_reappears(const struct inotify_event *ev, const struct watch *w)
+{
+	char path[PATH_MAX * 2 + 2];
+
+	if (w == NULL || ev->len == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", w->dir, ev->name);
+	for (int k = 0; k < 2; k++)
+		if (reappear[k] != NULL && strcmp(reappear[k], path) == 0)
+			return 1;
+	return 0;
+}
+
+/* one event: note what it may have changed and when to build */
+static int
+watch_event(const struct inotify_event *ev, double now)
+{
+	struct watch *w = watch_find(ev->wd);
+	int resync = 0;
+
+	if (w != NULL && (ev->mask & IN_IGNORED))
+		w->wd = -1;	/* gone (deleted): the number may be reused */
+	if (!watch_event_counts(w, ev->len ? ev->name : NULL, ev->mask))
+		return 0;
+	changes_seen(ev, w);
+	if (watch_reappears(ev, w)) {
+		/* a new directory: its contents are only known by a walk */
+		changes_seen(&(struct inotify_event){ .mask = IN_Q_OVERFLOW }, w);
+		resync = 1;
+	}
+	if (writing_follow(ev, w, now) && !resync)
+		return 0;	/* built once closed */
+	change_why = change_reason;
+	change_last = now;
+	return resync;
+}
+
+/* read every inotify event queued */
+static void
+watch_read(void)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	int resync = 0;
+
+	if (ino_fd == -1)
+		return;
 	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const void *)p;
-			const struct watch *w = watch_find(ev->wd);
-			double now = server_now_ms();
 
-			if (watch_event_counts(w, ev->len ? ev->name : NULL,
-			    ev->mask)) {
-				if (change_why == NULL)
-					change_first = now;
-				change_why = change_reason;
-				change_last = now;
-				changes_seen(ev, w);
-				writing_follow(ev, w);
-			}
+			resync |= watch_event(ev, server_now_ms());
 			p += sizeof(*ev) + ev->len;
 		}
 	}
-	return 1;
+	/* watched again at once: what is put in it from now on is seen, and
+	 * the build that follows walks what was put there before */
+	if (resync)
+		watch_sync();
 }
 
 void
@@ -634,33 +930,33 @@ reload_tick(double now)
 {
 	const char *why = pending_why;
 
+	writing_report(now);
 	if (job != NULL || snapshot_current() == NULL)
 		return;		/* one build at a time; changes wait for it */
 	if (why == NULL && change_why != NULL && now >= change_due())
 		why = change_why;
 	if (why == NULL && next_poll > 0 && now >= next_poll) {
-		why = "poll";
+		why = poll_reason;
 		other_trigger = 1;
 	}
 	if (why == NULL)
 		return;
 	pending_why = change_why = NULL;	/* one build covers every trigger */
-	writing_clear();	/* still writing? its next event says so */
 	build_start(why);
 }
 
 long
 reload_timeout_ms(double now)
 {
-	double due = -1;
+	double due = writing_report(now);
 
-	if (job != NULL)
+	if (job != NULL && due < 0)
 		return -1;	/* done_fd wakes the loop */
-	if (pending_why != NULL)
+	if (pending_why != NULL && job == NULL)
 		return 0;
-	if (change_why != NULL)
+	if (change_why != NULL && job == NULL && (due < 0 || change_due() < due))
 		due = change_due();
-	if (next_poll > 0 && (due < 0 || next_poll < due))
+	if (next_poll > 0 && job == NULL && (due < 0 || next_poll < due))
 		due = next_poll;
 	if (due < 0)
 		return -1;
@@ -688,6 +984,11 @@ reload_stop(void)
 	}
 	watch_setup(0);
 	writing_clear();
+	changes_polls_free(&polled);
+	for (int k = 0; k < 2; k++) {
+		free(reappear[k]);
+		reappear[k] = NULL;
+	}
 	if (done_fd != -1)
 		close(done_fd);
 	done_fd = -1;

@@ -87,6 +87,19 @@ domain_unref(struct domain *dom)
 	free(dom);
 }
 
+/* the changes to load the pair cp with: none when one of its files is still
+ * being written (the pair loaded before stays whole, never a new key with
+ * a certificate cut after the leaf), else ch */
+static const struct changes *
+pair_changes(const struct changes *ch, const struct cert_paths *cp)
+{
+	static const struct changes none;
+
+	if (changes_held(ch, cp->cert) || changes_held(ch, cp->key))
+		return &none;
+	return ch;
+}
+
 /* the certificates a domain is to use: the section's, else [defaults], else
  * the best match by SAN name in cert_dir. ck[] borrows the set's references.
  * Returns 0, or -1 after adding the reason to d. */
@@ -106,8 +119,8 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 		cp = cfg->default_certs;
 	if (cp != NULL) {
 		for (int i = 0; i < 2 && cp[i].cert != NULL; i++)
-			if (certset_load(cs, prev, ch, cp[i].cert, cp[i].key, 0, &ck[i],
-			    d) == -1) {
+			if (certset_load(cs, prev, pair_changes(ch, &cp[i]),
+			    cp[i].cert, cp[i].key, 0, &ck[i], d) == -1) {
 				ck[i] = NULL;
 				ok = -1;
 			}
@@ -124,17 +137,32 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 	return 0;
 }
 
+/* the policy file of a domain: the section's policy =, else its file in
+ * policy_dir as named there (file), else <name>.txt */
+static void
+policy_path(const struct config *cfg, const struct domain_conf *dc,
+    const char *name, const char *file, char *path, size_t len)
+{
+	if (dc != NULL && dc->policy != NULL)
+		snprintf(path, len, "%s", dc->policy);
+	else if (file != NULL)
+		snprintf(path, len, "%s/%s", cfg->policy_dir, file);
+	else
+		snprintf(path, len, "%s/%s.txt", cfg->policy_dir, name);
+}
+
 /*
- * Load one domain: its policy and its certificates, with every check -t
- * runs. When old (the previous version) used the same policy file, unchanged
+ * Load one domain: its policy (file: its name in policy_dir, or NULL) and
+ * its certificates, with every check -t runs. When old (the previous version) used the same policy file, unchanged
  * on disk, and the same certificate objects, old itself is returned with one
  * more reference and nothing is read. Returns the domain (one reference), or
  * NULL after adding every problem to d.
  */
 static struct domain *
 domain_load(const struct config *cfg, const struct domain_conf *dc,
-    const char *name, struct certset *cs, const struct certset *prev_certs,
-    const struct changes *ch, struct domain *old, time_t now, struct diag *d)
+    const char *name, const char *file, struct certset *cs,
+    const struct certset *prev_certs, const struct changes *ch,
+    struct domain *old, time_t now, struct diag *d)
 {
 	struct certkey *ck[2];
 	struct domain *dom;
@@ -144,10 +172,7 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 	int ok = 0;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", name);
-	if (dc != NULL && dc->policy != NULL)
-		snprintf(path, sizeof(path), "%s", dc->policy);
-	else
-		snprintf(path, sizeof(path), "%s/%s.txt", cfg->policy_dir, name);
+	policy_path(cfg, dc, name, file, path, sizeof(path));
 	if (domain_certs(cfg, dc, name, host, cs, prev_certs, ch, now, ck, d) == -1)
 		ok = -1;
 
@@ -218,13 +243,46 @@ discovered_name(const char *file, char *name, size_t len)
 	return name_normalise(file, n - 4, name, len) == 0;
 }
 
-/* every domain to load: the sections, then <domain>.txt files in policy_dir */
+/* one domain to load: a section's, or a file's in policy_dir */
+struct wanted {
+	char *name;		/* normalised (lower case) */
+	char *file;		/* its policy file in policy_dir as named there,
+				 * or NULL */
+	char *clash;		/* another file there for the same name (they
+				 * differ only by case), or NULL */
+};
+
+static void
+wanted_free(struct wanted *w, size_t n)
+{
+	for (size_t i = 0; w != NULL && i < n; i++) {
+		free(w[i].name);
+		free(w[i].file);
+		free(w[i].clash);
+	}
+	free(w);
+}
+
+/* note the file f of policy_dir for the domain w; returns 0 or -1 */
 static int
-collect_names(const struct config *cfg, char ***names, size_t *n,
+wanted_file(struct wanted *w, const char *f)
+{
+	char **slot = w->file == NULL ? &w->file : &w->clash;
+
+	if (*slot != NULL)
+		return 0;	/* a third one: the error names two */
+	return (*slot = strdup(f)) == NULL ? -1 : 0;
+}
+
+/* every domain to load: the sections, then <domain>.txt files in policy_dir
+ * (domain names ignore case: the file is opened as it is named) */
+static int
+collect_names(const struct config *cfg, struct wanted **names, size_t *n,
     struct diag *d)
 {
 	struct strmap seen = { 0 };
 	struct dirent **ents = NULL;
+	struct wanted *w;
 	int nents = 0;
 	size_t cap;
 
@@ -247,12 +305,13 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 	}
 	cap = cfg->ndomains + (size_t)nents + 1;
 	strmap_reserve(&seen, cap);
-	if ((*names = calloc(cap, sizeof(char *))) == NULL)
+	if ((*names = calloc(cap, sizeof(**names))) == NULL)
 		goto fail;
 	for (size_t i = 0; i < cfg->ndomains; i++) {
-		if (((*names)[*n] = strdup(cfg->domains[i].name)) == NULL)
+		w = &(*names)[*n];
+		if ((w->name = strdup(cfg->domains[i].name)) == NULL)
 			goto fail;
-		strmap_put(&seen, (*names)[*n], (*names)[*n]);
+		strmap_put(&seen, w->name, w);
 		(*n)++;
 	}
 	for (int i = 0; i < nents; i++) {
@@ -267,12 +326,15 @@ collect_names(const struct config *cfg, char ***names, size_t *n,
 				    "policy files are named <domain>.txt", f);
 			continue;
 		}
-		if (strmap_get(&seen, name) != NULL)
-			continue;
-		if (((*names)[*n] = strdup(name)) == NULL)
+		if ((w = strmap_get(&seen, name)) == NULL) {
+			w = &(*names)[*n];
+			if ((w->name = strdup(name)) == NULL)
+				goto fail;
+			strmap_put(&seen, w->name, w);
+			(*n)++;
+		}
+		if (wanted_file(w, f) == -1)
 			goto fail;
-		strmap_put(&seen, (*names)[*n], (*names)[*n]);
-		(*n)++;
 	}
 	for (int i = 0; i < nents; i++)
 		free(ents[i]);
@@ -284,6 +346,9 @@ fail:
 		free(ents[i]);
 	free(ents);
 	strmap_free(&seen);
+	wanted_free(*names, *n + 1);	/* the one being filled too */
+	*names = NULL;
+	*n = 0;
 	diag_err(d, cfg->path, 0, "out of memory");
 	return -1;
 }
@@ -316,6 +381,9 @@ snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->nfailed; i++)
 		free(s->failed[i]);
 	free(s->failed);
+	for (size_t i = 0; i < s->nclashed; i++)
+		free(s->clashed[i]);
+	free(s->clashed);
 	config_free(&s->cfg);
 	free(s);
 }
@@ -418,6 +486,63 @@ snapshot_new(unsigned long generation)
 	return s;
 }
 
+/* note that the domain name has two policy files differing by case;
+ * returns 0 or -1 */
+static int
+note_clashed(struct snapshot *s, const char *name)
+{
+	char **v = realloc(s->clashed, (s->nclashed + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	s->clashed = v;
+	if ((v[s->nclashed] = strdup(name)) == NULL)
+		return -1;
+	s->nclashed++;
+	return 0;
+}
+
+/* one more reference to dom; returns it */
+static struct domain *
+domain_keep(struct domain *dom)
+{
+	atomic_fetch_add_explicit(&dom->refs, 1, memory_order_relaxed);
+	return dom;
+}
+
+/*
+ * Load the domain w for s unless its policy file is still being written
+ * (*held set, nothing loaded: the caller keeps old) or two files in
+ * policy_dir differ only by case (an error naming both). Returns what
+ * domain_load returns.
+ */
+static struct domain *
+domain_try(struct snapshot *s, const struct domain_conf *dc,
+    const struct wanted *w, const struct certset *prev_certs,
+    const struct changes *ch, struct domain *old, time_t now, int *held,
+    struct diag *d)
+{
+	char path[4096];
+
+	*held = 0;
+	if ((dc == NULL || dc->policy == NULL) && w->clash != NULL) {
+		policy_path(&s->cfg, dc, w->name, w->clash, path, sizeof(path));
+		diag_err(d, path, 0, "%s/%s is the policy of %s too (domain names "
+		    "ignore case): remove one of the two files", s->cfg.policy_dir,
+		    w->file, w->name);
+		if (note_clashed(s, w->name) == -1)
+			diag_err(d, path, 0, "out of memory");
+		return NULL;
+	}
+	policy_path(&s->cfg, dc, w->name, w->file, path, sizeof(path));
+	if (changes_held(ch, path)) {
+		*held = 1;
+		return NULL;
+	}
+	return domain_load(&s->cfg, dc, w->name, w->file, s->certs, prev_certs,
+	    ch, old, now, d);
+}
+
 /* every file looked at (start-up, SIGHUP, polling, events not trusted):
  * what snapshot_build does when snapshot_patch cannot */
 static int
@@ -427,7 +552,7 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 {
 	const struct certset *prev_certs = prev != NULL ? prev->certs : NULL;
 	struct snapshot *s;
-	char **names = NULL;
+	struct wanted *names = NULL;
 	size_t nnames = 0, failed_cap = 0;
 	time_t now = time(NULL);
 
@@ -453,13 +578,18 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 	    strmap_reserve(&s->index, nnames) == -1)
 		goto fail;
 	for (size_t i = 0; i < nnames; i++) {
+		const char *name = names[i].name;
 		struct domain *old = prev != NULL ?
-		    (struct domain *)snapshot_find(prev, names[i]) : NULL;
+		    (struct domain *)snapshot_find(prev, name) : NULL;
 		struct domain *dom;
+		int held;
 
-		dom = domain_load(&s->cfg, config_find_domain(&s->cfg, names[i]),
-		    names[i], s->certs, prev_certs, ch, old, now, d);
-		if (place_domain(s, names[i], dom, old, &failed_cap, d) == -1)
+		dom = domain_try(s, config_find_domain(&s->cfg, name), &names[i],
+		    prev_certs, ch, old, now, &held, d);
+		if (held)	/* still being written: as it was, if at all */
+			dom = old != NULL ? domain_keep(old) : NULL;
+		if ((!held || dom != NULL) &&
+		    place_domain(s, name, dom, old, &failed_cap, d) == -1)
 			goto fail;
 	}
 	if (prev != NULL)
@@ -469,15 +599,11 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 	s->paths_changed = paths_differ(s, prev, ch);
 	if (snapshot_finish(s, nnames, d) == -1)
 		goto fail;
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	wanted_free(names, nnames);
 	*out = s;
 	return 0;
 fail:
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	wanted_free(names, nnames);
 	snapshot_free(s);
 	return -1;
 }
@@ -646,6 +772,13 @@ events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 	return 1;
 }
 
+/* is a file of ck's pair still being written? Then the pair stays whole */
+static int
+pair_held(const struct changes *ch, const struct certkey *ck)
+{
+	return changes_held(ch, ck->cert_path) || changes_held(ch, ck->key_path);
+}
+
 /*
  * The certificates: prev's pairs whose files changed (old_cks), and pairs
  * that appeared in cert_dir subdirectories with events. Builds s->certs:
@@ -672,7 +805,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 
 			if (sub == NULL ||
 			    (ck = certset_find_sub(pc, cert_dir, sub)) == NULL ||
-			    certs_unchanged(ck))
+			    certs_unchanged(ck) || pair_held(p->ch, ck))
 				continue;
 			if (p->nold == PATCH_MAX_PAIRS)
 				return PATCH_FULL;
@@ -684,7 +817,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 
 			if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
 			    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
-			    certs_unchanged(ck))
+			    certs_unchanged(ck) || pair_held(p->ch, ck))
 				continue;
 			if (p->nold == PATCH_MAX_PAIRS)
 				return PATCH_FULL;
@@ -764,6 +897,24 @@ cert_paths_touched(const struct cert_paths *cp, const struct changes *ch)
 	    changes_file(ch, cp->key, NULL, 0));
 }
 
+/*
+ * Is the policy file at path (of the domain name) named otherwise than
+ * name.txt, or did prev serve name from another file? Then
+ * another file of policy_dir may differ from it only by case, and only the
+ * full build, which reads the whole directory, can tell.
+ */
+static int
+patch_case_differs(const struct snapshot *prev, const char *path,
+    const char *name)
+{
+	const struct domain *old = snapshot_find(prev, name);
+	const char *file = strrchr(path, '/') + 1;
+	size_t n = strlen(name);
+
+	return strncmp(file, name, n) != 0 || strcmp(file + n, ".txt") != 0 ||
+	    (old != NULL && strcmp(old->policy_path, path) != 0);
+}
+
 /* the domains the events may have changed: policy files named, sections'
  * own policy and certificate files, users of changed pairs, names new
  * pairs cover. Returns 0, -1, or PATCH_FULL */
@@ -781,9 +932,12 @@ patch_domains_dirty(struct patch *p, const struct snapshot *s)
 		if (path == NULL || strncmp(path, pdir, plen) != 0 ||
 		    path[plen] != '/' || strchr(path + plen + 1, '/') != NULL)
 			continue;
-		if (path[plen + 1] != '.' &&
-		    discovered_name(path + plen + 1, name, sizeof(name)) &&
-		    patch_mark(p, name, path + plen + 1) == -1)
+		if (path[plen + 1] == '.' ||
+		    !discovered_name(path + plen + 1, name, sizeof(name)))
+			continue;
+		if (patch_case_differs(prev, path, name))
+			return PATCH_FULL;
+		if (patch_mark(p, name, path + plen + 1) == -1)
 			return -1;
 	}
 	/* certificates named in the configuration, also those prev could
@@ -813,24 +967,43 @@ patch_domains_dirty(struct patch *p, const struct snapshot *s)
 	for (size_t k = 0; k < p->nnew; k++)
 		if (patch_mark_names(p, p->new_cks[k]) == -1)
 			return -1;
+	/* a domain with two files differing by case: only the full build
+	 * looks at every file (the others' clashes are copied) */
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (strmap_get(&p->dirty_map, prev->clashed[i]) != NULL)
+			return PATCH_FULL;
 	return 0;
 }
 
 /* is the domain dt to be served? (a section, or a policy file in policy_dir) */
 static int
-patch_served(const struct snapshot *s, const struct dirty *dt)
+patch_served(const struct snapshot *s, const struct dirty *dt,
+    const char *file)
 {
 	char path[4096];
 	struct stat sb;
 
 	if (config_find_domain(&s->cfg, dt->name) != NULL)
 		return 1;
-	if (dt->file != NULL)
-		snprintf(path, sizeof(path), "%s/%s", s->cfg.policy_dir, dt->file);
-	else
-		snprintf(path, sizeof(path), "%s/%s.txt", s->cfg.policy_dir,
-		    dt->name);
+	policy_path(&s->cfg, NULL, dt->name, file, path, sizeof(path));
 	return stat(path, &sb) == 0;
+}
+
+/* the file of policy_dir dt is loaded from: the one an event named, else
+ * the one old (prev's version, or NULL) was loaded from there, else NULL */
+static const char *
+patch_file(const struct snapshot *s, const struct dirty *dt,
+    const struct domain *old)
+{
+	size_t n = strlen(s->cfg.policy_dir);
+
+	if (dt->file != NULL || old == NULL)
+		return dt->file;
+	if (strncmp(old->policy_path, s->cfg.policy_dir, n) == 0 &&
+	    old->policy_path[n] == '/' && strchr(old->policy_path + n + 1,
+	    '/') == NULL)
+		return old->policy_path + n + 1;
+	return NULL;
 }
 
 /* where dom is in s->domains; s holds it */
@@ -857,8 +1030,9 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 	struct domain *old = (struct domain *)snapshot_find(p->prev, dt->name);
 	struct domain *dom;
 	size_t pos = old != NULL ? domain_pos(s, old) : 0;
+	const char *file = patch_file(s, dt, old);
 
-	if (!patch_served(s, dt)) {
+	if (!patch_served(s, dt, file)) {
 		if (old != NULL) {
 			strmap_del(&s->index, dt->name);
 			s->domains[pos] = NULL;
@@ -867,8 +1041,15 @@ patch_domain(struct patch *p, struct snapshot *s, const struct dirty *dt,
 		}
 		return 0;
 	}
-	dom = domain_load(&s->cfg, config_find_domain(&s->cfg, dt->name),
-	    dt->name, s->certs, p->prev->certs, p->ch, old, now, d);
+	{
+		struct wanted w = { .name = dt->name, .file = (char *)file };
+		int held;
+
+		dom = domain_try(s, config_find_domain(&s->cfg, dt->name), &w,
+		    p->prev->certs, p->ch, old, now, &held, d);
+		if (held)	/* still being written: s holds old, if any */
+			return 0;
+	}
 	if (dom == NULL)	/* s holds old already, if any */
 		return domain_failed(s, dt->name, old, failed_cap, d);
 	if (dom == old) {
@@ -964,6 +1145,9 @@ snapshot_patch(const char *config_path, unsigned long generation,
 		if (strmap_get(&p.dirty_map, prev->failed[i]) == NULL &&
 		    note_failed(s, prev->failed[i], &failed_cap) == -1)
 			goto oom;
+	for (size_t i = 0; i < prev->nclashed; i++)
+		if (note_clashed(s, prev->clashed[i]) == -1)
+			goto oom;
 	for (size_t i = 0; i < p.ndirty; i++)
 		if (patch_domain(&p, s, p.dirty[i], now, &failed_cap, d) == -1)
 			goto oom;
@@ -996,6 +1180,12 @@ snapshot_build(const char *config_path, unsigned long generation,
     struct snapshot **out, struct diag *d)
 {
 	*out = NULL;
+	/* the configuration still being written: everything stays as it is
+	 * (at start-up there is nothing else; its stamp is noted) */
+	if (changes_held(ch, config_path) && prev != NULL) {
+		*out = snapshot_ref((struct snapshot *)prev);
+		return 0;
+	}
 	if (prev != NULL && ch != NULL && !ch->full) {
 		int rc = snapshot_patch(config_path, generation, prev, ch, out, d);
 

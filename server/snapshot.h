@@ -52,6 +52,9 @@ struct snapshot {
 	struct certset *certs;		/* every certificate loaded, for reuse */
 	char **failed;			/* names of the domains that failed to load */
 	size_t nfailed;
+	char **clashed;			/* those of them with two policy files
+					 * in policy_dir differing by case */
+	size_t nclashed;
 	size_t nkept;			/* of those, kept at their previous version */
 	size_t nadded, nchanged, nremoved; /* against the previous snapshot */
 	int paths_changed;		/* files or directories differ from prev's:

@@ -572,14 +572,15 @@ def sighup_reloads(env):
 
 @test
 def poll_interval_without_inotify(env):
-    """auto_reload = no, poll_interval = 1: picked up within about 2 s."""
+    """auto_reload = no, poll_interval = 1: picked up within about 2 s (a
+    change applies once two polls saw the same size and mtime)."""
     sec, _ = env.domain("example.com")
     srv = start(env, env.server_section("auto_reload = no\npoll_interval = 1\n") + sec,
         ["example.com"])
     for i, age in enumerate((86400, 1209600)):
         t0 = time.monotonic()
         env.write("policies/example.com.txt", pol("example.com", age))
-        wait_served(env, "example.com", norm("example.com", age), 2.5,
+        wait_served(env, "example.com", norm("example.com", age), 3.5,
             "poll %d: change served" % (i + 1))
         env.info.append("poll %d: served after %.2f s" % (i + 1, time.monotonic() - t0))
     check(srv.proc.poll() is None, "server exited")
@@ -692,6 +693,248 @@ def fifty_reloads_under_load(env):
     for d in valid:
         still_served(env, d, norm(d, max(a for i, a in enumerate(ages[d])
             if (("a.example" if i % 4 < 2 else "b.example") == d))))
+
+
+# ---------------------------------------------------------------- half-written files (issue 11)
+
+def multi_mx_policy(domain, n, max_age=86400):
+    """An enforce policy with n mx lines, max_age first: every prefix that
+    ends at a line end after the first mx line is a valid policy too."""
+    return ("version: STSv1\nmode: enforce\nmax_age: %d\n" % max_age +
+        "".join("mx: mx%d.%s\n" % (i, domain) for i in range(1, n + 1)))
+
+
+def multi_mx_norm(domain, n, max_age=86400):
+    return ("version: STSv1\r\nmode: enforce\r\n" +
+        "".join("mx: mx%d.%s\r\n" % (i, domain) for i in range(1, n + 1)) +
+        "max_age: %d\r\n" % max_age).encode()
+
+
+def slow_write(path, text, seconds):
+    """Truncate path and write text in pieces (each line in two halves)
+    over about seconds, keeping the file open; closes it at the end."""
+    pieces = []
+    for line in text.splitlines(True):
+        pieces += [line[:len(line) // 2], line[len(line) // 2:]]
+    with open(path, "w") as f:
+        for piece in pieces:
+            f.write(piece)
+            f.flush()
+            time.sleep(seconds / len(pieces))
+
+
+def slow_writer_served_whole(env, extra, pickup):
+    """While the policy is rewritten slowly with the file kept open, every
+    body served is the whole old or the whole new policy."""
+    sec, _ = env.domain("example.com", policy=multi_mx_policy("example.com", 1, 604800))
+    srv = start(env, env.server_section(extra) + sec, [])
+    old = multi_mx_norm("example.com", 1, 604800)
+    new = multi_mx_norm("example.com", 6)
+    wait_served(env, "example.com", old)
+    tail = LogTail(srv.log_path).mark()
+    loop = FetchLoop(env, "example.com", {old, new}, max_seconds=30)
+    loop.start()
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        slow_write(env.path("policies/example.com.txt"),
+            multi_mx_policy("example.com", 6), 3.2)
+        env.info.append("written over %.1f s" % (time.monotonic() - t0))
+        t1 = time.monotonic()
+        wait_served(env, "example.com", new, pickup,
+            "the whole new policy served after the writer closed it")
+        env.info.append("new policy served %.2f s after close"
+            % (time.monotonic() - t1))
+        time.sleep(0.3)
+    finally:
+        loop.stop.set()
+        loop.join(timeout=run.IO_TIMEOUT * 3)
+    env.info.append("%d fetches, %d distinct bodies" % (loop.count, len(loop.seen)))
+    check(not loop.failures, "%d fetch(es) got something else than the old or "
+        "the new policy: %s" % (len(loop.failures), "; ".join(loop.failures[:3])))
+    check(loop.count >= 20, "too few fetches (%d)" % loop.count)
+    return tail
+
+
+@test
+def slow_writer_never_served_partially(env):
+    """A policy rewritten in place over 3 s (file kept open): never served
+    half-way; the new one once closed; one log line names the file."""
+    tail = slow_writer_served_whole(env, "", PICKUP)
+    text = tail.new_text()
+    n = len(re.findall(r"example\.com\.txt.*still being written", text))
+    check_eq(n, 1, "log lines saying policies/example.com.txt is still being written")
+
+
+@test
+def slow_writer_never_served_partially_polling(env):
+    """The same with auto_reload = no and poll_interval = 1: applied only
+    once size and mtime stayed the same across two checks."""
+    slow_writer_served_whole(env, "auto_reload = no\npoll_interval = 1\n", 3.5)
+
+
+def slow_certificate_write(env, discovered):
+    """fullchain.pem rewritten in place slowly (leaf, a pause, then the
+    intermediate; file kept open) while the new key is renamed into place
+    meanwhile: every handshake verifies (never the leaf without its
+    intermediate), and the new certificate is served once the file is closed."""
+    sec, old_cert = env.domain("example.com", section=not discovered)
+    start(env, env.server_section("cert_dir = certs\n" if discovered else "") + sec,
+        ["example.com"])
+    new_cert = env.pki.issue(["mta-sts.example.com"], "ec")
+    chain = read(new_cert.chain_pem).decode()
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+        chain, re.S)
+    check(len(blocks) >= 2, "the test PKI's chain has an intermediate")
+    want = harness.serial_of_der(ssl.PEM_cert_to_DER_cert(blocks[0]))
+    loop = FetchLoop(env, "example.com", {norm("example.com")}, max_seconds=30)
+    loop.start()
+    try:
+        time.sleep(0.3)
+        with open(env.path("certs/example.com/fullchain.pem"), "w") as f:
+            f.write(blocks[0])
+            f.flush()
+            time.sleep(0.5)
+            harness.atomic_write(env.path("certs/example.com/privkey.pem"),
+                read(new_cert.key_pem))
+            time.sleep(1.5)
+            f.write("".join(blocks[1:]))
+            f.flush()
+            time.sleep(0.3)
+        wait_for(lambda: harness.serial_of_der(
+            harness.peer_der(env, "mta-sts.example.com")) == want, PICKUP,
+            "the new certificate served once fullchain.pem was closed")
+        time.sleep(0.3)
+    finally:
+        loop.stop.set()
+        loop.join(timeout=run.IO_TIMEOUT * 3)
+    env.info.append("%d fetches" % loop.count)
+    check(not loop.failures, "%d fetch(es) failed: %s" % (len(loop.failures),
+        "; ".join(loop.failures[:3])))
+    check(loop.count >= 20, "too few fetches (%d)" % loop.count)
+
+
+@test
+def slow_certificate_write_in_place(env):
+    """A [domain] section's certificate, rewritten as slow_certificate_write says."""
+    slow_certificate_write(env, False)
+
+
+@test
+def slow_certificate_write_in_place_cert_dir(env):
+    """The same with the pair found in cert_dir."""
+    slow_certificate_write(env, True)
+
+
+# ---------------------------------------------------------------- directories replaced (issue 11)
+
+def replace_dir(env, rel, fill, how):
+    """Replace directory rel: "rmtree" (rm -rf, then made again and filled)
+    or "rename" (filled under a new name, then renamed over it)."""
+    path = env.path(rel)
+    if how == "rmtree":
+        shutil.rmtree(path)
+        time.sleep(0.5)
+        os.makedirs(path)
+        fill(path)
+    else:
+        tmp = path + ".new"
+        os.makedirs(tmp)
+        fill(tmp)
+        os.rename(path, path + ".old")
+        os.rename(tmp, path)
+        shutil.rmtree(path + ".old")
+
+
+@test
+def policy_dir_removed_and_restored(env):
+    """rm -rf policy_dir, then restored with another policy: served within a
+    few seconds without a signal; then the same with a rename; then an edit
+    in the restored directory is seen too."""
+    sec, _ = env.domain("example.com")
+    srv = start(env, env.server_section() + sec, ["example.com"])
+    pid, st = srv.proc.pid, harness.proc_start_time(srv.proc.pid)
+    for i, how in enumerate(("rmtree", "rename")):
+        age = 86400 + i
+
+        def fill(d, age=age):
+            with open(os.path.join(d, "example.com.txt"), "w") as f:
+                f.write(pol("example.com", age))
+        replace_dir(env, "policies", fill, how)
+        wait_served(env, "example.com", norm("example.com", age), 5,
+            "policy_dir replaced (%s): the new policy served" % how)
+    env.write("policies/example.com.txt", pol("example.com", 1209600))
+    wait_served(env, "example.com", norm("example.com", 1209600), 5,
+        "an edit in the replaced policy_dir served")
+    same_process(srv, pid, st)
+
+
+@test
+def cert_dir_removed_and_restored(env):
+    """rm -rf cert_dir, then restored with a new certificate: served within
+    a few seconds without a signal; then the same with a rename."""
+    env.domain("example.com", section=False)
+    srv = start(env, env.server_section("cert_dir = certs\n"), ["example.com"])
+    pid, st = srv.proc.pid, harness.proc_start_time(srv.proc.pid)
+    for how in ("rmtree", "rename"):
+        cert = env.pki.issue(["mta-sts.example.com"], "ec")
+
+        def fill(d, cert=cert):
+            os.makedirs(os.path.join(d, "example.com"))
+            shutil.copy(cert.chain_pem, os.path.join(d, "example.com/fullchain.pem"))
+            shutil.copy(cert.key_pem, os.path.join(d, "example.com/privkey.pem"))
+        leaf = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n",
+            read(cert.chain_pem).decode(), re.S).group(0)
+        want = harness.serial_of_der(ssl.PEM_cert_to_DER_cert(leaf))
+        replace_dir(env, "certs", fill, how)
+        wait_for(lambda: harness.serial_of_der(
+            harness.peer_der(env, "mta-sts.example.com")) == want, 5,
+            "cert_dir replaced (%s): the new certificate served" % how)
+    same_process(srv, pid, st)
+
+
+# ---------------------------------------------------------------- file name case (issue 11)
+
+@test
+def upper_case_policy_file_name(env):
+    """policies/UPPER.example.txt is the policy of upper.example."""
+    sec, cert = env.domain("upper.example")
+    os.rename(env.path("policies/upper.example.txt"), env.path("policies/UPPER.example.txt"))
+    srv = start(env, env.server_section() + sec, [])
+    wait_served(env, "upper.example", what="UPPER.example.txt served for mta-sts.upper.example")
+    run.served_ok(env, "upper.example", cert, norm("upper.example"))
+    # a change to it is seen (the incremental build opens the real name too)
+    env.write("policies/UPPER.example.txt", pol("upper.example", 86400))
+    wait_served(env, "upper.example", norm("upper.example", 86400), PICKUP,
+        "UPPER.example.txt changed: served")
+    check(srv.proc.poll() is None, "server exited")
+
+
+@test
+def policy_names_differing_by_case(env):
+    """dup.example.txt and Dup.Example.txt: an error naming both; -t fails;
+    a running server keeps dup.example's previous version and serves the
+    others."""
+    so, co = env.domain("other.example", section=False)
+    sd, cd = env.domain("dup.example", section=False)
+    conf = env.server_section("cert_dir = certs\n")
+    srv = start(env, conf, ["other.example", "dup.example"])
+    tail = LogTail(srv.log_path).mark()
+    env.write("policies/Dup.Example.txt", pol("dup.example", 86400))
+    tail.wait(r"(dup\.example\.txt.*Dup\.Example\.txt|Dup\.Example\.txt.*dup\.example\.txt)",
+        PICKUP + 1, "an error naming both files")
+    still_served(env, "dup.example", norm("dup.example"), cd)
+    env.write("policies/other.example.txt", pol("other.example", 86400))
+    wait_served(env, "other.example", norm("other.example", 86400), PICKUP,
+        "other.example still reloaded")
+    rc, _, err = env.config_test(conf, "check.conf")
+    check(rc == 1, "-t exit status %d, want 1" % rc)
+    check(re.search(r"dup\.example\.txt", err) and re.search(r"Dup\.Example\.txt", err),
+        "-t names both files: %r" % err[-400:])
+    # one removed: the other applies
+    os.unlink(env.path("policies/dup.example.txt"))
+    wait_served(env, "dup.example", norm("dup.example", 86400), PICKUP,
+        "with one of the two removed, the other is served")
 
 
 # ---------------------------------------------------------------- memory
