@@ -141,6 +141,9 @@ const struct config_key config_keys[] = {
 	{ SERVER("workers", CONFIG_THREADS, workers),
 	    RANGE(1, 64, " threads, or auto (one per core)"), .def = "1",
 	    .apply = CONFIG_APPLY_RESTART },
+	/* no field in struct config: server_apply reads config_number() */
+	{ NUMBER("shutdown_timeout", CONFIG_UINT), RANGE(0, 300, " seconds"),
+	    .def = "5", .apply = CONFIG_APPLY_LIVE },
 
 	{ DEFAULTS("cert", CONFIG_PATH, default_certs[0].cert) },
 	{ DEFAULTS("key", CONFIG_PATH, default_certs[0].key) },

@@ -93,7 +93,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(struct MHD_Connection *mc, const struct server_conn_view *v,
+respond(struct MHD_Connection *mc, struct server_conn_view *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -106,6 +106,7 @@ respond(struct MHD_Connection *mc, const struct server_conn_view *v,
 	    head ? 0 : body_len, server_now_ms() - v->started_ms);
 	if (v->requests < atomic_load_explicit(&max_requests, memory_order_relaxed))
 		return MHD_queue_response(mc, status, r);
+	v->closing = 1;
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (last == NULL || add_common_headers(last) == -1 ||
@@ -248,6 +249,8 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		v->requests++;
 		if (!has_body(mc))
 			return MHD_YES;
+		/* answered now; libmicrohttpd drops the body and closes */
+		v->closing = 1;
 	} else if (*upload_data_size != 0) {
 		*upload_data_size = 0;	/* not reached: answered on the first call */
 		return MHD_YES;
@@ -338,8 +341,10 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
-		if (refused)
+		if (refused) {
 			log_refused(mc, v);
+			v->closing = 1;	/* it closes after its own errors */
+		}
 		else if (v->inflight > 0)
 			v->inflight--;
 		v->forwarded = 0;
@@ -440,9 +445,18 @@ http_start(const struct config *cfg, int *epoll_fd)
 	     * it): libmicrohttpd's own limit only stops it at what the
 	     * process could ever open */
 	    MHD_OPTION_CONNECTION_LIMIT, http_connection_limit(),
-	    /* the pool holds the request line and headers, and the
-	     * response headers: twice the header limit leaves room for both */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2,
+	    /*
+	     * The pool holds everything libmicrohttpd keeps of a request and
+	     * its answer: the request line and headers (the server lets no more
+	     * than max_header_size bytes and HTTP_MAX_FIELDS fields through),
+	     * a record of 56 bytes (64 aligned) per field, a copy of a Cookie
+	     * header (at most the header size again), and the response
+	     * headers (2 KB is ample). It is not the header limit: with half of
+	     * it for headers, libmicrohttpd took up to twice max_header_size
+	     * and then closed without an answer.
+	     */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2 +
+	    HTTP_MAX_FIELDS * 64 + 2048,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection_started, NULL,

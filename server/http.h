@@ -13,6 +13,14 @@ struct MHD_Response;
 #define HTTP_POLICY_PATH "/.well-known/mta-sts.txt"
 
 /*
+ * Header fields a request may have (after its request line). The server
+ * checks them, with max_header_size, before libmicrohttpd sees a request:
+ * its per-connection pool must hold the headers and one record per field,
+ * so bounding both lets it be sized to never run out (see http_start).
+ */
+#define HTTP_MAX_FIELDS 100
+
+/*
  * Start libmicrohttpd for decrypted connections: no listening socket of its
  * own (connections come from http_add), driven from the caller's event loop
  * through the epoll descriptor returned in *epoll_fd. Returns 0 or -1.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +95,37 @@ report(const struct diag *d, int to_log)
 		else
 			log_warn("%s", d->v[i].text);
 	}
+}
+
+/*
+ * Each connection holds three descriptors (the client's socket and the two
+ * ends of its socketpair to libmicrohttpd): raise the soft limit to the hard
+ * one, and say so when max_connections cannot fit even then.
+ */
+static void
+raise_nofile(const struct config *cfg)
+{
+	unsigned long long need = (unsigned long long)cfg->max_connections * 3 +
+	    64;	/* listeners, epoll, logs, watches, certificate loading */
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != rl.rlim_max) {
+		struct rlimit up = { rl.rlim_max, rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn("%s: max_connections = %u needs about %llu file "
+		    "descriptors (3 per connection, 64 more) but the limit is "
+		    "%llu (the hard limit): raise it (ulimit -n, LimitNOFILE= in "
+		    "a systemd unit, --ulimit nofile= for a container) or lower "
+		    "max_connections to %llu", cfg->path, cfg->max_connections,
+		    need, (unsigned long long)rl.rlim_cur,
+		    rl.rlim_cur > 64 ? (unsigned long long)(rl.rlim_cur - 64) / 3 :
+		    0ULL);
 }
 
 /* bound sockets are ours: now become the configured user for good */
@@ -286,6 +318,7 @@ main(int argc, char **argv)
 		log_err("access_log %s: %s", cfg.access_log, strerror(errno));
 		goto out;
 	}
+	raise_nofile(&cfg);
 	if (server_bind(&cfg) == -1)
 		goto out;
 	/* while still allowed to (root): see trim.h */

@@ -33,13 +33,37 @@
 
 #define ACCEPT_BATCH 64			/* accepts per wake-up per listener */
 #define LIMIT_LOG_MS 10000		/* at most one limits line per interval */
-#define SHUTDOWN_MS 10000		/* longest wait for requests in flight */
 #define IN_BUF 4096			/* decrypted bytes on their way to MHD */
 #define OUT_BUF 8192			/* MHD's bytes on their way to TLS */
 
 enum conn_state { CONN_HANDSHAKE, CONN_OPEN, CONN_LINGER };
 
+/*
+ * Which connections may be closed to make room for a new one at
+ * max_connections or max_connections_per_ip, in this order: lingering ones
+ * (done already), then those in the handshake that have been silent for
+ * HS_SILENT_MS (costing us a slot and nothing else), then idle keep-alive
+ * ones, then handshakes still moving; in each class the one that has waited
+ * longest first (a handshake step moves a connection to the end of its
+ * list). A connection with a request begun and not answered is on no list:
+ * it is never closed to make room.
+ */
+enum evict_class { EVICT_LINGER, EVICT_HANDSHAKE, EVICT_IDLE, EVICT_CLASSES,
+	EVICT_NONE = EVICT_CLASSES };
+
+struct conn;
+struct evlist {
+	struct conn *head, *tail;	/* oldest first */
+};
+struct evlink {
+	struct conn *prev, *next;
+};
+
+/* where the header scan of conn_scan() is in a line */
+enum hdr_state { HDR_LINE_START, HDR_START_CR, HDR_MID };
+
 #define LINGER_MS 2000			/* reading what a closing client still sends */
+#define HS_SILENT_MS 1000		/* a handshake waiting this long is silent */
 
 /*
  * One client connection. It owns the client socket (fd), the TLS context,
@@ -66,15 +90,27 @@ struct conn {
 	int mhd_done;			/* libmicrohttpd takes no more requests */
 	int wake_pending;		/* on the wake list */
 	size_t in_off, in_len, out_off, out_len;
+	size_t in_ok;			/* in[in_off..in_ok) checked: may go on */
+	size_t hdr_bytes;		/* the current request's header bytes so far */
+	unsigned hdr_lines;		/* its lines so far, request line included */
+	enum hdr_state hdr_state;
+	double hdr_started_ms;		/* when its first byte came */
+	unsigned refuse;		/* 400 or 431 to answer once libmicrohttpd is done */
+	int refuse_sent;
+	enum evict_class evict;		/* which make-room list it is on */
+	double waiting_ms;		/* on it since (handshake: since its last step) */
+	struct evlink all_link, ip_link; /* on that list, and its address's */
 	struct conn *prev, *next;	/* every connection, oldest first */
 	unsigned char in[IN_BUF];
 	unsigned char out[OUT_BUF];
 };
 
-/* open connections per client address, for max_connections_per_ip */
+/* open connections per client address (IPv6: per /64), for
+ * max_connections_per_ip */
 struct ipcount {
 	unsigned n;
-	char addr[INET6_ADDRSTRLEN];	/* the map's key */
+	struct evlist lists[EVICT_CLASSES]; /* its connections that may make room */
+	char addr[INET6_ADDRSTRLEN + 4]; /* the map's key: "192.0.2.1", "2001:db8::/64" */
 };
 
 /*
@@ -103,7 +139,9 @@ static int sigfd = -1, admin_epfd = -1;
 static const struct config *run_cfg;	/* read while threads start, not after */
 
 /* limits shared by every worker, changed by reloads */
-static atomic_uint max_conns, max_per_ip, handshake_ms, request_ms;
+static atomic_uint max_conns, max_per_ip, handshake_ms, request_ms, shutdown_ms;
+static unsigned max_header;		/* max_header_size at start (libmicrohttpd's pool) */
+static atomic_ulong evicted;		/* connections closed to make room */
 
 /* the state of the worker running on this thread */
 static _Thread_local struct worker *self;
@@ -118,6 +156,11 @@ static _Thread_local struct conn *conns_head, *conns_tail;
 static _Thread_local size_t nconns;
 static _Thread_local int stopping;
 static _Thread_local double accept_paused_until;
+static _Thread_local struct evlist evict_lists[EVICT_CLASSES];
+/* the epoll events being handled: a closed connection's later ones are
+ * voided, so that a new connection reusing its descriptors gets none */
+static _Thread_local struct epoll_event *batch;
+static _Thread_local int batch_n, batch_i;
 
 double
 server_now_ms(void)
@@ -267,9 +310,69 @@ ev_add(int fd, uint32_t events)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static struct evlink *
+evlink_of(struct conn *c, int of_ip)
+{
+	return of_ip ? &c->ip_link : &c->all_link;
+}
+
+static void
+evlist_unlink(struct evlist *l, struct conn *c, int of_ip)
+{
+	struct evlink *k = evlink_of(c, of_ip);
+
+	if (k->prev != NULL)
+		evlink_of(k->prev, of_ip)->next = k->next;
+	else
+		l->head = k->next;
+	if (k->next != NULL)
+		evlink_of(k->next, of_ip)->prev = k->prev;
+	else
+		l->tail = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void
+evlist_append(struct evlist *l, struct conn *c, int of_ip)
+{
+	struct evlink *k = evlink_of(c, of_ip);
+
+	k->next = NULL;
+	k->prev = l->tail;
+	if (l->tail != NULL)
+		evlink_of(l->tail, of_ip)->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+}
+
+/* move c to the end of the make-room list of class cls (or onto none) */
+static void
+conn_evict_set(struct conn *c, enum evict_class cls)
+{
+	if (c->evict == cls)
+		return;
+	if (c->evict != EVICT_NONE) {
+		evlist_unlink(&evict_lists[c->evict], c, 0);
+		if (c->ip != NULL)
+			evlist_unlink(&c->ip->lists[c->evict], c, 1);
+	}
+	c->evict = cls;
+	c->waiting_ms = server_now_ms();
+	if (cls != EVICT_NONE) {
+		evlist_append(&evict_lists[cls], c, 0);
+		if (c->ip != NULL)
+			evlist_append(&c->ip->lists[cls], c, 1);
+	}
+}
+
 static void
 conn_close(struct conn *c)
 {
+	conn_evict_set(c, EVICT_NONE);
+	for (int i = batch_i + 1; i < batch_n; i++)
+		if (batch[i].data.fd == c->fd || batch[i].data.fd == c->pfd)
+			batch[i].data.fd = -1;
 	if (c->pfd != -1) {
 		by_fd_set(c->pfd, NULL);
 		close(c->pfd);
@@ -297,11 +400,29 @@ conn_close(struct conn *c)
 	free(c);
 }
 
-/* register the epoll interest the connection's buffers call for */
+/*
+ * An open connection waiting for its next request: nothing of one received,
+ * nothing being answered, nothing on its way to the client.
+ */
+static int
+conn_waiting(const struct conn *c)
+{
+	return c->state == CONN_OPEN && c->hdr_bytes == 0 && !c->view.in_body &&
+	    c->view.inflight == 0 && c->in_off == c->in_len &&
+	    c->out_off == c->out_len && !c->tls_want_write && c->refuse == 0 &&
+	    !c->client_eof && !c->mhd_done && !c->pfd_eof;
+}
+
+/* register the epoll interest the connection's buffers call for, and put it
+ * on the make-room list its state calls for */
 static void
 conn_update_events(struct conn *c)
 {
 	uint32_t want = 0;
+
+	conn_evict_set(c, c->state == CONN_LINGER ? EVICT_LINGER :
+	    c->state == CONN_HANDSHAKE ? EVICT_HANDSHAKE :
+	    conn_waiting(c) ? EVICT_IDLE : EVICT_NONE);
 
 	if (c->state == CONN_LINGER)
 		want = EPOLLIN;
@@ -320,33 +441,105 @@ conn_update_events(struct conn *c)
 			;	/* libmicrohttpd is done */
 		else if (!c->pfd_eof && c->out_off == c->out_len)
 			want |= EPOLLIN;
-		if (c->in_off < c->in_len && c->view.inflight == 0)
+		if (c->in_off < c->in_ok && c->view.inflight == 0)
 			want |= EPOLLOUT;
 		ev_set(c->pfd, &c->ev_pfd, want);
 	}
 }
 
 /*
- * Answer a request holding a NUL byte with 400 ourselves, best effort, when
- * nothing else is being answered on the connection; the caller closes it.
+ * Check the request bytes libmicrohttpd has not seen, one request at a time:
+ * from its first byte to the empty line that ends its headers, the way
+ * libmicrohttpd splits lines (CRLF or a bare LF; empty lines before a
+ * request line are skipped). A NUL byte anywhere in them, more than
+ * max_header_size bytes, or more than HTTP_MAX_FIELDS header lines: the
+ * request is refused (c->refuse). At the end of the headers the scan stops
+ * (view.in_body) until libmicrohttpd has completed the request: whatever
+ * follows is the next request, checked in its turn, or a body that nobody
+ * reads (a request with a body is answered at once, and the connection
+ * closed).
  */
 static void
-conn_refuse_nul(struct conn *c)
+conn_scan(struct conn *c)
 {
-	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: 36\r\n"
-	    "Connection: close\r\n\r\n"
-	    "Bad Request: NUL byte in a request\r\n";
+	while (c->in_ok < c->in_len && !c->view.in_body && c->refuse == 0) {
+		unsigned char b = c->in[c->in_ok];
+		int empty = 0;
 
-	log_debug("%s: NUL byte in a request; closing", c->addr_text);
-	metrics_request(400);
-	log_access(c->view.peer, c->view.sni, NULL, "-", "-", 400,
-	    36 /* the body */,
-	    c->view.forwarded ? server_now_ms() - c->view.started_ms : 0);
-	if (c->view.inflight == 0 && c->out_off == c->out_len)
-		mbedtls_ssl_write(&c->ssl, (const unsigned char *)resp,
-		    sizeof(resp) - 1);
-	mbedtls_ssl_close_notify(&c->ssl);
+		if (c->hdr_bytes == 0)
+			c->hdr_started_ms = server_now_ms();
+		if (b == '\0') {
+			c->refuse = 400;
+			return;
+		}
+		if (++c->hdr_bytes > max_header) {
+			c->refuse = 431;
+			return;
+		}
+		c->in_ok++;
+		switch (c->hdr_state) {
+		case HDR_LINE_START:
+		case HDR_START_CR:
+			if (b == '\n')
+				empty = 1;
+			else if (b == '\r' && c->hdr_state == HDR_LINE_START)
+				c->hdr_state = HDR_START_CR;
+			else
+				c->hdr_state = HDR_MID;
+			break;
+		case HDR_MID:
+			if (b != '\n')
+				break;
+			c->hdr_state = HDR_LINE_START;
+			if (++c->hdr_lines > HTTP_MAX_FIELDS + 1) {
+				c->refuse = 431;
+				return;
+			}
+			break;
+		}
+		if (empty) {
+			c->hdr_state = HDR_LINE_START;
+			if (c->hdr_lines > 0) {
+				/* the end of this request's headers */
+				c->view.in_body = 1;
+				c->hdr_bytes = 0;
+				c->hdr_lines = 0;
+			}
+		}
+	}
+}
+
+/*
+ * The request conn_scan() refused is answered here, after every answer
+ * libmicrohttpd wrote for the requests before it: the response goes where
+ * libmicrohttpd's bytes go, and the connection closes after it.
+ */
+static void
+conn_refuse_load(struct conn *c)
+{
+	char body[160];
+	int blen, n;
+
+	if (c->refuse == 431)
+		blen = snprintf(body, sizeof(body), "Request Header Fields Too Large: "
+		    "at most %u bytes of request line and headers, and %d header "
+		    "fields\n", max_header, HTTP_MAX_FIELDS);
+	else
+		blen = snprintf(body, sizeof(body), "Bad Request: NUL byte in a "
+		    "request\n");
+	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %u %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
+	    "Connection: close\r\n\r\n%s", c->refuse, c->refuse == 431 ?
+	    "Request Header Fields Too Large" : "Bad Request", blen, body);
+	c->out_off = 0;
+	c->out_len = (size_t)n;
+	c->refuse_sent = 1;
+	log_debug("%s: %s; answered %u and closing", c->addr_text,
+	    c->refuse == 431 ? "request headers too large" :
+	    "NUL byte in a request", c->refuse);
+	metrics_request(c->refuse);
+	log_access(c->view.peer, c->view.sni, NULL, "-", "-", c->refuse,
+	    (size_t)blen, server_now_ms() - c->hdr_started_ms);
 }
 
 /*
@@ -363,13 +556,14 @@ conn_pump(struct conn *c)
 	if (c->state == CONN_LINGER)
 		return 0;
 
+again:
 	do {
 		progress = 0;
 		c->tls_want_write = 0;
 
 		/* client -> in */
 		if (c->in_off == c->in_len && !c->client_eof && !c->mhd_done) {
-			c->in_off = c->in_len = 0;
+			c->in_off = c->in_len = c->in_ok = 0;
 			r = mbedtls_ssl_read(&c->ssl, c->in, sizeof(c->in));
 			if (r > 0) {
 				c->in_len = (size_t)r;
@@ -385,31 +579,34 @@ conn_pump(struct conn *c)
 			} else if (r != MBEDTLS_ERR_SSL_WANT_READ)
 				return -1;
 		}
-		/* in -> libmicrohttpd; a NUL byte has no place in HTTP/1.1
-		 * headers, and C strings would cut a request line at it */
-		if (c->in_off < c->in_len && !c->view.in_body) {
-			const unsigned char *p = c->in + c->in_off;
-			size_t len = c->in_len - c->in_off;
-			const unsigned char *end = memmem(p, len, "\r\n\r\n", 4);
-
-			if (end != NULL) {
-				len = (size_t)(end - p) + 4;	/* a body may hold NULs */
-				c->view.in_body = 1;
+		/* in: checked one request at a time (conn_scan); after an
+		 * answer that closes the connection, nobody reads the rest;
+		 * a shutdown starts no new request */
+		if (c->in_ok < c->in_len && !c->view.in_body && c->refuse == 0 &&
+		    !c->mhd_done && !stopping) {
+			if (c->view.closing) {
+				c->in_off = c->in_ok = c->in_len;
+				c->mhd_done = 1;
+			} else
+				conn_scan(c);
+			if (c->refuse != 0) {
+				/* nothing more goes to libmicrohttpd */
+				c->in_off = c->in_ok = c->in_len;
+				c->mhd_done = 1;
 			}
-			if (memchr(p, 0, len) != NULL) {
-				conn_refuse_nul(c);
-				return -1;
-			}
+			progress = 1;
 		}
 		/*
-		 * While libmicrohttpd answers one request, it gets no more
-		 * bytes: a pipelined flood would otherwise pile up in its
-		 * fixed-size connection pool until it has no room left for the
-		 * next request's headers, and it drops the connection. When the
-		 * request completes, server_conn_wake() resumes the pump.
+		 * in -> libmicrohttpd, only what conn_scan() passed: the
+		 * current request up to the end of its headers. While
+		 * libmicrohttpd answers it, it gets no more bytes: a pipelined
+		 * flood would otherwise pile up in its fixed-size connection
+		 * pool until it has no room left for the next request's
+		 * headers, and it drops the connection. When the request
+		 * completes, server_conn_wake() resumes the pump.
 		 */
-		if (c->in_off < c->in_len && c->view.inflight == 0) {
-			n = send(c->pfd, c->in + c->in_off, c->in_len - c->in_off,
+		if (c->in_off < c->in_ok && c->view.inflight == 0) {
+			n = send(c->pfd, c->in + c->in_off, c->in_ok - c->in_off,
 			    MSG_NOSIGNAL);
 			if (n > 0) {
 				if (!c->view.forwarded) {
@@ -423,7 +620,7 @@ conn_pump(struct conn *c)
 				/* it closed its end (Connection: close): drop
 				 * the requests it will never read, but still
 				 * deliver every answer it wrote */
-				c->in_off = c->in_len;
+				c->in_off = c->in_ok = c->in_len;
 				c->mhd_done = 1;
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				return -1;
@@ -456,6 +653,21 @@ conn_pump(struct conn *c)
 		}
 	} while (progress);
 
+	/*
+	 * A refused request: the requests before it have completed (the scan
+	 * waits for that), so every answer libmicrohttpd had is in the
+	 * socketpair, and the loop above has read it all once out is empty
+	 * (recv said EAGAIN). Now the refusal; after it, libmicrohttpd has
+	 * nothing more to say (its half of the refused request is dropped
+	 * with its socket).
+	 */
+	if (c->refuse != 0 && c->out_off == c->out_len) {
+		if (!c->refuse_sent) {
+			conn_refuse_load(c);
+			goto again;
+		}
+		c->pfd_eof = 1;
+	}
 	if (c->pfd_eof && c->out_off == c->out_len) {
 		/* libmicrohttpd is done with this connection: say goodbye */
 		mbedtls_ssl_close_notify(&c->ssl);
@@ -531,6 +743,7 @@ conn_handshake(struct conn *c)
 	 * leave in as few segments as fit (TCP_NODELAY would send each at
 	 * once), and uncorking when the step is done pushes them out.
 	 */
+	conn_evict_set(c, EVICT_NONE);	/* a step: to the end of the list */
 	tcp_cork(c->fd, 1);
 	r = mbedtls_ssl_handshake(&c->ssl);
 	tcp_cork(c->fd, 0);
@@ -584,27 +797,97 @@ conn_handshake(struct conn *c)
 	conn_update_events(c);
 }
 
-/* count one more connection from c's address; -1 when over the limit */
-static int
-conn_count_ip(struct conn *c)
+/*
+ * The key max_connections_per_ip counts by: the address, or for IPv6 its
+ * /64 (one subscriber's or one host's share; a client owning a /64 could
+ * otherwise take a new address for every connection).
+ */
+static void
+conn_ip_key(const struct sockaddr_storage *ss, char *out, size_t len)
 {
-	struct ipcount *ip = strmap_get(&per_ip, c->addr_text);
+	if (ss->ss_family == AF_INET6) {
+		struct in6_addr a = ((const struct sockaddr_in6 *)ss)->sin6_addr;
+		size_t n;
+
+		if (IN6_IS_ADDR_V4MAPPED(&a)) {
+			inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)len);
+			return;
+		}
+		memset(&a.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a, out, (socklen_t)len);
+		n = strlen(out);
+		snprintf(out + n, len - n, "/64");
+	} else
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+		    (socklen_t)len);
+}
+
+/*
+ * Close the connection that has waited longest without a request in
+ * flight, from lists (every connection's, or one address's): see enum
+ * evict_class. Returns -1 when there is none.
+ */
+static int
+conn_make_room(struct evlist *lists, int of_ip)
+{
+	static const char *const why[EVICT_CLASSES] = { "closing",
+	    "in the handshake", "idle" };
+	/* the order of enum evict_class, but a handshake that is still
+	 * moving only after the idle ones */
+	struct conn *hs = lists[EVICT_HANDSHAKE].head;
+	int silent = hs != NULL &&
+	    server_now_ms() - hs->waiting_ms >= HS_SILENT_MS;
+	const int order[] = { EVICT_LINGER, silent ? EVICT_HANDSHAKE : EVICT_IDLE,
+	    silent ? EVICT_IDLE : EVICT_HANDSHAKE };
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		int k = order[i];
+		struct conn *v = lists[k].head;
+
+		if (v == NULL)
+			continue;
+		log_debug("%s: closed to make room at %s (%s)", v->addr_text,
+		    of_ip ? "max_connections_per_ip" : "max_connections",
+		    why[k]);
+		atomic_fetch_add_explicit(&evicted, 1, memory_order_relaxed);
+		conn_close(v);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+conn_admit(const char *key, enum metrics_shed *shed)
+{
+	struct ipcount *ip;
+
+	while ((ip = strmap_get(&per_ip, key)) != NULL && ip->n >= max_per_ip)
+		if (conn_make_room(ip->lists, 1) == -1) {
+			*shed = SHED_PER_IP;
+			return -1;
+		}
+	while (nconns >= max_conns)
+		if (conn_make_room(evict_lists, 0) == -1) {
+			*shed = SHED_MAX_CONNECTIONS;
+			return -1;
+		}
+	return 0;
+}
+
+/* count one more connection from c's address */
+static int
+conn_count_ip(struct conn *c, const char *key)
+{
+	struct ipcount *ip = strmap_get(&per_ip, key);
 
 	if (ip == NULL) {
 		if ((ip = calloc(1, sizeof(*ip))) == NULL)
 			return -1;
-		memcpy(ip->addr, c->addr_text, sizeof(ip->addr));
+		snprintf(ip->addr, sizeof(ip->addr), "%s", key);
 		if (strmap_put(&per_ip, ip->addr, ip) == -1) {
 			free(ip);
 			return -1;
 		}
-	}
-	if (ip->n >= max_per_ip) {
-		if (ip->n == 0) {
-			strmap_del(&per_ip, ip->addr);
-			free(ip);
-		}
-		return -1;
 	}
 	ip->n++;
 	c->ip = ip;
@@ -616,8 +899,8 @@ static void
 limits_log(double now)
 {
 	static double last;
-	static unsigned long seen[SHED_COUNT], seen_to;
-	unsigned long cur[SHED_COUNT], to, total = 0;
+	static unsigned long seen[SHED_COUNT], seen_to, seen_ev;
+	unsigned long cur[SHED_COUNT], to, ev, total = 0;
 
 	if (now - last < LIMIT_LOG_MS)
 		return;
@@ -628,18 +911,22 @@ limits_log(double now)
 	}
 	to = metrics_handshake_failed_count(HS_FAIL_TIMEOUT);
 	total += to - seen_to;
+	ev = atomic_load_explicit(&evicted, memory_order_relaxed);
+	total += ev - seen_ev;
 	if (total == 0)
 		return;
 	log_warn("limits in the last %d s: %lu refused at max_connections "
 	    "(%u), %lu at max_connections_per_ip (%u), %lu handshakes timed "
-	    "out, %lu requests timed out, %lu refused for lack of memory",
+	    "out, %lu requests timed out, %lu refused for lack of memory, "
+	    "%lu connections with nothing in flight closed to make room",
 	    LIMIT_LOG_MS / 1000, cur[SHED_MAX_CONNECTIONS] -
 	    seen[SHED_MAX_CONNECTIONS], max_conns, cur[SHED_PER_IP] -
 	    seen[SHED_PER_IP], max_per_ip, to - seen_to,
 	    cur[SHED_REQUEST_TIMEOUT] - seen[SHED_REQUEST_TIMEOUT],
-	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY]);
+	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY], ev - seen_ev);
 	memcpy(seen, cur, sizeof(seen));
 	seen_to = to;
+	seen_ev = ev;
 }
 
 static void
@@ -648,6 +935,8 @@ conn_accept(int lfd)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
+		char key[INET6_ADDRSTRLEN + 4];
+		enum metrics_shed shed;
 		struct conn *c;
 		int fd, one = 1;
 
@@ -664,10 +953,12 @@ conn_accept(int lfd)
 			}
 			return;
 		}
-		if (nconns >= max_conns) {
-			/* shed the newest: the ones in progress go on */
+		conn_ip_key(&ss, key, sizeof(key));
+		if (conn_admit(key, &shed) == -1) {
+			/* no room can be made: every connection has a request
+			 * in flight; shed the newest, the others go on */
 			close(fd);
-			metrics_shed(SHED_MAX_CONNECTIONS);
+			metrics_shed(shed);
 			metrics_handshake_failed(HS_FAIL_LIMIT);
 			continue;
 		}
@@ -678,6 +969,7 @@ conn_accept(int lfd)
 		}
 		c->fd = fd;
 		c->pfd = c->mhd_fd = -1;
+		c->evict = EVICT_NONE;
 		c->addr = ss;
 		c->addrlen = len;
 		if (ss.ss_family == AF_INET6)
@@ -686,11 +978,10 @@ conn_accept(int lfd)
 		else
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 			    c->addr_text, sizeof(c->addr_text));
-		if (conn_count_ip(c) == -1) {
+		if (conn_count_ip(c, key) == -1) {
 			close(fd);
 			free(c);
-			metrics_shed(SHED_PER_IP);
-			metrics_handshake_failed(HS_FAIL_LIMIT);
+			metrics_shed(SHED_NO_MEMORY);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -715,6 +1006,7 @@ conn_accept(int lfd)
 			continue;
 		}
 		c->ev_fd = EPOLLIN | EPOLLRDHUP;
+		conn_evict_set(c, EVICT_HANDSHAKE);
 		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
 		mbedtls_ssl_set_bio(&c->ssl, &c->fd, tls_send, tls_recv, NULL);
 	}
@@ -737,6 +1029,46 @@ conn_idle(const struct conn *c)
 	    (ioctl(c->pfd, FIONREAD, &pending) == 0 && pending > 0))
 		return 0;
 	return 1;
+}
+
+/*
+ * A request whose answer is being made or sent: a shutdown gives it
+ * shutdown_timeout. Anything else (a handshake, an idle connection, a
+ * request not complete yet) is closed at once.
+ */
+static int
+conn_in_flight(const struct conn *c)
+{
+	int pending = 0;
+
+	if (c->state != CONN_OPEN)
+		return 0;
+	if (c->view.in_body || c->view.inflight != 0 ||
+	    c->out_off != c->out_len || c->tls_want_write ||
+	    (c->refuse != 0 && !c->refuse_sent))
+		return 1;
+	/* an answer libmicrohttpd wrote that we have not read yet */
+	return c->pfd != -1 && ioctl(c->pfd, FIONREAD, &pending) == 0 &&
+	    pending > 0;
+}
+
+/*
+ * Close a connection at a stop: with close_notify when it is open, and
+ * after dropping the requests it sent that nobody will answer (closing a
+ * socket with unread bytes makes the kernel send a reset, which can destroy
+ * answers the client has not read yet).
+ */
+static void
+conn_close_at_stop(struct conn *c)
+{
+	char buf[4096];
+
+	if (c->state == CONN_OPEN)
+		mbedtls_ssl_close_notify(&c->ssl);
+	for (int i = 0; i < 64 && recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0;
+	    i++)
+		;
+	conn_close(c);
 }
 
 /*
@@ -924,6 +1256,7 @@ server_apply(const struct config *cfg)
 	atomic_store(&max_per_ip, cfg->max_connections_per_ip);
 	atomic_store(&handshake_ms, cfg->handshake_timeout * 1000);
 	atomic_store(&request_ms, cfg->request_timeout * 1000);
+	atomic_store(&shutdown_ms, config_number(cfg, "shutdown_timeout") * 1000);
 	http_configure(cfg);
 	admin_configure(cfg);
 }
@@ -989,15 +1322,21 @@ worker_loop(struct worker *w)
 
 			if (stop_deadline == 0) {
 				stop_accepting();
-				stop_deadline = now + SHUTDOWN_MS;
+				stop_deadline = now + shutdown_ms;
 			}
 			for (c = conns_head; c != NULL; c = next) {
 				next = c->next;
-				if (conn_idle(c))
-					conn_close(c);
+				if (!conn_in_flight(c))
+					conn_close_at_stop(c);
 			}
-			if (nconns == 0 || now > stop_deadline)
+			if (nconns == 0)
 				break;
+			if (now >= stop_deadline) {
+				log_info("shutdown_timeout (%u s) passed: closing %zu "
+				    "connection(s) with a request in flight",
+				    shutdown_ms / 1000, nconns);
+				break;
+			}
 			timeout = 50;
 		}
 		if (accept_paused_until > 0 && now >= accept_paused_until) {
@@ -1019,10 +1358,14 @@ worker_loop(struct worker *w)
 			rc = -1;
 			break;
 		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
+		batch = evs;
+		batch_n = n;
+		for (batch_i = 0; batch_i < n; batch_i++) {
+			int i = batch_i, fd = evs[i].data.fd;
 			size_t l;
 
+			if (fd == -1)
+				continue;	/* its connection was closed */
 			if (main_worker && fd == sigfd) {
 				handle_signal();
 				continue;
@@ -1046,6 +1389,7 @@ worker_loop(struct worker *w)
 			}
 			handle_fd_event(fd, evs[i].events);
 		}
+		batch_n = 0;
 		/* libmicrohttpd reads requests and writes responses here; the
 		 * bytes it wrote are picked up by the next epoll round */
 		http_run();
@@ -1106,6 +1450,7 @@ server_run(const struct config *cfg)
 	int rc;
 
 	run_cfg = cfg;
+	max_header = cfg->max_header_size;	/* libmicrohttpd's pool is sized once */
 	server_apply(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	/* blocked in every thread (they inherit the mask); worker 0 reads

@@ -16,7 +16,9 @@ struct server_conn_view {
 	int forwarded;			/* request bytes passed on since the last completion */
 	unsigned requests;		/* requests begun on this connection */
 	int bad_target;			/* the request target decodes to a control byte */
-	int in_body;			/* the current request's headers have ended */
+	int in_body;			/* the current request's headers have all been
+					 * handed on; the rest waits for its completion */
+	int closing;			/* libmicrohttpd closes after this answer */
 };
 
 /*
@@ -36,8 +38,9 @@ void server_apply(const struct config *cfg);
 
 /*
  * Run the event loop until SIGTERM or SIGINT: accept, handshake, pump, and
- * drive libmicrohttpd. On a stop signal, stop accepting, let requests in
- * flight finish (at most 10 s), then return 0. Returns -1 when the loop
+ * drive libmicrohttpd. On a stop signal, stop accepting, close every
+ * connection without a request in flight at once, give the others
+ * shutdown_timeout to finish, then return 0. Returns -1 when the loop
  * cannot start. cfg is read before the loop starts, not after (a reload may
  * free it).
  */

@@ -31,9 +31,11 @@ that is). The manual page and mta-stsd.conf.example must name every key too.
 
 import os
 import re
+import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -132,6 +134,40 @@ def see_idle_timeout(env, srv, tail):
     finally:
         s.close()
     env.info.append("idle connection closed after %.1f s" % took)
+
+
+def see_shutdown_timeout(env, srv, tail):
+    """A client pipelines requests and reads no answer, so one is always in
+    flight: SIGTERM gives it shutdown_timeout (now 1 s, 5 before)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(5.0)
+    raw.connect(("127.0.0.1", env.port))
+    s = run.client_ctx(env.pki).wrap_socket(raw, server_hostname="mta-sts.example.com")
+    payload = (b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n\r\n"
+        * 20000)
+
+    def flood():
+        try:
+            s.settimeout(30.0)
+            s.sendall(payload)
+        except (OSError, ssl.SSLError):
+            pass
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    try:
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        rc = srv.wait_exit(12.0)
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+        t.join(5.0)
+    env.info.append("SIGTERM with a request in flight: exit %r after %.2f s" % (rc, took))
+    check(rc == 0, "exit status %r on SIGTERM" % rc)
+    check(took < 3.5, "SIGTERM with a request in flight took %.1f s with shutdown_timeout "
+        "= 1 (5 before the reload)" % took)
 
 
 def hold_connections(env, n):
@@ -294,6 +330,7 @@ CASES = {
     "handshake_timeout": Case("1", see_handshake_timeout),
     "request_timeout": Case("1", see_request_timeout),
     "idle_timeout": Case("1", see_idle_timeout),
+    "shutdown_timeout": Case("1", see_shutdown_timeout),
     "max_connections": Case("6", see_five_connections, base={"max_connections": "2"}),
     "max_connections_per_ip": Case("6", see_five_connections,
         base={"max_connections_per_ip": "2"}),
@@ -355,9 +392,11 @@ def change_one_key(env, key):
     else:
         check(case.see is not None, "%s is %s but its case observes nothing"
             % (key, row["apply"]))
+        check(srv.proc.poll() is None, "the server exited")
         case.see(env, srv, tail)
         check(not note.search(tail_all(srv)), "%s is %s, yet a reload says: %s"
             % (key, row["apply"], (note.search(tail_all(srv)) or [""])[0]))
+        return
     check(srv.proc.poll() is None, "the server exited")
 
 
@@ -373,6 +412,14 @@ def every_server_key_has_a_case(env):
     check(not missing, "keys without a case in keys_test.py: %s" % ", ".join(missing))
     stale = [k for k in CASES if k not in keys]
     check(not stale, "cases for keys mta-stsd does not have: %s" % ", ".join(stale))
+    # a key read by name (config_number) must be one
+    src = os.path.join(REPO, "server")
+    for name in sorted(os.listdir(src)):
+        if name.endswith(".c"):
+            with open(os.path.join(src, name)) as f:
+                for k in re.findall(r'config_number\([^,]+,\s*"([^"]+)"\)', f.read()):
+                    check(k in keys, "server/%s reads config_number(\"%s\"), no such key"
+                        % (name, k))
 
 
 def make_key_test(key):

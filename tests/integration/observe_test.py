@@ -638,26 +638,35 @@ def readyz_during_slow_first_load(env):
 
 @test
 def readyz_503_during_shutdown(env):
-    """SIGTERM while a request is in flight: /readyz turns 503 (the TLS
-    listener is closed) while the server waits for the request, which is
-    still answered; then exit 0."""
+    """SIGTERM while a request is in flight (a client pipelines requests and
+    reads no answer, so one is always waiting on a full socket): /readyz
+    turns 503 (the TLS listener is closed) while the server waits for the
+    request (shutdown_timeout, 5 s by default), which is still answered when
+    the client reads; then exit 0. (A request whose headers are not complete
+    is closed at once: see hostile_test.py.)"""
     sec, _ = env.domain("example.com")
-    srv = start(env, admin_conf(env) + sec, ["example.com"])
+    srv = start(env, admin_conf(env, max_requests_per_connection=1000000) + sec,
+        ["example.com"])
     check_eq(harness.admin_get(env.aport, "/readyz")[0], 200, "/readyz before SIGTERM")
-    s = run.tls_connect(env.port, "mta-sts.example.com", run.client_ctx(env.pki))
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(run.IO_TIMEOUT)
+    raw.connect(("127.0.0.1", env.port))
+    s = run.client_ctx(env.pki).wrap_socket(raw, server_hostname="mta-sts.example.com")
+    flood = threading.Thread(target=lambda: _send_quietly(s, b"GET /.well-known/mta-sts.txt "
+        b"HTTP/1.1\r\nHost: mta-sts.example.com\r\n\r\n" * 20000), daemon=True)
     try:
-        s.sendall(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n")
-        time.sleep(0.3)
+        flood.start()
+        time.sleep(1.0)
         srv.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: harness.admin_get(env.aport, "/readyz")[0] == 503, 3,
             "/readyz 503 after SIGTERM with a request in flight")
         check(srv.proc.poll() is None, "the server exited with a request in flight")
-        s.sendall(b"Connection: close\r\n\r\n")
         got = b""
         while True:
             try:
-                chunk = s.recv(4096)
-            except (ssl.SSLEOFError, ConnectionError):
+                chunk = s.recv(65536)
+            except (ssl.SSLEOFError, ConnectionError, socket.timeout):
                 break
             if not chunk:
                 break
@@ -665,8 +674,17 @@ def readyz_503_during_shutdown(env):
         check(got.startswith(b"HTTP/1.1 200"), "in-flight request answer: %r" % got[:100])
     finally:
         s.close()
+        flood.join(5.0)
     rc = srv.wait_exit(run.STOP_TIMEOUT)
     check_eq(rc, 0, "exit status after SIGTERM")
+
+
+def _send_quietly(s, data):
+    try:
+        s.settimeout(20.0)
+        s.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
 
 
 # ---------------------------------------------------------------- tests: isolation of the admin listener

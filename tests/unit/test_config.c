@@ -675,6 +675,7 @@ test_key_table(void **state)
 	assert_int_equal(config_number(&none, "max_connections"), 1024);
 	assert_int_equal(config_number(&none, "log_level"), LOG_LEVEL_INFO);
 	assert_int_equal(config_number(&none, "auto_reload"), 1);
+	assert_int_equal(config_number(&none, "shutdown_timeout"), 5); /* no field */
 	assert_int_equal(config_number(&none, "no_such_key"), 0);
 	config_free(&none);
 	config_free(&all);
