@@ -91,6 +91,7 @@ static const char *const error_words[] = { "stderr", "syslog", NULL };
  * README's configuration reference must agree (tests/integration/keys_test.py).
  */
 const struct config_key config_keys[] = {
+	/* restart: bound, and privileges dropped, before the first load */
 	{ SERVER("listen", CONFIG_LISTEN, listen), .def = "0.0.0.0:443, [::]:443",
 	    .apply = CONFIG_APPLY_RESTART },
 	{ SERVER("user", CONFIG_NAME, user), .apply = CONFIG_APPLY_RESTART },
@@ -128,8 +129,10 @@ const struct config_key config_keys[] = {
 	{ SERVER("max_requests_per_connection", CONFIG_UINT,
 	    max_requests_per_connection), RANGE(1, 1000000, ""), .def = "1000",
 	    .apply = CONFIG_APPLY_LIVE },
+	/* restart: checked once, at start */
 	{ SERVER("allow_root", CONFIG_BOOL, allow_root), .def = "no",
 	    .apply = CONFIG_APPLY_RESTART },
+	/* restart: bound before the privilege drop, as listen */
 	{ SERVER("admin_listen", CONFIG_ADDRESS, admin), .def = "off",
 	    .apply = CONFIG_APPLY_RESTART },
 	{ SERVER("metrics_per_domain", CONFIG_BOOL, metrics_per_domain),
@@ -138,6 +141,7 @@ const struct config_key config_keys[] = {
 	    .def = "text", .apply = CONFIG_APPLY_LIVE },
 	{ SERVER("error_log", CONFIG_DEST, error_log), .words = error_words,
 	    .def = "stderr", .apply = CONFIG_APPLY_LIVE },
+	/* restart: the threads and their listening sockets exist from start */
 	{ SERVER("workers", CONFIG_THREADS, workers),
 	    RANGE(1, 64, " threads, or auto (one per core)"), .def = "1",
 	    .apply = CONFIG_APPLY_RESTART },
