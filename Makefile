@@ -6,7 +6,15 @@ DESTDIR ?=
 PYTHON ?= python3
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+# hardening, as Debian builds its packages, for every build (normal, asan,
+# fuzz, the image's): stack protector, position-independent executable, full
+# RELRO with every symbol bound at start (BIND_NOW); _FORTIFY_SOURCE=2 only
+# when CFLAGS optimise (glibc's checked functions need -O1 or more)
+HARDEN_OPT := $(filter-out -O0,$(filter -O%,$(CFLAGS)))
+HARDEN_CFLAGS = -fstack-protector-strong -fPIE \
+	$(if $(HARDEN_OPT),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 
 BUILD = build
 VERSION = 0.1.0
@@ -23,7 +31,8 @@ INSTALL_DEPS = no
 endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
-DEP_PKGS = libmicrohttpd inih
+# NOGNUTLS=1 (below) builds its own libmicrohttpd
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
 MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
@@ -61,7 +70,22 @@ MBEDTLS_LIBS := $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbed
 MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
 endif
 
-# libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev)
+# libmicrohttpd and inih from the system (Debian: libmicrohttpd-dev, libinih-dev).
+# NOGNUTLS=1 (appliances, the container image): libmicrohttpd built without
+# HTTPS from Debian 13's source package into .deps/microhttpd and linked
+# statically (scripts/fetch-microhttpd.sh), so no GnuTLS is loaded; the
+# objects and binary go to build-nognutls/. `make NOGNUTLS=1 install` installs it.
+MHD_PREFIX = $(CURDIR)/.deps/microhttpd
+ifeq ($(NOGNUTLS),1)
+BUILD = build-nognutls
+MHD_CFLAGS := -isystem $(MHD_PREFIX)/include
+MHD_LIBS := $(MHD_PREFIX)/lib/libmicrohttpd.a -lpthread
+MHD_DEP := $(MHD_PREFIX)/lib/libmicrohttpd.a
+else
+MHD_CFLAGS :=
+MHD_LIBS :=
+MHD_DEP :=
+endif
 DEP_MISSING := $(shell for p in $(DEP_PKGS); do pkg-config --exists $$p 2>/dev/null || echo $$p; done)
 ifneq ($(DEP_MISSING),)
 ifneq ($(filter-out clean distclean,$(GOALS)),)
@@ -72,7 +96,7 @@ endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
@@ -83,11 +107,12 @@ LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
-.PHONY: all run test check unit integration e2e install clean distclean asan deps fuzz bench
+.PHONY: all run test check unit integration e2e install clean distclean asan deps fuzz bench \
+	image image-test
 
 all: $(BUILD)/mta-stsd
 
-deps: $(MBEDTLS_DEP)
+deps: $(MBEDTLS_DEP) $(MHD_DEP)
 
 # the mbedTLS build's inputs: the scripts and mta-stsd's X25519 PSA driver
 MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh scripts/mbedtls-build.sh $(wildcard scripts/mbedtls-driver/*)
@@ -96,7 +121,11 @@ $(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
 	rm -rf $(MBEDTLS_PREFIX)
 	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
 
-$(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) | $(BUILD)
+$(MHD_PREFIX)/lib/libmicrohttpd.a: scripts/fetch-microhttpd.sh
+	rm -rf $(MHD_PREFIX)
+	sh scripts/fetch-microhttpd.sh $(MHD_PREFIX)
+
+$(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(BUILD)/libmtastsd.a: $(LIB_OBJS)
@@ -104,7 +133,7 @@ $(BUILD)/libmtastsd.a: $(LIB_OBJS)
 	ar rcs $@ $(LIB_OBJS)
 
 $(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+	$(CC) $(CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
 
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
@@ -114,9 +143,10 @@ UNIT_certs = diag names certs
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
+UNIT_health = health
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
-	$$(CC) $$(ALL_CFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
+	$$(CC) $$(ALL_CFLAGS) $$(HARDEN_LDFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
 		$(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(LIBS) $$$$(pkg-config --libs cmocka)
 endef
 $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$(t))))
@@ -127,7 +157,8 @@ $(BUILD):
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
 $(BUILD)/failalloc.so: tests/faults/failalloc.c | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl
+	$(CC) -std=c11 $(WARN) -O2 -g -fstack-protector-strong -shared -fPIC \
+		-Wl,-z,relro -Wl,-z,now -o $@ $< -ldl
 
 # the built-in demo: throwaway CA + certificate in .demo/, served on 127.0.0.1:8443
 run: all
@@ -163,6 +194,19 @@ install: all
 bench: all
 	MTA_STSD=$(abspath $(BUILD))/mta-stsd PYTHON=$(PYTHON) bash bench/run.sh
 
+# the container image (Dockerfile; README, section Container) with podman, or
+# CONTAINER=docker; --format docker keeps the HEALTHCHECK
+CONTAINER ?= podman
+image:
+	$(CONTAINER) build $(if $(filter podman,$(CONTAINER)),--format docker) \
+		--build-arg VERSION=$(VERSION) -t mta-stsd:$(VERSION) .
+
+# build the image with podman and run it as the README says (root; installs
+# podman, runc and debootstrap when missing; bootstraps the Debian 13 base
+# when no registry is reachable). See tests/image/run.sh.
+image-test:
+	bash tests/image/run.sh
+
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -174,7 +218,8 @@ asan:
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -Iserver $(MBEDTLS_CFLAGS) $(DEP_CFLAGS)
+	-fno-sanitize-recover=all -fstack-protector-strong -fPIE -U_FORTIFY_SOURCE \
+	-D_FORTIFY_SOURCE=2 $(HARDEN_LDFLAGS) -Iserver $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records strmap
@@ -185,10 +230,10 @@ FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
 FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZERS = names policy config records
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) \
-		$(MBEDTLS_LIBS) $(DEP_LIBS)
+		$(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS)
 
 fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	@for f in $(FUZZERS); do \
@@ -204,7 +249,7 @@ fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	done; echo "fuzz: every harness ran $(FUZZ_TIME) s without a finding"
 
 clean:
-	rm -rf build build-asan build-fuzz .demo
+	rm -rf build build-asan build-fuzz build-nognutls .demo
 
 distclean: clean
 	rm -rf .deps

@@ -8,7 +8,8 @@
 # system's own package lists are untouched) for the trixie source of mbedtls,
 # from the same mirror that the system's apt configuration already names, and
 # builds the static libraries into PREFIX. apt verifies the download against
-# Debian's archive keyring. Nothing is installed system-wide.
+# Debian's archive keyring (scripts/debian-source.sh, shared with
+# scripts/fetch-microhttpd.sh). Nothing is installed system-wide.
 set -eu
 
 prefix=${1:?usage: fetch-mbedtls.sh PREFIX}
@@ -17,35 +18,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mbedtls-src.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-# the Debian mirror from the system's apt configuration (deb822 or one-line form)
-mirror=
-for f in /etc/apt/sources.list.d/*.sources; do
-	[ -r "$f" ] || continue
-	mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }' "$f")
-	[ -n "$mirror" ] && break
-done
-if [ -z "$mirror" ]; then
-	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\// && $i ~ /\/debian\/?$/) { print $i; exit } }')
-fi
-if [ -z "$mirror" ]; then
-	echo "fetch-mbedtls: no Debian mirror found in /etc/apt/sources.list*;" \
-		"install mbedTLS 3.6 so that pkg-config finds mbedtls >= 3.6" >&2
+if ! sh "$here/debian-source.sh" mbedtls "$work/src" "$suite"; then
+	echo "fetch-mbedtls: could not fetch the mbedtls source; or install" \
+		"mbedTLS 3.6 so that pkg-config finds mbedtls >= 3.6" >&2
 	exit 1
 fi
-
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
-echo "deb-src [signed-by=$keyring] $mirror $suite main" >"$work/sources.list"
-apt_opts="-o Dir::Etc::SourceList=$work/sources.list -o Dir::Etc::SourceParts=/dev/null
- -o Dir::State::Lists=$work/lists -o Dir::Cache=$work/cache -o Debug::NoLocking=1
- -o APT::Sandbox::User=root -qq"
-
-echo "fetch-mbedtls: fetching the $suite source of mbedtls from $mirror"
-# shellcheck disable=SC2086
-apt-get $apt_opts update
-# shellcheck disable=SC2086
-(cd "$work/src" && apt-get $apt_opts --download-only source mbedtls)
 
 orig=$(ls "$work"/src/mbedtls_3.6*.orig.tar.* 2>/dev/null | head -n 1)
 if [ -z "$orig" ]; then

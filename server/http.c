@@ -461,6 +461,12 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection_started, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+#if MHD_VERSION >= 0x00097701
+	    /* libmicrohttpd 1.0 answers a request target with a space by
+	     * default with a 301 to the encoded target; senders never follow
+	     * redirects: level 1 makes it a 400 (the RFCs' stricter reading) */
+	    MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1,
+#endif
 	    MHD_OPTION_END);
 	if (daemon_ == NULL) {
 		log_err("http: libmicrohttpd failed to start");

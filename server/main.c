@@ -15,6 +15,7 @@
 #include <psa/crypto.h>
 
 #include "check.h"
+#include "health.h"
 #include "log.h"
 #include "publish.h"
 #include "reload.h"
@@ -35,6 +36,7 @@ usage(FILE *fp)
 	    "       mta-stsd dns [-c file] [--json] [domain...]\n"
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
+	    "       mta-stsd health [--ready] [--timeout sec] [addr]\n"
 	    "       mta-stsd -h | -V | --keys\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
@@ -51,6 +53,8 @@ usage(FILE *fp)
 	    "  dns      print the DNS records each domain must publish\n"
 	    "  check    check live what sending MTAs see; exit 0 clean,\n"
 	    "           1 warnings, 2 errors (mta-stsd check -h)\n"
+	    "  health   ask the admin listener's /healthz (--ready: /readyz);\n"
+	    "           exit 0 healthy, 1 not (mta-stsd health -h)\n"
 	    "\n"
 	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.\n"
 	    "See mta-stsd(8) and README.md.\n");
@@ -259,6 +263,8 @@ main(int argc, char **argv)
 		return publish_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "health") == 0)
+		return health_main(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
 		print_keys();
 		return 0;

@@ -48,6 +48,31 @@ trim_candidate(const char *line, const char *exe, uintptr_t *start,
 	return 1;
 }
 
+/* how many pages of [lo, hi) are resident (mincore); 0 when unknown */
+static size_t
+trim_resident(uintptr_t lo, uintptr_t hi)
+{
+	unsigned char vec[1024];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+
+	/* in chunks of as many pages as vec holds: no allocation */
+	for (uintptr_t at = lo; at < hi; at += sizeof(vec) * page) {
+		size_t len = hi - at < sizeof(vec) * page ? hi - at :
+		    sizeof(vec) * page;
+
+		if (mincore((void *)at, len, vec) == -1)
+			return 0;
+		for (size_t i = 0; i < (len + page - 1) / page; i++)
+			n += vec[i] & 1;
+	}
+	return n;
+}
+
+/*
+ * The kernel may ignore MADV_PAGEOUT without an error (a caller that neither
+ * owns nor may write the file, pages other processes map too): a mapping
+ * counts only when fewer of its pages are resident afterwards.
+ */
 int
 trim_unused_libraries(void)
 {
@@ -64,8 +89,14 @@ trim_unused_libraries(void)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		uintptr_t lo, hi;
 
-		if (trim_candidate(line, exe, &lo, &hi) &&
-		    madvise((void *)lo, hi - lo, MADV_PAGEOUT) == 0)
+		size_t before;
+
+		if (!trim_candidate(line, exe, &lo, &hi))
+			continue;
+		before = trim_resident(lo, hi);
+		if (before > 0 &&
+		    madvise((void *)lo, hi - lo, MADV_PAGEOUT) == 0 &&
+		    trim_resident(lo, hi) < before)
 			count++;
 	}
 	fclose(f);

@@ -23,7 +23,9 @@ int trim_candidate(const char *line, const char *exe, uintptr_t *start,
  * its dependencies) would otherwise stay resident: about 2 MiB. The kernel
  * pages out only pages no other process maps, and only for a caller allowed
  * to write the file (root), so this is done before privileges are dropped.
- * Returns the number of mappings advised, or -1 when /proc is unreadable.
+ * Returns the number of mappings of which the kernel really reclaimed pages
+ * (fewer resident after the advice than before: none for an unprivileged
+ * process), or -1 when /proc is unreadable.
  */
 int trim_unused_libraries(void);
 

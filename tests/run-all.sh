@@ -5,7 +5,8 @@
 # tests (build/test_*), the integration tests (tests/integration/run.py and
 # the *_test.py beside it), the end-to-end sender test (tests/e2e/sender.sh),
 # the `check` tests and the allocation-failure injection
-# (tests/faults/alloc_test.py), each against build/mta-stsd. Each suite must end with a "N passed, N failed" line; the
+# (tests/faults/alloc_test.py), each against build/mta-stsd, and the
+# Kubernetes manifests' validation (tests/deploy/validate.py). Each suite must end with a "N passed, N failed" line; the
 # totals are summed into the final line "N passed, N failed". Exits 1 when any
 # test failed, or any suite timed out, crashed or printed no summary line (such
 # a suite adds one to the failed count).
@@ -96,6 +97,9 @@ suites "" "$BUILD"
 [ -f tests/faults/alloc_test.py ] &&
 	run_suite faults 120 "$PYTHON" tests/faults/alloc_test.py --binary "$BIN" \
 	    --shim "$BUILD/failalloc.so"
+# the Kubernetes manifests (deploy/kubernetes/), checked without a cluster
+[ -f tests/deploy/validate.py ] &&
+	run_suite deploy 120 "$PYTHON" tests/deploy/validate.py --binary "$BIN"
 # FULL=1 (make test): the whole suite again on the ASan + UBSan build, the
 # integration suite under valgrind, and every fuzzer for FUZZ_TIME seconds
 if [ "${FULL:-0}" = 1 ]; then

@@ -66,22 +66,20 @@ def write_chain(env, subdir, pems, key_pem):
 
 
 def filler_cert(env, pad, name):
-    """A self-signed RSA certificate whose size grows one byte per pad
-    character (a fixed-length RSA signature; a SAN of pad characters)."""
+    """A self-signed RSA certificate whose DER size grows exactly one byte per
+    pad character: a fixed-length RSA signature, and the padding in one
+    private extension whose length field keeps its size (2 bytes) from 256
+    to 65535 characters. (A SAN of several labels grows in steps, leaving
+    sizes it can never reach.)"""
     key = env.path("filler.key")
     if not os.path.exists(key):
         run.run_ok(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
             "rsa_keygen_bits:2048", "-out", key])
-    labels = []
-    while pad > 0:
-        n = min(pad, 60)
-        labels.append("f" * n)
-        pad -= n
-    san = ",".join("DNS:%s.filler.invalid" % l for l in labels) or "DNS:filler.invalid"
     out = env.path(name)
     run.run_ok(["openssl", "req", "-x509", "-new", "-key", key, "-sha256", "-subj",
         "/CN=filler", "-days", "30", "-set_serial", "7", "-addext",
-        "subjectAltName=" + san, "-out", out])
+        "subjectAltName=DNS:filler.invalid", "-addext",
+        "1.3.6.1.4.1.55555.1=ASN1:UTF8String:" + "f" * max(pad, 300), "-out", out])
     return pem_blocks(out)[0]
 
 
@@ -92,10 +90,10 @@ def chain_of_size(env, leaf, target):
     base = pem_blocks(leaf.chain_pem)
     inter = base[1]
     pems = list(base)
-    # room for the filler: between about 1.5 and 2 KB
+    # room for the filler: between about 1.6 and 2.5 KB
     while target - tls13_message_len(pems + [inter]) > 1600:
         pems.append(inter)
-    pad = 40
+    pad = 600
     for attempt in range(8):
         f = filler_cert(env, pad, "filler%d.pem" % attempt)
         got = tls13_message_len(pems + [f])
