@@ -140,6 +140,7 @@ UNIT_names = diag names
 UNIT_policy = diag names policy
 UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
+UNIT_certset = diag names strmap changes certs certset
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim

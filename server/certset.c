@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,76 +284,319 @@ is_file(const char *path)
 	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static const char *const layouts[][2] = {
-	{ "fullchain.pem", "privkey.pem" },	/* certbot's live/<name>/ */
-	{ "tls.crt", "tls.key" },		/* a Kubernetes TLS secret */
+/*
+ * The on-disk layouts cert_dir discovery knows, one row each. Discovery,
+ * the directories reload watches (certset_watch_dirs) and the pair a changed
+ * file belongs to (certset_pair_of_path) are all read from this table, so a
+ * layout is added here and nowhere else. A pair's files lie either
+ *   - in a subdirectory of cert_dir of their own (dir "*"): its name, less
+ *     the suffix strip, is the pair's name; discovery takes at most one pair
+ *     from a subdirectory, that of the first such row with both files there;
+ *   - or side by side with other pairs' files (dir: a name, or ""), in
+ *     cert_dir itself and in its subdirectory dir, so cert_dir may name the
+ *     tool's home or the directory in it that holds the files.
+ * In cert and key, '*' stands for the pair's name. not_cert: a name that cert
+ * matches but that is another of the tool's files, never a chain.
+ * key_alone: a key without its certificate is a step of the tool's work (a
+ * certificate being requested), no mistake worth a warning.
+ */
+struct layout {
+	const char *dir;
+	const char *strip;
+	const char *cert, *key;
+	const char *not_cert;
+	int key_alone;
 };
 
-int
-certset_find_layout(const char *dir, const char *name, char *cert, char *key,
-    size_t len)
+static const struct layout layouts[] = {
+	/* certbot's live/<name>/ (symlinks into archive/<name>/) */
+	{ "*", NULL, "fullchain.pem", "privkey.pem", NULL, 0 },
+	/* a Kubernetes TLS secret (cert-manager) mounted as <name>/ */
+	{ "*", NULL, "tls.crt", "tls.key", NULL, 0 },
+	/* acme.sh's home: <name>_ecc/ (ECDSA) or <name>/ (RSA); <name>.cer is
+	 * the leaf alone, ca.cer the intermediates */
+	{ "*", "_ecc", "fullchain.cer", "*.key", NULL, 1 },
+	/* lego's .lego/certificates/: <name>.crt is the chain, <name>.issuer.crt
+	 * the issuer alone; .pem, .pfx, .json are other forms (a wildcard's
+	 * <name> is _.<domain>) */
+	{ "certificates", NULL, "*.crt", "*.key", "*.issuer.crt", 1 },
+};
+
+#define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
+#define FILE_NAME_LEN 256	/* NAME_MAX + 1 */
+
+/* files side by side (not a subdirectory per pair)? */
+static int
+layout_flat(const struct layout *l)
 {
-	for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
-		snprintf(cert, len, "%s/%s/%s", dir, name, layouts[l][0]);
-		snprintf(key, len, "%s/%s/%s", dir, name, layouts[l][1]);
-		if (is_file(cert) && is_file(key))
-			return 1;
+	return strcmp(l->dir, "*") != 0;
+}
+
+/* out = "a/b"; returns 0, or -1 when it does not fit in len */
+static int
+path_join(char *out, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(out, len, "%s/%s", a, b);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* does file match the name template t ('*' standing for one character or
+ * more)? Fills name (of size len) with what '*' stands for ("" when t has
+ * none). Returns 1 or 0. */
+static int
+layout_match(const char *t, const char *file, char *name, size_t len)
+{
+	const char *star = strchr(t, '*');
+	size_t pre, post, n = strlen(file);
+
+	if (star == NULL) {
+		name[0] = '\0';
+		return strcmp(t, file) == 0;
+	}
+	pre = (size_t)(star - t);
+	post = strlen(star + 1);
+	if (n <= pre + post || n - pre - post >= len ||
+	    strncmp(file, t, pre) != 0 || strcmp(file + n - post, star + 1) != 0)
+		return 0;
+	memcpy(name, file + pre, n - pre - post);
+	name[n - pre - post] = '\0';
+	return 1;
+}
+
+/* the paths of l's pair of name in directory place: fills cert and key (each
+ * of size len); returns 0, or -1 when they do not fit */
+static int
+layout_pair(const struct layout *l, const char *place, const char *name,
+    char *cert, size_t len, char *key)
+{
+	const char *t[2] = { l->cert, l->key };
+	char *out[2] = { cert, key };
+
+	for (int k = 0; k < 2; k++) {
+		const char *star = strchr(t[k], '*');
+		int n = star == NULL ? snprintf(out[k], len, "%s/%s", place, t[k]) :
+		    snprintf(out[k], len, "%s/%.*s%s%s", place, (int)(star - t[k]),
+		    t[k], name, star + 1);
+
+		if (n < 0 || (size_t)n >= len)
+			return -1;
 	}
 	return 0;
 }
 
-struct certkey *
-certset_find_sub(const struct certset *cs, const char *dir, const char *name)
+/* the paths of per-subdirectory row l's pair in subdirectory sub of dir;
+ * returns 0 or -1 */
+static int
+layout_sub_pair(const struct layout *l, const char *dir, const char *sub,
+    char *cert, size_t len, char *key)
 {
-	char pair[8200];
+	char place[PATH_MAX], name[FILE_NAME_LEN];
+	size_t n = strlen(sub), s = l->strip != NULL ? strlen(l->strip) : 0;
+
+	if (s > 0 && n > s && strcmp(sub + n - s, l->strip) == 0)
+		n -= s;
+	if (n >= sizeof(name) || path_join(place, sizeof(place), dir, sub) == -1)
+		return -1;
+	memcpy(name, sub, n);
+	name[n] = '\0';
+	return layout_pair(l, place, name, cert, len, key);
+}
+
+/* is file (an entry of directory place) a file of flat row l's pairs? Fills
+ * cert and key with its pair's paths and returns 1 (file is the
+ * certificate) or 2 (the key); 0: another of the tool's files (not_cert);
+ * -1: none of l's */
+static int
+layout_flat_pair(const struct layout *l, const char *place, const char *file,
+    char *cert, size_t len, char *key)
+{
+	char name[FILE_NAME_LEN];
+	int kind;
+
+	if (l->not_cert != NULL && layout_match(l->not_cert, file, name,
+	    sizeof(name)))
+		return 0;
+	if (layout_match(l->cert, file, name, sizeof(name)))
+		kind = 1;
+	else if (layout_match(l->key, file, name, sizeof(name)))
+		kind = 2;
+	else
+		return -1;
+	return layout_pair(l, place, name, cert, len, key) == -1 ? 0 : kind;
+}
+
+/* cs's pair cert + key (looked up, not on disk), or NULL; cs NULL is fine */
+static struct certkey *
+certset_get(const struct certset *cs, const char *cert, const char *key)
+{
+	char pair[2 * PATH_MAX + 2];
+
+	if (cs == NULL || (size_t)snprintf(pair, sizeof(pair), "%s\n%s", cert,
+	    key) >= sizeof(pair))
+		return NULL;
+	return strmap_get(&cs->by_pair, pair);
+}
+
+/* the pair discovery takes from subdirectory sub of dir (at most one): the
+ * first per-subdirectory row whose two files are there. Fills cert and key
+ * (each of size len); returns 1, or 0 when there is none */
+static int
+sub_find(const char *dir, const char *sub, char *cert, char *key, size_t len)
+{
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (!layout_flat(&layouts[l]) &&
+		    layout_sub_pair(&layouts[l], dir, sub, cert, len, key) == 0 &&
+		    is_file(cert) && is_file(key))
+			return 1;
+	return 0;
+}
+
+/* the pair of cs that discovery took from subdirectory sub of dir (looked
+ * up, not on disk), or NULL */
+static struct certkey *
+sub_held(const struct certset *cs, const char *dir, const char *sub)
+{
+	char cert[PATH_MAX], key[PATH_MAX];
 	struct certkey *ck;
 
-	for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
-		snprintf(pair, sizeof(pair), "%s/%s/%s\n%s/%s/%s", dir, name,
-		    layouts[l][0], dir, name, layouts[l][1]);
-		if ((ck = strmap_get(&cs->by_pair, pair)) != NULL)
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (!layout_flat(&layouts[l]) &&
+		    layout_sub_pair(&layouts[l], dir, sub, cert, sizeof(cert),
+		    key) == 0 && (ck = certset_get(cs, cert, key)) != NULL)
 			return ck;
-	}
 	return NULL;
 }
 
 /*
- * Why subdirectory name of dir holds no pair discovery can use, when that
- * looks like a mistake: a dangling symlink (certbot's live/ without its
- * archive/), an entry the user cannot read, one file of a pair without the
- * other. A plain file (certbot's live/README) or a directory holding none
- * of the files is skipped without a word. Warnings go to d.
+ * Why the pair cert + key of a layout, not both regular files, cannot be
+ * used, when that looks like a mistake: a dangling symlink (certbot's live/
+ * without its archive/) or an entry the user cannot read, or one file
+ * without the other (where: the directory holding them). Neither file there
+ * is no mistake, nor a key alone when key_alone. Warnings go to d.
  */
 static void
-certset_explain_sub(const char *dir, const char *name, struct diag *d)
+explain_pair(const char *where, const char *cert, const char *key,
+    int key_alone, struct diag *d)
 {
-	char path[4096], file[2][4096 + 32];
+	const char *f[2] = { cert, key };
+	int present[2];
 	struct stat sb;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (int k = 0; k < 2; k++) {
+		present[k] = lstat(f[k], &sb) == 0 || errno != ENOENT;
+		if (present[k] && stat(f[k], &sb) == -1)
+			certs_explain(d, DIAG_WARNING, f[k], k == 0 ?
+			    "certificate" : "private key", errno);
+	}
+	if (present[0] != present[1] && (present[0] || !key_alone))
+		diag_warn(d, where, 0, "holds %s but no %s; cert_dir "
+		    "discovery needs both files of a pair",
+		    strrchr(f[present[0] ? 0 : 1], '/') + 1,
+		    strrchr(f[present[0] ? 1 : 0], '/') + 1);
+}
+
+/* load the pair cert + key into cs (indexed by SAN names) */
+static void
+discover_load(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *cert, const char *key,
+    struct diag *d)
+{
+	struct certkey *ck;
+
+	certset_load(cs, prev, ch, cert, key, 1, &ck, d);
+}
+
+/* the pairs of flat row l among the entries ents (n) of directory place */
+static void
+discover_flat(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *place, const struct layout *l,
+    struct dirent **ents, int n, struct diag *d)
+{
+	char cert[PATH_MAX], key[PATH_MAX];
+	struct stat sb;
+
+	for (int i = 0; i < n; i++) {
+		const char *file = ents[i]->d_name;
+		int kind;
+
+		if (file[0] == '.' ||
+		    (kind = layout_flat_pair(l, place, file, cert, sizeof(cert),
+		    key)) <= 0)
+			continue;
+		if (kind == 2) {	/* a key: its certificate's entry says */
+			if (lstat(cert, &sb) == -1 && errno == ENOENT)
+				explain_pair(place, cert, key, l->key_alone, d);
+			continue;
+		}
+		/* a pair without events that prev held still holds: no need to
+		 * look at its files again */
+		if ((prev != NULL && !changes_file(ch, cert, NULL, 1) &&
+		    !changes_file(ch, key, NULL, 1) &&
+		    certset_get(prev, cert, key) != NULL) ||
+		    (is_file(cert) && is_file(key)))
+			discover_load(cs, prev, ch, cert, key, d);
+		else
+			explain_pair(place, cert, key, l->key_alone, d);
+	}
+}
+
+/* the pairs of flat row l in subdirectory sub of dir */
+static void
+discover_flat_sub(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *dir, const char *sub,
+    const struct layout *l, struct diag *d)
+{
+	char place[PATH_MAX];
+	struct dirent **ents;
+	int n;
+
+	if (path_join(place, sizeof(place), dir, sub) == -1 ||
+	    (n = scandir(place, &ents, NULL, NULL)) == -1)
+		return;		/* no directory: nothing of l's there */
+	discover_flat(cs, prev, ch, place, l, ents, n, d);
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+}
+
+/* the pair of subdirectory sub of dir, or why there is none when that looks
+ * like a mistake (a plain file, like certbot's live/README, or a directory
+ * holding none of the files is skipped without a word) */
+static void
+discover_sub(struct certset *cs, const struct certset *prev,
+    const struct changes *ch, const char *dir, const char *sub,
+    struct diag *d)
+{
+	char cert[PATH_MAX], key[PATH_MAX], path[PATH_MAX];
+	struct certkey *ck;
+	struct stat sb;
+
+	/* a subdirectory without events that held a pair still does: no need
+	 * to look at the files again */
+	if (prev != NULL && !changes_entry(ch, dir, sub) &&
+	    (ck = sub_held(prev, dir, sub)) != NULL) {
+		snprintf(cert, sizeof(cert), "%s", ck->cert_path);
+		snprintf(key, sizeof(key), "%s", ck->key_path);
+		discover_load(cs, prev, ch, cert, key, d);
+		return;
+	}
+	if (sub_find(dir, sub, cert, key, sizeof(cert))) {
+		discover_load(cs, prev, ch, cert, key, d);
+		return;
+	}
+	if (path_join(path, sizeof(path), dir, sub) == -1)
+		return;
 	if (stat(path, &sb) == -1) {
 		certs_explain(d, DIAG_WARNING, path, "this cert_dir entry", errno);
 		return;
 	}
 	if (!S_ISDIR(sb.st_mode))
 		return;
-	for (size_t l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
-		int present[2];
-
-		for (int k = 0; k < 2; k++) {
-			snprintf(file[k], sizeof(file[k]), "%s/%s", path,
-			    layouts[l][k]);
-			present[k] = lstat(file[k], &sb) == 0 || errno != ENOENT;
-			if (present[k] && stat(file[k], &sb) == -1)
-				certs_explain(d, DIAG_WARNING, file[k], k == 0 ?
-				    "certificate" : "private key", errno);
-		}
-		if (present[0] != present[1])
-			diag_warn(d, path, 0, "holds %s but no %s; cert_dir "
-			    "discovery needs both files of a pair",
-			    layouts[l][present[0] ? 0 : 1],
-			    layouts[l][present[0] ? 1 : 0]);
-	}
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (!layout_flat(&layouts[l]) && layout_sub_pair(&layouts[l], dir,
+		    sub, cert, sizeof(cert), key) == 0)
+			explain_pair(path, cert, key, layouts[l].key_alone, d);
 }
 
 void
@@ -366,28 +610,116 @@ certset_discover(struct certset *cs, const struct certset *prev,
 		diag_err(d, dir, 0, "cannot read cert_dir: %s", strerror(errno));
 		return;
 	}
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (layout_flat(&layouts[l]))
+			discover_flat(cs, prev, ch, dir, &layouts[l], ents, n, d);
 	for (int i = 0; i < n; i++) {
-		char cert[4096], key[4096];
-		struct certkey *ck;
-		int same = prev != NULL && !changes_entry(ch, dir, ents[i]->d_name);
-		int found = 0;
+		const char *e = ents[i]->d_name;
 
-		if (ents[i]->d_name[0] == '.')
-			goto next;
-		/* a subdirectory without events that held a pair still does:
-		 * no need to look at the files again */
-		if (same && (ck = certset_find_sub(prev, dir,
-		    ents[i]->d_name)) != NULL) {
-			snprintf(cert, sizeof(cert), "%s", ck->cert_path);
-			snprintf(key, sizeof(key), "%s", ck->key_path);
-			found = 1;
-		}
-		if (found || certset_find_layout(dir, ents[i]->d_name, cert, key,
-		    sizeof(cert)))
-			certset_load(cs, prev, ch, cert, key, 1, &ck, d);
-		else
-			certset_explain_sub(dir, ents[i]->d_name, d);
-next:
+		if (e[0] == '.' || ents[i]->d_type == DT_REG)
+			continue;	/* a file: taken above, or no pair's */
+		for (size_t l = 0; l < NLAYOUTS; l++)
+			if (layout_flat(&layouts[l]) && layouts[l].dir[0] != '\0' &&
+			    strcmp(layouts[l].dir, e) == 0)
+				discover_flat_sub(cs, prev, ch, dir, e, &layouts[l], d);
+		discover_sub(cs, prev, ch, dir, e, d);
+	}
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+}
+
+/* what flat row l makes of file in directory place: -1 none of its files,
+ * else as certset_pair_of_path */
+static int
+pair_of_flat_file(const struct certset *prev, const struct layout *l,
+    const char *place, const char *file, struct certkey **old, char *cert,
+    char *key, size_t len)
+{
+	int kind = layout_flat_pair(l, place, file, cert, len, key);
+
+	if (kind < 0)
+		return -1;
+	if (kind == 0) {
+		cert[0] = key[0] = '\0';
+		return CERTSET_PATH_NONE;
+	}
+	*old = certset_get(prev, cert, key);
+	if (!is_file(cert) || !is_file(key))
+		cert[0] = key[0] = '\0';
+	return CERTSET_PATH_PAIR;
+}
+
+int
+certset_pair_of_path(const struct certset *prev, const char *dir,
+    const char *path, struct certkey **old, char *cert, char *key,
+    size_t len)
+{
+	char sub[FILE_NAME_LEN], place[PATH_MAX], f[2][PATH_MAX];
+	size_t n = strlen(dir);
+	const char *rel = path + n + 1, *file;
+	struct stat sb;
+	int r, found = 0;
+
+	*old = NULL;
+	cert[0] = key[0] = '\0';
+	if (strncmp(path, dir, n) != 0 || path[n] != '/' || *rel == '.')
+		return CERTSET_PATH_NONE;
+	if ((file = strchr(rel, '/')) == NULL) {
+		/* an entry of cert_dir: a file of pairs side by side, another
+		 * file, or a directory that may hold pairs */
+		for (size_t l = 0; l < NLAYOUTS; l++)
+			if (layout_flat(&layouts[l]) && (r = pair_of_flat_file(prev,
+			    &layouts[l], dir, rel, old, cert, key, len)) >= 0)
+				return r;
+		return stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode) ?
+		    CERTSET_PATH_NONE : CERTSET_PATH_ENTRY;
+	}
+	if ((size_t)(file - rel) >= sizeof(sub))
+		return CERTSET_PATH_NONE;
+	memcpy(sub, rel, (size_t)(file - rel));
+	sub[file - rel] = '\0';
+	file++;
+	if (*file == '\0' || *file == '.' || strchr(file, '/') != NULL ||
+	    path_join(place, sizeof(place), dir, sub) == -1)
+		return CERTSET_PATH_NONE;	/* discovery never looks there */
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (layout_flat(&layouts[l]) && strcmp(layouts[l].dir, sub) == 0 &&
+		    (r = pair_of_flat_file(prev, &layouts[l], place, file, old,
+		    cert, key, len)) >= 0)
+			return r;
+	for (size_t l = 0; l < NLAYOUTS; l++)
+		if (!layout_flat(&layouts[l]) && layout_sub_pair(&layouts[l], dir,
+		    sub, f[0], sizeof(f[0]), f[1]) == 0)
+			found |= strcmp(strrchr(f[0], '/') + 1, file) == 0 ||
+			    strcmp(strrchr(f[1], '/') + 1, file) == 0;
+	if (!found)
+		return CERTSET_PATH_NONE;
+	/* one pair per subdirectory: the one prev took, the one there now */
+	*old = sub_held(prev, dir, sub);
+	if (!sub_find(dir, sub, cert, key, len))
+		cert[0] = key[0] = '\0';
+	return CERTSET_PATH_PAIR;
+}
+
+void
+certset_watch_dirs(const char *dir, void (*fn)(const char *dir, void *arg),
+    void *arg)
+{
+	struct dirent **ents;
+	int n;
+
+	fn(dir, arg);
+	if ((n = scandir(dir, &ents, NULL, NULL)) == -1)
+		return;
+	for (int i = 0; i < n; i++) {
+		char sub[PATH_MAX];
+		struct stat sb;
+
+		if (ents[i]->d_name[0] != '.' && ents[i]->d_type != DT_REG &&
+		    path_join(sub, sizeof(sub), dir, ents[i]->d_name) == 0 &&
+		    stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+			fn(sub, arg);
 		free(ents[i]);
 	}
 	free(ents);

@@ -63,27 +63,50 @@ int certset_add(struct certset *cs, struct certkey *ck, int index_names);
 struct certset *certset_copy(const struct certset *src,
     struct certkey *const *drop, size_t ndrop);
 
-/* The pair that holds cert and key in the layouts cert_dir discovery knows,
- * in subdirectory name of dir: fills cert and key (each of size len) and
- * returns 1 when both are files, else 0. */
-int certset_find_layout(const char *dir, const char *name, char *cert,
-    char *key, size_t len);
-
-/* The pair of cs found in subdirectory name of dir in one of the layouts
- * cert_dir discovery knows (looked up, not on disk), or NULL. */
-struct certkey *certset_find_sub(const struct certset *cs, const char *dir,
-    const char *name);
+/*
+ * The on-disk certificate layouts cert_dir discovery knows (certbot's
+ * live/<name>/, a Kubernetes TLS secret, the ACME clients' directories) are
+ * one table in certset.c, one row each; README's cert_dir section lists
+ * them. Nothing outside certset.c knows a layout: it asks the functions
+ * below. Each row says where a pair's two files lie: in a subdirectory of
+ * cert_dir of their own (at most one pair from each), or side by side with
+ * other pairs' files in cert_dir or in a subdirectory of it.
+ */
 
 /*
- * Load every certificate in cert_dir: each subdirectory (symlinks followed)
- * holding fullchain.pem + privkey.pem (certbot's live/<name>/) or tls.crt +
- * tls.key (a Kubernetes TLS secret). Names starting with '.' are skipped,
- * and so are plain files and directories holding none of those files; a
- * dangling symlink, an unreadable entry or half a pair is a warning naming
- * it and the likely cause. prev and ch as for certset_load.
+ * Load every certificate in cert_dir dir, in any of the layouts. Names
+ * starting with '.' are skipped, and so are the other files the tools write
+ * beside a pair and directories holding none of a pair's files; a dangling
+ * symlink, an unreadable entry or half a pair is a warning naming it and
+ * the likely cause. prev and ch as for certset_load.
  */
 void certset_discover(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *dir, struct diag *d);
+
+/* what a path under cert_dir is to discovery (certset_pair_of_path) */
+enum {
+	CERTSET_PATH_NONE,	/* no pair's file: a change to it changes nothing */
+	CERTSET_PATH_PAIR,	/* a file of one pair */
+	CERTSET_PATH_ENTRY	/* maybe a directory that holds pairs, come or
+				 * gone: only a new discovery can tell */
+};
+
+/*
+ * Which pair the file at path, in cert_dir dir or below, belongs to: for
+ * CERTSET_PATH_PAIR, *old is the pair prev holds from the same place
+ * (looked up, not on disk; NULL: none) and cert and key (each of size len)
+ * the pair discovery finds there now ("" when its files are not both there).
+ * Returns a CERTSET_PATH_ value.
+ */
+int certset_pair_of_path(const struct certset *prev, const char *dir,
+    const char *path, struct certkey **old, char *cert, char *key,
+    size_t len);
+
+/* Call fn(d, arg) for cert_dir dir and for every directory in it where
+ * discovery may find pairs, now or once their files are written: the
+ * directories whose events can change what discovery finds. */
+void certset_watch_dirs(const char *dir, void (*fn)(const char *d, void *arg),
+    void *arg);
 
 /* Choose up to one ECDSA and one RSA certificate for host (of domain name)
  * from the SAN index: the exact name first, then the one-label wildcard;

@@ -57,7 +57,7 @@ static const struct config *boot_cfg;
 
 /*
  * One watched directory. In a directory watched for everything in it
- * (policy_dir, cert_dir and its subdirectories, the real directory behind a
+ * (policy_dir, cert_dir and its directories, the real directory behind a
  * symlinked file) any event counts. In the directory of a file named in the
  * configuration, only events on those files' names count, and names starting
  * with ".." (the Kubernetes volume's ..data swap): a log file written next
@@ -207,26 +207,28 @@ watch_want_file(struct watch **v, size_t *n, const char *path)
 		watch_want(v, n, dirname(real), NULL);
 }
 
-/* cert_dir and each of its subdirectories (certbot's live/<name>/) */
+/* the watch set being filled (certset_watch_dirs' callback argument) */
+struct want_set {
+	struct watch **v;
+	size_t *n;
+};
+
+static void
+watch_want_dir(const char *dir, void *arg)
+{
+	struct want_set *ws = arg;
+
+	watch_want(ws->v, ws->n, dir, NULL);
+}
+
+/* cert_dir and its directories that may hold pairs, as its layouts say
+ * (certset.c): directories only, never the files of a pair */
 static void
 watch_want_cert_dir(struct watch **v, size_t *n, const char *dir)
 {
-	struct dirent **ents;
-	int k;
+	struct want_set ws = { v, n };
 
-	watch_want(v, n, dir, NULL);
-	if ((k = scandir(dir, &ents, NULL, NULL)) == -1)
-		return;
-	for (int i = 0; i < k; i++) {
-		char sub[PATH_MAX];
-
-		if (ents[i]->d_name[0] != '.') {
-			snprintf(sub, sizeof(sub), "%s/%s", dir, ents[i]->d_name);
-			watch_want(v, n, sub, NULL);
-		}
-		free(ents[i]);
-	}
-	free(ents);
+	certset_watch_dirs(dir, watch_want_dir, &ws);
 }
 
 /* dir's parent, for dir's own name: a directory removed and made again,

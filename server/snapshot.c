@@ -610,10 +610,11 @@ fail:
 
 /*
  * The incremental build. With file events to go by that touch neither the
- * configuration nor cert_dir's list of entries, only what the events name
+ * configuration nor the directories of cert_dir that hold pairs (an entry
+ * come or gone, as certset_pair_of_path tells), only what the events name
  * can differ from prev: the policy files named, the certificate pairs whose
- * files (or the directories their symlinks lead to) saw events, pairs new in
- * a cert_dir subdirectory with events, and the domains using or covered by
+ * files (or the directories their symlinks lead to) saw events, pairs new
+ * where files of cert_dir saw events, and the domains using or covered by
  * any of those. The new snapshot copies prev's tables (a table copy, no
  * rehashing), shares its certificate set when no certificate changed, and
  * loads just those domains again, so a change to one domain of 10,000 costs
@@ -733,24 +734,19 @@ config_touched(const char *config_path, const struct changes *ch)
 	return changes_file(ch, real, dir, 0);
 }
 
-/* the subdirectory name of cert_dir (of length dirlen) that dir (NULL
- * fine) is, or NULL: names starting with '.' are no certificate's */
-static const char *
-cert_subdir(const char *cert_dir, size_t dirlen, const char *dir)
+/* is path dir itself or below it? */
+static int
+path_under(const char *path, const char *dir)
 {
-	const char *sub;
+	size_t n = strlen(dir);
 
-	if (dir == NULL || strncmp(dir, cert_dir, dirlen) != 0 ||
-	    dir[dirlen] != '/')
-		return NULL;
-	sub = dir + dirlen + 1;
-	return *sub == '.' || strchr(sub, '/') != NULL ? NULL : sub;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-/* are all events in policy_dir or subdirectories of cert_dir, with no
- * certificate named in the configuration? Then only the pairs of those
- * subdirectories can have changed, and finding them needs no walk over
- * every certificate. */
+/* are all events in policy_dir or in cert_dir and below, with no
+ * certificate named in the configuration? Then only the pairs the layouts
+ * (certset_pair_of_path) give those files can have changed, and finding
+ * them needs no walk over every certificate. */
 static int
 events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 {
@@ -765,11 +761,24 @@ events_in_known_dirs(const struct snapshot *s, const struct changes *ch)
 		const char *dir = ch->dirs.slots[i].key;
 
 		if (dir != NULL && strcmp(dir, s->cfg.policy_dir) != 0 &&
-		    (cert_dir == NULL ||
-		    cert_subdir(cert_dir, strlen(cert_dir), dir) == NULL))
+		    (cert_dir == NULL || !path_under(dir, cert_dir)))
 			return 0;
 	}
 	return 1;
+}
+
+/* note ck, a pair of prev's, as changed by the events (once); returns 0, or
+ * PATCH_FULL when there are too many */
+static int
+patch_old(struct patch *p, struct certkey *ck)
+{
+	for (size_t k = 0; k < p->nold; k++)
+		if (p->old_cks[k] == ck)
+			return 0;
+	if (p->nold == PATCH_MAX_PAIRS)
+		return PATCH_FULL;
+	p->old_cks[p->nold++] = ck;
+	return 0;
 }
 
 /* is a file of ck's pair still being written? Then the pair stays whole */
@@ -781,57 +790,60 @@ pair_held(const struct changes *ch, const struct certkey *ck)
 
 /*
  * The certificates: prev's pairs whose files changed (old_cks), and pairs
- * that appeared in cert_dir subdirectories with events. Builds s->certs:
- * prev's set shared when nothing changed, else a copy with the changes.
- * Returns 0, -1, or PATCH_FULL.
+ * that appeared in cert_dir where files saw events. Builds s->certs: prev's
+ * set shared when nothing changed, else a copy with the changes. Returns 0,
+ * -1, or PATCH_FULL.
  */
 static int
 patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 {
 	const struct certset *pc = p->prev->certs;
 	const char *cert_dir = s->cfg.cert_dir;
-	size_t dirlen = cert_dir != NULL ? strlen(cert_dir) : 0;
-	char cert[4096], key[4096];
+	char cert[PATH_MAX], key[PATH_MAX];
 	char *added[PATCH_MAX_PAIRS][2];	/* cert, key of new pairs */
 	size_t nadd = 0;
-	int rc = PATCH_FULL;
+	int rc = PATCH_FULL, elsewhere = !events_in_known_dirs(s, p->ch);
 
-	if (events_in_known_dirs(s, p->ch)) {
-		/* only pairs of cert_dir subdirectories with events */
-		for (size_t i = 0; cert_dir != NULL && i < p->ch->dirs.cap; i++) {
-			const char *sub = cert_subdir(cert_dir, dirlen,
-			    p->ch->dirs.slots[i].key);
-			struct certkey *ck;
+	/* events elsewhere, or pairs named in the configuration: any pair's
+	 * files, or where their symlinks lead, may have changed */
+	for (size_t i = 0; elsewhere && i < pc->n; i++) {
+		struct certkey *ck = pc->v[i];
 
-			if (sub == NULL ||
-			    (ck = certset_find_sub(pc, cert_dir, sub)) == NULL ||
-			    certs_unchanged(ck) || pair_held(p->ch, ck))
-				continue;
-			if (p->nold == PATCH_MAX_PAIRS)
-				return PATCH_FULL;
-			p->old_cks[p->nold++] = ck;
-		}
-	} else {
-		for (size_t i = 0; i < pc->n; i++) {
-			struct certkey *ck = pc->v[i];
-
-			if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
-			    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
-			    certs_unchanged(ck) || pair_held(p->ch, ck))
-				continue;
-			if (p->nold == PATCH_MAX_PAIRS)
-				return PATCH_FULL;
-			p->old_cks[p->nold++] = ck;
-		}
+		if ((!changes_file(p->ch, ck->cert_path, ck->cert_real_dir, 0) &&
+		    !changes_file(p->ch, ck->key_path, ck->key_real_dir, 0)) ||
+		    certs_unchanged(ck) || pair_held(p->ch, ck))
+			continue;
+		if (patch_old(p, ck) != 0)
+			return PATCH_FULL;
 	}
-	/* pairs new in a subdirectory of cert_dir that saw events */
-	for (size_t i = 0; cert_dir != NULL && i < p->ch->dirs.cap; i++) {
-		const char *sub = cert_subdir(cert_dir, dirlen,
-		    p->ch->dirs.slots[i].key);
+	/* in cert_dir the layouts say which pair a file is of: the one prev
+	 * took from its place, and the one discovery finds there now */
+	for (size_t i = 0; cert_dir != NULL && i < p->ch->files.cap; i++) {
+		const char *path = p->ch->files.slots[i].key;
+		struct certkey *old;
+		int what, dup = 0;
 
-		if (sub == NULL ||
-		    !certset_find_layout(cert_dir, sub, cert, key, sizeof(cert)) ||
-		    certset_has(pc, cert, key))
+		if (path == NULL || !path_under(path, cert_dir))
+			continue;
+		what = certset_pair_of_path(pc, cert_dir, path, &old, cert, key,
+		    sizeof(cert));
+		if (what == CERTSET_PATH_ENTRY)
+			goto out;	/* an entry come or gone: discovery */
+		if (what != CERTSET_PATH_PAIR)
+			continue;
+		/* a place that now gives another layout's pair: discovery */
+		if (old != NULL && cert[0] != '\0' && (strcmp(old->cert_path,
+		    cert) != 0 || strcmp(old->key_path, key) != 0))
+			goto out;
+		if (old != NULL && !certs_unchanged(old) && !pair_held(p->ch, old) &&
+		    patch_old(p, old) != 0)
+			goto out;
+		for (size_t k = 0; k < nadd; k++)
+			dup |= strcmp(added[k][0], cert) == 0;
+		/* a new pair with a file still being written: its close is the
+		 * change that adds it */
+		if (cert[0] == '\0' || dup || certset_has(pc, cert, key) ||
+		    changes_held(p->ch, cert) || changes_held(p->ch, key))
 			continue;
 		if (nadd == PATCH_MAX_PAIRS)
 			goto out;
@@ -1101,9 +1113,7 @@ snapshot_patch(const char *config_path, unsigned long generation,
 	time_t now = time(NULL);
 	int rc = PATCH_FULL;
 
-	if (ch->dirs_all.n > 0 || config_touched(config_path, ch) ||
-	    (prev->cfg.cert_dir != NULL &&
-	    strmap_get(&ch->dirs, prev->cfg.cert_dir) != NULL))
+	if (ch->dirs_all.n > 0 || config_touched(config_path, ch))
 		return PATCH_FULL;
 	if ((s = snapshot_new(generation)) == NULL)
 		return PATCH_FULL;

@@ -71,8 +71,9 @@ struct snapshot {
  * With prev (a reload), files whose stamps did not change are not read
  * again: their certificates and domains are shared with prev. With ch (the
  * file events since prev), files ch says cannot have changed are not even
- * stat()ed, and when the events touch neither the configuration nor
- * cert_dir's entries the build is incremental (patched): prev's tables are
+ * stat()ed, and when the events touch neither the configuration nor the
+ * directories of cert_dir that hold pairs (certset_pair_of_path) the build
+ * is incremental (patched): prev's tables are
  * copied and only the domains and certificates the events name are looked
  * at. A domain that fails now but loaded in prev keeps its prev version
  * (counted in nkept).
