@@ -19,6 +19,14 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS
 BUILD = build
 VERSION = 0.1.0
 
+# mbedTLS 3.6, by default built once from Debian 13's source package into
+# .deps/mbedtls with mta-stsd's options and PSA drivers (scripts/fetch-mbedtls.sh,
+# scripts/mbedtls-config.sh): the fast build (with nettle, a TLS handshake
+# costs 0.9x nginx's server CPU, docs/BENCHMARKS.md). MBEDTLS_SYSTEM=yes uses
+# the system's instead (pkg-config mbedtls >= 3.6; no drivers, slower).
+MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
+MBEDTLS_SYSTEM ?= no
+
 # Set-up, before anything is built: what this machine lacks is installed by
 # scripts/install-deps.sh when make runs as root (Debian); as another user make
 # stops and prints the one command to run. The test goals check the whole list
@@ -33,10 +41,9 @@ GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
 # NOGNUTLS=1 (below) builds its own libmicrohttpd
 DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
-MBEDTLS_PREFIX = $(CURDIR)/.deps/mbedtls
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
-	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || pkg-config --atleast-version=3.6 mbedtls || \
+	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
 	[ -f $(MBEDTLS_PREFIX)/lib/libmbedtls.a ] || { command -v cmake && command -v bzip2 && \
 	command -v xz && python3 -c "import jinja2, jsonschema"; }; } && \
 	{ [ -z "$(filter run,$(GOALS))" ] || command -v openssl; }
@@ -55,18 +62,29 @@ endif
 endif
 endif
 
-# mbedTLS 3.6: the system's if pkg-config finds it, else built once from Debian 13's
-# source package into .deps/mbedtls (see scripts/fetch-mbedtls.sh)
-MBEDTLS_SYSTEM := $(shell pkg-config --atleast-version=3.6 mbedtls 2>/dev/null && echo yes)
+# the nettle PSA driver (ECDSA P-256 and X25519 through libhogweed): on where
+# pkg-config finds hogweed >= 3.6 (Debian: nettle-dev), NETTLE=no for without
+ifndef NETTLE
+NETTLE := $(shell pkg-config --atleast-version=3.6 hogweed 2>/dev/null && echo yes || echo no)
+endif
+# nettle, hogweed and GMP are linked statically: only the few functions the
+# driver calls come along (as shared libraries their pages added 0.5 MiB to
+# the resident size of a process serving one domain)
+NETTLE_LIBS = -Wl,-Bstatic -lhogweed -lnettle -lgmp -Wl,-Bdynamic
 ifeq ($(MBEDTLS_SYSTEM),yes)
 MBEDTLS_CFLAGS := $(shell pkg-config --cflags mbedtls)
 MBEDTLS_LIBS := $(shell pkg-config --libs mbedtls mbedx509 mbedcrypto)
 MBEDTLS_DEP :=
 else
 MBEDTLS_CFLAGS := -isystem $(MBEDTLS_PREFIX)/include
-MBEDTLS_LIBS := $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbedx509.a \
+# whether the build has the nettle driver is read from its configuration when
+# linking (recursive: the first `make` builds mbedTLS before it links)
+MBEDTLS_HAS_NETTLE = $(shell grep -qs '^\#define MTA_STSD_NETTLE_DRIVER_ENABLED' \
+	$(MBEDTLS_PREFIX)/include/mbedtls/mbedtls_config.h && echo yes)
+MBEDTLS_LIBS = $(MBEDTLS_PREFIX)/lib/libmbedtls.a $(MBEDTLS_PREFIX)/lib/libmbedx509.a \
 	$(MBEDTLS_PREFIX)/lib/libmbedcrypto.a $(MBEDTLS_PREFIX)/lib/libeverest.a \
-	$(MBEDTLS_PREFIX)/lib/libp256m.a
+	$(MBEDTLS_PREFIX)/lib/libp256m.a \
+	$(if $(MBEDTLS_HAS_NETTLE),$(MBEDTLS_PREFIX)/lib/libmtastsd-nettle.a $(NETTLE_LIBS))
 MBEDTLS_DEP := $(MBEDTLS_PREFIX)/lib/libmbedtls.a
 endif
 
@@ -114,12 +132,20 @@ all: $(BUILD)/mta-stsd
 
 deps: $(MBEDTLS_DEP) $(MHD_DEP)
 
-# the mbedTLS build's inputs: the scripts and mta-stsd's X25519 PSA driver
+# the mbedTLS build's inputs: the scripts and mta-stsd's PSA drivers
 MBEDTLS_INPUTS = scripts/fetch-mbedtls.sh scripts/mbedtls-config.sh scripts/mbedtls-build.sh $(wildcard scripts/mbedtls-driver/*)
 
-$(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS)
+# (rebuilt when NETTLE differs from what the build was made with; the source
+# tarball fetch-mbedtls.sh downloaded is kept in .deps/src and used again)
+MBEDTLS_NETTLE_BUILT := $(shell cat $(MBEDTLS_PREFIX)/nettle 2>/dev/null)
+MBEDTLS_TARBALL ?= $(firstword $(wildcard $(dir $(MBEDTLS_PREFIX))src/mbedtls_3.6*.orig.tar.*))
+$(MBEDTLS_PREFIX)/lib/libmbedtls.a: $(MBEDTLS_INPUTS) $(if $(filter-out $(NETTLE),$(MBEDTLS_NETTLE_BUILT)),FORCE)
 	rm -rf $(MBEDTLS_PREFIX)
-	sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
+	MTA_STSD_NETTLE=$(NETTLE) MBEDTLS_TARBALL=$(MBEDTLS_TARBALL) sh scripts/fetch-mbedtls.sh $(MBEDTLS_PREFIX)
+	echo $(NETTLE) >$(MBEDTLS_PREFIX)/nettle
+
+.PHONY: FORCE
+FORCE:
 
 $(MHD_PREFIX)/lib/libmicrohttpd.a: scripts/fetch-microhttpd.sh
 	rm -rf $(MHD_PREFIX)
@@ -145,10 +171,14 @@ UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_health = health
+UNIT_nettle_driver =
+# the nettle driver's test sees the PSA core's calls of the driver (--wrap)
+UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
+comma := ,
 define unit_rule
-$(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1)))
+$(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(MBEDTLS_DEP)
 	$$(CC) $$(ALL_CFLAGS) $$(HARDEN_LDFLAGS) -Iserver $$$$(pkg-config --cflags cmocka) -o $$@ $$< \
-		$(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(LIBS) $$$$(pkg-config --libs cmocka)
+		$(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(UNIT_LDFLAGS_$(1)) $$(LIBS) $$$$(pkg-config --libs cmocka)
 endef
 $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$(t))))
 
@@ -207,6 +237,11 @@ image:
 # when no registry is reachable). See tests/image/run.sh.
 image-test:
 	bash tests/image/run.sh
+
+# the elliptic-curve micro-benchmark (bench/crypto.sh: callgrind instruction
+# counts and microseconds per operation, docs/BENCHMARKS.md)
+$(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(MBEDTLS_LIBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:

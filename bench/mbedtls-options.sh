@@ -38,6 +38,11 @@ opts() {
 	psa-p256m) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED ;;
 	psa-p256m-rand) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED unset MBEDTLS_ECDSA_DETERMINISTIC ;;
 	everest-p256m) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MBEDTLS_PSA_P256M_DRIVER_ENABLED ;;
+	# before / with the nettle driver (what scripts/mbedtls-config.sh sets where
+	# pkg-config finds hogweed): the ECDSA signature, the key-pair check and
+	# X25519 through nettle
+	before) echo unset MTA_STSD_NETTLE_DRIVER_ENABLED unset MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_ECDSA_DETERMINISTIC ;;
+	nettle) echo set MTA_STSD_NETTLE_DRIVER_ENABLED set MBEDTLS_USE_PSA_CRYPTO unset MBEDTLS_ECDSA_DETERMINISTIC ;;
 	all) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MBEDTLS_USE_PSA_CRYPTO \
 		set MBEDTLS_PSA_P256M_DRIVER_ENABLED unset MBEDTLS_ECDSA_DETERMINISTIC ;;
 	*) echo "unknown variant $1" >&2; exit 2 ;;

@@ -18,17 +18,25 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mbedtls-src.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-if ! sh "$here/debian-source.sh" mbedtls "$work/src" "$suite"; then
-	echo "fetch-mbedtls: could not fetch the mbedtls source; or install" \
-		"mbedTLS 3.6 so that pkg-config finds mbedtls >= 3.6" >&2
-	exit 1
-fi
+if [ -n "${MBEDTLS_TARBALL:-}" ]; then
+	# a source tarball at hand (an mbedtls_3.6*.orig.tar.*, e.g. one this script
+	# downloaded before: it keeps a copy in src/ beside PREFIX)
+	orig=$MBEDTLS_TARBALL
+else
+	if ! sh "$here/debian-source.sh" mbedtls "$work/src" "$suite"; then
+		echo "fetch-mbedtls: could not fetch the mbedtls source; or install" \
+			"mbedTLS 3.6 so that pkg-config finds mbedtls >= 3.6" >&2
+		exit 1
+	fi
 
-orig=$(ls "$work"/src/mbedtls_3.6*.orig.tar.* 2>/dev/null | head -n 1)
-if [ -z "$orig" ]; then
-	echo "fetch-mbedtls: the $suite mbedtls source is not version 3.6:" \
-		"$(ls "$work/src")" >&2
-	exit 1
+	orig=$(ls "$work"/src/mbedtls_3.6*.orig.tar.* 2>/dev/null | head -n 1)
+	if [ -z "$orig" ]; then
+		echo "fetch-mbedtls: the $suite mbedtls source is not version 3.6:" \
+			"$(ls "$work/src")" >&2
+		exit 1
+	fi
+	mkdir -p "$(dirname "$prefix")/src"
+	cp "$orig" "$(dirname "$prefix")/src/" 2>/dev/null || true
 fi
 mkdir -p "$work/tree"
 tar -xf "$orig" -C "$work/tree" --strip-components=1

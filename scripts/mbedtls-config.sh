@@ -19,6 +19,23 @@ $cfg set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED
 # regenerates the PSA driver wrappers (needs python3-jinja2, python3-jsonschema).
 sh "$(dirname "$0")/mbedtls-driver/add-to-tree.sh" "$tree"
 $cfg set MTA_STSD_X25519_DRIVER_ENABLED
+# speed: mta-stsd's nettle PSA driver (scripts/mbedtls-driver/nettle_driver.c)
+# signs ECDSA P-256 and computes P-256 public keys (the key-pair check of every
+# certificate loaded) with nettle's secp256r1 code instead of ecp.c's generic
+# bignums (docs/BENCHMARKS.md). mbedTLS's TLS and pk layers reach PSA drivers
+# only with MBEDTLS_USE_PSA_CRYPTO; the driver signs randomized ECDSA (k from
+# PSA's CTR_DRBG), which pk asks for when MBEDTLS_ECDSA_DETERMINISTIC is unset.
+# MTA_STSD_NETTLE=yes|no|auto (auto, the default: where pkg-config finds
+# hogweed >= 3.6, Debian's nettle-dev); the Makefile passes its NETTLE.
+nettle=${MTA_STSD_NETTLE:-auto}
+if [ "$nettle" = auto ]; then
+	if pkg-config --atleast-version=3.6 hogweed 2>/dev/null; then nettle=yes; else nettle=no; fi
+fi
+if [ "$nettle" = yes ]; then
+	$cfg set MTA_STSD_NETTLE_DRIVER_ENABLED
+	$cfg set MBEDTLS_USE_PSA_CRYPTO
+	$cfg unset MBEDTLS_ECDSA_DETERMINISTIC
+fi
 # features mta-stsd never uses: smaller library, smaller attack surface
 $cfg unset MBEDTLS_SSL_RENEGOTIATION
 # curves: web PKI certificates and the key shares HTTPS clients offer use

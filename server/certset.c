@@ -4,11 +4,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "names.h"
 
@@ -135,6 +138,20 @@ pair_text(const char *cert, const char *key)
 	return pair;
 }
 
+/* prev's pair "cert\nkey" when its files did not change, else NULL */
+static struct certkey *
+certset_reusable(const struct certset *prev, const struct changes *ch,
+    const char *pair, const char *cert, const char *key)
+{
+	struct certkey *ck;
+
+	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
+	    ((!changes_file(ch, cert, ck->cert_real_dir, 0) &&
+	    !changes_file(ch, key, ck->key_real_dir, 0)) || certs_unchanged(ck)))
+		return ck;
+	return NULL;
+}
+
 int
 certset_load(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *cert, const char *key,
@@ -151,9 +168,7 @@ certset_load(struct certset *cs, const struct certset *prev,
 		free(pair);
 		return 0;
 	}
-	if (prev != NULL && (ck = strmap_get(&prev->by_pair, pair)) != NULL &&
-	    ((!changes_file(ch, cert, ck->cert_real_dir, 0) &&
-	    !changes_file(ch, key, ck->key_real_dir, 0)) || certs_unchanged(ck)))
+	if ((ck = certset_reusable(prev, ch, pair, cert, key)) != NULL)
 		certs_ref(ck);
 	else if (certs_load(cert, key, &ck, d) == -1) {
 		free(pair);
@@ -496,7 +511,159 @@ explain_pair(const char *where, const char *cert, const char *key,
 		    strrchr(f[present[0] ? 1 : 0], '/') + 1);
 }
 
-/* load the pair cert + key into cs (indexed by SAN names) */
+/* a pair cert_dir discovery found, loaded by one of the threads of
+ * discover_flush (ck NULL and messages in d when it failed) */
+struct certset_pending {
+	char *cert, *key;
+	int load;			/* to be read (certs_load) */
+	struct certkey *reuse;		/* else prev's, unchanged */
+	struct certkey *ck;
+	struct diag d;
+};
+
+/* the pairs one certset_discover found, in the order found */
+struct certset_batch {
+	struct certset_pending *v;
+	size_t n, cap;
+};
+
+/* the batch of the certset_discover running on this thread, or NULL */
+static _Thread_local struct certset_batch *discover_batch;
+
+struct certset_loader {
+	struct certset_pending *v;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* load pending pairs until none is left (each thread takes the next one) */
+static void *
+certset_loader_main(void *arg)
+{
+	struct certset_loader *ld = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&ld->next, 1)) < ld->n)
+		certs_load(ld->v[i].cert, ld->v[i].key, &ld->v[i].ck,
+		    &ld->v[i].d);
+	return NULL;
+}
+
+/* below this many new pairs one thread loads them (a thread's start and
+ * its malloc arena cost more than it saves) */
+#define CERTSET_PARALLEL_MIN 64
+#define CERTSET_THREADS_MAX 8
+
+/* certs_load every pending pair, on as many threads as there are cores
+ * (parsing and the key-pair check of 10,000 pairs take seconds) */
+static void
+certset_load_parallel(struct certset_pending *v, size_t n)
+{
+	struct certset_loader ld = { v, n, 0 };
+	pthread_t th[CERTSET_THREADS_MAX - 1];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int nth = 0;
+
+	atomic_init(&ld.next, 0);
+	if (cores > CERTSET_THREADS_MAX)
+		cores = CERTSET_THREADS_MAX;
+#if !defined(MBEDTLS_THREADING_C)
+	cores = 1;	/* mbedTLS's RNG and PSA state would be shared without locks */
+#endif
+	while (n >= CERTSET_PARALLEL_MIN && nth < cores - 1 &&
+	    pthread_create(&th[nth], NULL, certset_loader_main, &ld) == 0)
+		nth++;
+	certset_loader_main(&ld);	/* this thread too; the rest if none started */
+	while (nth > 0)
+		pthread_join(th[--nth], NULL);
+}
+
+/* note the pair for discover_flush; -1 (out of memory): load it now */
+static int
+discover_queue(struct certset_batch *b, struct certset *cs,
+    const struct certset *prev, const struct changes *ch, const char *cert,
+    const char *key)
+{
+	struct certset_pending *p;
+	char *pair;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct certset_pending *v = realloc(b->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		b->v = v;
+		b->cap = cap;
+	}
+	if ((pair = pair_text(cert, key)) == NULL)
+		return -1;
+	if (strmap_get(&cs->by_pair, pair) != NULL) {
+		free(pair);	/* in the set already */
+		return 0;
+	}
+	p = &b->v[b->n];
+	memset(p, 0, sizeof(*p));
+	if ((p->cert = strdup(cert)) == NULL || (p->key = strdup(key)) == NULL) {
+		free(p->cert);
+		free(pair);
+		return -1;
+	}
+	p->reuse = certset_reusable(prev, ch, pair, cert, key);
+	p->load = p->reuse == NULL;
+	free(pair);
+	b->n++;
+	return 0;
+}
+
+/* load the batch's new pairs (in parallel), then store every pair and move
+ * the messages in the order found, so that the set and the log do not
+ * depend on the threads */
+static void
+discover_flush(struct certset_batch *b, struct certset *cs, struct diag *d)
+{
+	struct certset_pending *load = calloc(b->n ? b->n : 1, sizeof(*load));
+	size_t nload = 0;
+
+	for (size_t i = 0; load != NULL && i < b->n; i++)
+		if (b->v[i].load)
+			load[nload++] = b->v[i];
+	if (load != NULL)
+		certset_load_parallel(load, nload);
+	for (size_t i = 0, k = 0; i < b->n; i++) {
+		struct certset_pending *p = &b->v[i];
+		struct certkey *ck = NULL;
+
+		if (p->load && load == NULL) {	/* out of memory: one by one */
+			certset_load(cs, NULL, NULL, p->cert, p->key, 1, &ck, d);
+			goto next;
+		}
+		if (p->load) {
+			diag_move(d, &load[k].d);
+			ck = load[k++].ck;
+		} else {
+			certs_ref(p->reuse);
+			ck = p->reuse;
+		}
+		/* found twice (two routes to one pair): stored once */
+		if (ck != NULL && certset_has(cs, p->cert, p->key)) {
+			certs_unref(ck);
+			ck = NULL;
+		}
+		if (ck != NULL && certset_store(cs, ck, 1) == -1)
+			diag_err(d, p->cert, 0, "out of memory");
+next:
+		free(p->cert);
+		free(p->key);
+	}
+	free(load);
+	free(b->v);
+	b->v = NULL;
+	b->n = b->cap = 0;
+}
+
+/* load the pair cert + key into cs (indexed by SAN names): queued while
+ * certset_discover runs, at once otherwise */
 static void
 discover_load(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *cert, const char *key,
@@ -504,6 +671,9 @@ discover_load(struct certset *cs, const struct certset *prev,
 {
 	struct certkey *ck;
 
+	if (discover_batch != NULL &&
+	    discover_queue(discover_batch, cs, prev, ch, cert, key) == 0)
+		return;
 	certset_load(cs, prev, ch, cert, key, 1, &ck, d);
 }
 
@@ -603,13 +773,17 @@ void
 certset_discover(struct certset *cs, const struct certset *prev,
     const struct changes *ch, const char *dir, struct diag *d)
 {
+	struct certset_batch batch = { NULL, 0, 0 };
 	struct dirent **ents;
 	int n;
+
 
 	if ((n = scandir(dir, &ents, NULL, NULL)) == -1) {
 		diag_err(d, dir, 0, "cannot read cert_dir: %s", strerror(errno));
 		return;
 	}
+	/* the pairs are found first, then loaded on several threads */
+	discover_batch = &batch;
 	for (size_t l = 0; l < NLAYOUTS; l++)
 		if (layout_flat(&layouts[l]))
 			discover_flat(cs, prev, ch, dir, &layouts[l], ents, n, d);
@@ -624,6 +798,8 @@ certset_discover(struct certset *cs, const struct certset *prev,
 				discover_flat_sub(cs, prev, ch, dir, e, &layouts[l], d);
 		discover_sub(cs, prev, ch, dir, e, d);
 	}
+	discover_batch = NULL;
+	discover_flush(&batch, cs, d);
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);

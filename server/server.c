@@ -89,6 +89,8 @@ struct conn {
 	int pfd_eof;			/* libmicrohttpd closed its end */
 	int mhd_done;			/* libmicrohttpd takes no more requests */
 	int wake_pending;		/* on the wake list */
+	int pfd_ready;			/* libmicrohttpd may have written: recv() pfd */
+	struct tls_bio bio;		/* fd, with mbedTLS's read-ahead */
 	size_t in_off, in_len, out_off, out_len;
 	size_t in_ok;			/* in[in_off..in_ok) checked: may go on */
 	size_t hdr_bytes;		/* the current request's header bytes so far */
@@ -625,18 +627,25 @@ again:
 			} else if (n == -1 && errno != EAGAIN && errno != EINTR)
 				return -1;
 		}
-		/* libmicrohttpd -> out */
-		if (c->out_off == c->out_len && !c->pfd_eof) {
+		/* libmicrohttpd -> out; only when it may have written: after
+		 * an epoll event on pfd or a wake (it writes in http_run), so
+		 * that forwarding a request costs no recv() only to learn
+		 * EAGAIN (epoll is level-triggered: nothing is missed) */
+		if (c->out_off == c->out_len && !c->pfd_eof && c->pfd_ready) {
 			c->out_off = c->out_len = 0;
 			n = recv(c->pfd, c->out, sizeof(c->out), 0);
 			if (n > 0) {
 				c->out_len = (size_t)n;
 				progress = 1;
+				/* a short read emptied the socket */
+				c->pfd_ready = (size_t)n == sizeof(c->out);
 			} else if (n == 0 || errno == ECONNRESET) {
 				/* closed; a reset only says it left requests
 				 * unread, and comes after all it wrote */
 				c->pfd_eof = 1;
-			} else if (errno != EAGAIN && errno != EINTR)
+			} else if (errno == EAGAIN)
+				c->pfd_ready = 0;
+			else if (errno != EINTR)
 				return -1;
 		}
 		/* out -> client */
@@ -712,6 +721,7 @@ conn_established(struct conn *c)
 	}
 	c->pfd = sp[0];
 	c->mhd_fd = sp[1];
+	c->pfd_ready = 1;
 	if (ev_add(c->pfd, 0) == -1)
 		return -1;
 	c->state = CONN_OPEN;
@@ -1008,7 +1018,9 @@ conn_accept(int lfd)
 		c->ev_fd = EPOLLIN | EPOLLRDHUP;
 		conn_evict_set(c, EVICT_HANDSHAKE);
 		mbedtls_ssl_set_user_data_p(&c->ssl, &c->peer);
-		mbedtls_ssl_set_bio(&c->ssl, &c->fd, tls_send, tls_recv, NULL);
+		tls_bio_init(&c->bio, fd);
+		mbedtls_ssl_set_bio(&c->ssl, &c->bio, tls_bio_send, tls_bio_recv,
+		    NULL);
 	}
 }
 
@@ -1218,6 +1230,10 @@ handle_fd_event(int fd, uint32_t events)
 
 	if (c == NULL)
 		return;
+	if (fd == c->fd && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		tls_bio_readable(&c->bio);
+	else if (fd == c->pfd)
+		c->pfd_ready = 1;
 	if (fd == c->fd && (events & (EPOLLERR | EPOLLHUP)) &&
 	    !(events & EPOLLIN)) {
 		conn_close(c);
@@ -1397,6 +1413,7 @@ worker_loop(struct worker *w)
 			struct conn *c = wake_v[i];
 
 			c->wake_pending = 0;
+			c->pfd_ready = 1;	/* it ran: it may have answered */
 			if (conn_pump(c) == -1)
 				conn_close(c);
 			else

@@ -295,6 +295,63 @@ tls_recv(void *ctx, unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+
+void
+tls_bio_init(struct tls_bio *b, int fd)
+{
+	b->fd = fd;
+	b->drained = 0;
+	b->off = b->len = 0;
+}
+
+void
+tls_bio_readable(struct tls_bio *b)
+{
+	b->drained = 0;
+}
+
+int
+tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	return tls_send(&((struct tls_bio *)ctx)->fd, buf, len);
+}
+
+int
+tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_bio *b = ctx;
+	ssize_t n;
+
+	if (b->off == b->len) {
+		if (b->drained)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+		/* a large read (a big record's body) goes straight to mbedTLS */
+		if (len >= sizeof(b->buf)) {
+			n = tls_recv(&b->fd, buf, len);
+			if (n >= 0 && (size_t)n < len)
+				b->drained = 1;
+			else if (n == MBEDTLS_ERR_SSL_WANT_READ)
+				b->drained = 1;
+			return (int)n;
+		}
+		n = tls_recv(&b->fd, b->buf, sizeof(b->buf));
+		if (n <= 0) {
+			if (n == MBEDTLS_ERR_SSL_WANT_READ)
+				b->drained = 1;
+			return (int)n;	/* 0: the client closed */
+		}
+		if ((size_t)n < sizeof(b->buf))
+			b->drained = 1;
+		b->off = 0;
+		b->len = (size_t)n;
+	}
+	if (len > b->len - b->off)
+		len = b->len - b->off;
+	memcpy(buf, b->buf + b->off, len);
+	b->off += len;
+	return (int)len;
+}
+
 const char *
 tls_error_string(int ret, char *buf, size_t len)
 {

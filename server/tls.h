@@ -48,6 +48,32 @@ void tls_free(void);
 int tls_send(void *ctx, const unsigned char *buf, size_t len);
 int tls_recv(void *ctx, unsigned char *buf, size_t len);
 
+/*
+ * A non-blocking socket with a read-ahead buffer, for a level-triggered
+ * epoll loop. mbedTLS reads a record as its 5-byte header, then its body:
+ * one recv() into the buffer serves both. A recv() that leaves the buffer
+ * not full has drained the socket, and no recv() is made again (WANT_READ
+ * at once) until tls_bio_readable() says epoll saw the socket readable:
+ * no system call only to learn EAGAIN.
+ */
+#define TLS_BIO_BUF 2048
+struct tls_bio {
+	int fd;
+	int drained;			/* no recv() until tls_bio_readable() */
+	size_t off, len;		/* buffered bytes: buf[off..len) */
+	unsigned char buf[TLS_BIO_BUF];
+};
+
+/* Set up b on fd (no bytes buffered, not drained). */
+void tls_bio_init(struct tls_bio *b, int fd);
+
+/* epoll reported b's socket readable (or hung up): recv() may get bytes. */
+void tls_bio_readable(struct tls_bio *b);
+
+/* mbedTLS BIO callbacks on a struct tls_bio (ctx). */
+int tls_bio_send(void *ctx, const unsigned char *buf, size_t len);
+int tls_bio_recv(void *ctx, unsigned char *buf, size_t len);
+
 /* Describe an mbedTLS error code in a short phrase for logs. */
 const char *tls_error_string(int ret, char *buf, size_t len);
 

@@ -1,8 +1,14 @@
 #!/bin/sh
-# Add mta-stsd's X25519 PSA driver (this directory) to an unpacked mbedTLS 3.6
+# Add mta-stsd's PSA drivers (this directory) to an unpacked mbedTLS 3.6
 # source tree, and regenerate the tree's PSA driver wrappers so that they
-# dispatch to it. The driver stays off until MTA_STSD_X25519_DRIVER_ENABLED is
-# set in the tree's mbedtls_config.h (scripts/mbedtls-config.sh does).
+# dispatch to them:
+#   x25519_everest.c  X25519 public key through Everest, compiled into
+#                     libeverest.a; on with MTA_STSD_X25519_DRIVER_ENABLED
+#   nettle_driver.c   ECDSA P-256 signatures, P-256 public keys and key import,
+#                     X25519 public keys and key agreement through nettle, compiled into libmtastsd-nettle.a; on
+#                     with MTA_STSD_NETTLE_DRIVER_ENABLED (needs nettle-dev)
+# Both stay off until their option is set in the tree's mbedtls_config.h
+# (scripts/mbedtls-config.sh does).
 #
 # Usage: scripts/mbedtls-driver/add-to-tree.sh TREE
 #
@@ -11,6 +17,10 @@
 # scripts/generate_driver_wrappers.py from its jinja2 templates and the driver
 # descriptions listed in scripts/data_files/driver_jsons/driverlist.json; it
 # needs Python's jinja2 and jsonschema (Debian: python3-jinja2 python3-jsonschema).
+# mbedTLS 3.6 generates dispatch code from the descriptions only for
+# import_key and export_public_key; the nettle driver's sign_hash and
+# key_agreement are added to the template of psa_crypto_driver_wrappers.h
+# here, beside the lines the template has for mbedTLS's own p256-m driver.
 set -eu
 tree=${1:?usage: add-to-tree.sh TREE}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,18 +39,71 @@ cp "$here/x25519_everest.c" "$here/x25519_everest.h" "$here/CMakeLists.txt" "$ds
 grep -q '^add_subdirectory(mta-stsd-x25519)' "$tree/3rdparty/CMakeLists.txt" ||
 	echo 'add_subdirectory(mta-stsd-x25519)' >>"$tree/3rdparty/CMakeLists.txt"
 
-# the driver description, after mbedTLS's own ones
+# the nettle driver: a static library of its own (see nettle-CMakeLists.txt)
+dst=$tree/3rdparty/mta-stsd-nettle
+mkdir -p "$dst"
+cp "$here/nettle_driver.c" "$here/nettle_driver.h" "$dst/"
+cp "$here/nettle-CMakeLists.txt" "$dst/CMakeLists.txt"
+grep -q '^add_subdirectory(mta-stsd-nettle)' "$tree/3rdparty/CMakeLists.txt" ||
+	echo 'add_subdirectory(mta-stsd-nettle)' >>"$tree/3rdparty/CMakeLists.txt"
+
+# the driver descriptions, after mbedTLS's own ones
 jsons=$tree/scripts/data_files/driver_jsons
 cp "$here/x25519_everest.json" "$jsons/mta_stsd_x25519_everest.json"
+cp "$here/nettle_driver.json" "$jsons/mta_stsd_nettle.json"
 $py - "$jsons/driverlist.json" <<'PY'
 import json, sys
 path = sys.argv[1]
 with open(path, encoding="utf-8") as f:
     names = json.load(f)
-if "mta_stsd_x25519_everest.json" not in names:
-    names.append("mta_stsd_x25519_everest.json")
+for name in ("mta_stsd_nettle.json", "mta_stsd_x25519_everest.json"):
+    if name not in names:
+        names.append(name)
 with open(path, "w", encoding="utf-8") as f:
     json.dump(names, f)
+PY
+
+# sign_hash and key_agreement: the nettle driver first, before the template's
+# p256-m lines, in psa_driver_wrapper_sign_hash and _key_agreement only
+$py - "$tree/scripts/data_files/driver_templates/psa_crypto_driver_wrappers.h.jinja" <<'PY'
+import sys
+path = sys.argv[1]
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+block = """#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+            status = mtasts_nettle_transparent_sign_hash( attributes,
+                                              key_buffer,
+                                              key_buffer_size, alg, hash,
+                                              hash_length, signature,
+                                              signature_size,
+                                              signature_length );
+            if( status != PSA_ERROR_NOT_SUPPORTED )
+                return( status );
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
+"""
+if "mtasts_nettle_transparent_sign_hash" not in text:
+    fn = text.index("static inline psa_status_t psa_driver_wrapper_sign_hash(")
+    at = text.index("#if defined (MBEDTLS_PSA_P256M_DRIVER_ENABLED)", fn)
+    if at > text.index("static inline psa_status_t psa_driver_wrapper_verify_hash(", fn):
+        sys.exit("add-to-tree: sign_hash's p256-m lines not found in the template")
+    text = text[:at] + block + text[at:]
+block = """#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+            status = mtasts_nettle_transparent_key_agreement( attributes,
+                        key_buffer, key_buffer_size, alg, peer_key,
+                        peer_key_length, shared_secret, shared_secret_size,
+                        shared_secret_length );
+            if( status != PSA_ERROR_NOT_SUPPORTED )
+                return( status );
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
+"""
+if "mtasts_nettle_transparent_key_agreement" not in text:
+    fn = text.index("static inline psa_status_t psa_driver_wrapper_key_agreement(")
+    at = text.index("#if defined(MBEDTLS_PSA_P256M_DRIVER_ENABLED)", fn)
+    if at > text.index("psa_key_agreement_raw_builtin", fn):
+        sys.exit("add-to-tree: key_agreement's p256-m lines not found in the template")
+    text = text[:at] + block + text[at:]
+with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
 PY
 
 # the option, so that config.py can set it
@@ -56,9 +119,27 @@ grep -q 'MTA_STSD_X25519_DRIVER_ENABLED' "$cfg" || cat >>"$cfg" <<'CFG'
  */
 //#define MTA_STSD_X25519_DRIVER_ENABLED
 CFG
+grep -q 'MTA_STSD_NETTLE_DRIVER_ENABLED' "$cfg" || cat >>"$cfg" <<'CFG'
+
+/**
+ * \def MTA_STSD_NETTLE_DRIVER_ENABLED
+ *
+ * mta-stsd: a PSA accelerator driver signs ECDSA P-256 (randomized), computes
+ * P-256 public keys and imports P-256 key pairs with nettle
+ * (3rdparty/mta-stsd-nettle; link libmtastsd-nettle.a and
+ * `pkg-config --libs hogweed nettle`). The TLS and pk layers use it with
+ * MBEDTLS_USE_PSA_CRYPTO, and sign with randomized ECDSA when
+ * MBEDTLS_ECDSA_DETERMINISTIC is unset.
+ */
+//#define MTA_STSD_NETTLE_DRIVER_ENABLED
+CFG
 
 (cd "$tree" && $py scripts/generate_driver_wrappers.py --project-root "$tree" "$tree/library")
-grep -q mtasts_x25519_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" || {
-	echo "add-to-tree: the generated driver wrappers do not call the driver" >&2
+grep -q mtasts_x25519_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" &&
+	grep -q mtasts_nettle_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" &&
+	grep -q mtasts_nettle_transparent_sign_hash "$tree/library/psa_crypto_driver_wrappers.h" &&
+	grep -q mtasts_nettle_transparent_key_agreement "$tree/library/psa_crypto_driver_wrappers.h" &&
+	grep -q mtasts_nettle_transparent_import_key "$tree/library/psa_crypto_driver_wrappers.h" || {
+	echo "add-to-tree: the generated driver wrappers do not call the drivers" >&2
 	exit 1
 }

@@ -1078,6 +1078,49 @@ def discovery_exact_name_beats_wildcard(env):
 
 
 @test
+def discovery_many_pairs_loaded_in_parallel(env):
+    # more pairs than certset.c's CERTSET_PARALLEL_MIN (64): cert_dir is read
+    # on several threads; every good pair is served, each broken one is
+    # named once in the log, and the result is the same after a full reload
+    n = 90
+    domains = ["d%02d.test" % i for i in range(n)]
+    multi = env.pki.issue(["mta-sts." + d for d in domains], "ec")
+    other = env.pki.issue(["mta-sts.elsewhere.test"], "ec")
+    broken = {}
+    for i, d in enumerate(domains):
+        sub = "live/s%02d" % i
+        env.install_cert(multi, sub)
+        env.write("policies/%s.txt" % d, simple_policy(d))
+        if i % 29 == 5:     # the key of another certificate
+            shutil.copy(other.key_pem, env.path(sub + "/privkey.pem"))
+            broken[sub] = "key"
+        elif i % 29 == 17:  # not a certificate at all
+            env.write(sub + "/fullchain.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n")
+            broken[sub] = "cert"
+    srv = env.start(env.server_section("cert_dir = live\n"))
+    for d in (domains[0], domains[n // 2], domains[-1]):
+        served_ok(env, d, multi)
+
+    def check_log(text):
+        for sub, what in sorted(broken.items()):
+            name = "privkey.pem" if what == "key" else "fullchain.pem"
+            hits = len(re.findall(re.escape(env.path(sub + "/" + name)) + ":", text))
+            check_eq(hits, 1, "log lines naming %s/%s" % (sub, name))
+        m = re.findall(r"loaded (\d+) domain\(s\), (\d+) failed", text)
+        check(m and m[-1] == (str(n), "0"), "last load line: %r" % (m[-1:],))
+
+    check_log(srv.log())
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while "loaded" not in srv.log()[mark:] and "reload" not in srv.log()[mark:]:
+        check(time.monotonic() < deadline, "no reload logged within 20 s")
+        time.sleep(0.05)
+    time.sleep(0.5)
+    served_ok(env, domains[-1], multi)
+
+
+@test
 def defaults_certificate_for_domains_without_one(env):
     cert = env.pki.issue(["mta-sts.example.com", "mta-sts.example.net"], "ec")
     c, k = env.install_cert(cert, "certs/shared")

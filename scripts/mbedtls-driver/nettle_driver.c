@@ -1,0 +1,375 @@
+/*
+ * mta-stsd's PSA accelerator driver on nettle (see nettle_driver.h).
+ *
+ * Why: a TLS handshake signs once with the server's ECDSA P-256 key; mbedTLS
+ * 3.6 does it with ecp.c on generic bignums (about 255 us on the benchmark
+ * machine), nettle 3.8 with its secp256r1 code in about 43 us. Loading a
+ * certificate checks the key pair (mbedtls_pk_check_pair computes the public
+ * key: one fixed-base scalar multiplication), nettle's ecc_point_mul_g does
+ * that too. mbedTLS routes ECDSA signing and the key-pair check through PSA
+ * only with MBEDTLS_USE_PSA_CRYPTO, which scripts/mbedtls-config.sh sets with
+ * this driver; it also unsets MBEDTLS_ECDSA_DETERMINISTIC, so that the pk
+ * layer asks PSA for randomized ECDSA (PSA_ALG_ECDSA), the one this driver
+ * implements (nettle draws k from a random function; deterministic ECDSA
+ * would need RFC 6979's k, which nettle does not compute).
+ *
+ * Key material: the private scalar is converted to nettle's limbs for each
+ * operation (four 64-bit words copied; measured in docs/BENCHMARKS.md against
+ * the signature itself) and wiped afterwards, as are nettle's copies.
+ *
+ * Memory: GMP (hence nettle) aborts the process when an allocation fails.
+ * Every allocation nettle and GMP make during a call of this driver is
+ * served from a per-thread arena instead (GMP's memory functions are
+ * replaced once; outside the driver they call GMP's own), so a driver call
+ * never allocates from the heap and cannot abort; the arena is wiped when
+ * the call ends (nettle leaves its scratch, which holds secrets, unwiped).
+ *
+ * Written for mta-stsd (the project's terms apply).
+ */
+#include "nettle_driver.h"
+
+#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+
+#include "psa/crypto.h"
+#include "mbedtls/platform_util.h"
+
+#include <gmp.h>
+#include <nettle/bignum.h>
+#include <nettle/curve25519.h>
+#include <nettle/dsa.h>
+#include <nettle/ecc.h>
+#include <nettle/ecc-curve.h>
+#include <nettle/ecdsa.h>
+#include <pthread.h>
+#include <string.h>
+
+#define P256_BYTES 32
+#define P256_LIMBS ((8 * P256_BYTES + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS)
+
+/* the per-thread arena: far more than a P-256 or X25519 call takes (the
+ * unit test checks the high-water mark); beyond it, GMP's own allocator */
+#define ARENA_BYTES 4096
+static _Thread_local unsigned char arena_buf[ARENA_BYTES]
+__attribute__((aligned(16)));
+static _Thread_local size_t arena_used, arena_high;
+static _Thread_local int arena_active;
+static void *(*gmp_default_alloc)(size_t);
+static void *(*gmp_default_realloc)(void *, size_t, size_t);
+static void (*gmp_default_free)(void *, size_t);
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static int in_arena(const void *p)
+{
+    const unsigned char *c = p;
+
+    return c >= arena_buf && c < arena_buf + ARENA_BYTES;
+}
+
+static void *arena_alloc(size_t n)
+{
+    size_t need = (n + 15) & ~(size_t) 15;
+
+    if (arena_active && need <= ARENA_BYTES - arena_used) {
+        void *p = arena_buf + arena_used;
+
+        arena_used += need;
+        if (arena_used > arena_high) {
+            arena_high = arena_used;
+        }
+        return p;
+    }
+    return gmp_default_alloc(n);
+}
+
+static void *arena_realloc(void *p, size_t old, size_t n)
+{
+    void *q;
+
+    if (!in_arena(p)) {
+        return gmp_default_realloc(p, old, n);
+    }
+    q = arena_alloc(n);
+    memcpy(q, p, old < n ? old : n);
+    return q;
+}
+
+static void arena_free(void *p, size_t n)
+{
+    if (!in_arena(p)) {
+        gmp_default_free(p, n);
+    }
+}
+
+static void install_hooks(void)
+{
+    mp_get_memory_functions(&gmp_default_alloc, &gmp_default_realloc,
+                            &gmp_default_free);
+    mp_set_memory_functions(arena_alloc, arena_realloc, arena_free);
+}
+
+/* a driver call begins: nettle's and GMP's allocations from the arena */
+static void arena_enter(void)
+{
+    pthread_once(&hooks_once, install_hooks);
+    arena_used = 0;
+    arena_active = 1;
+}
+
+/* ... and ends: everything it allocated was freed (our clears); wipe it */
+static void arena_leave(void)
+{
+    mbedtls_platform_zeroize(arena_buf, arena_used);
+    arena_used = 0;
+    arena_active = 0;
+}
+
+/* the most of the arena one call has used in this thread (for the tests) */
+size_t mtasts_nettle_arena_high(void);
+size_t mtasts_nettle_arena_high(void)
+{
+    return arena_high;
+}
+
+/* the order n of secp256r1's base point (SEC 2, 2.4.2), big-endian */
+static const uint8_t p256_order[P256_BYTES] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+    0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+/* a P-256 key pair in PSA's format: the 32-byte private scalar */
+static int is_p256_key_pair(const psa_key_attributes_t *attributes,
+                            size_t key_size)
+{
+    return psa_get_key_type(attributes) ==
+           PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1) &&
+           psa_get_key_bits(attributes) == 256 && key_size == P256_BYTES;
+}
+
+/* 1 if 0 < d < n, without branches on d's bytes */
+static int p256_scalar_in_range(const uint8_t d[P256_BYTES])
+{
+    unsigned borrow = 0, nonzero = 0;
+
+    for (int i = P256_BYTES - 1; i >= 0; i--) {
+        unsigned diff = (unsigned) d[i] - p256_order[i] - borrow;
+        borrow = (diff >> 8) & 1;
+        nonzero |= d[i];
+    }
+    return borrow == 1 && nonzero != 0;
+}
+
+/* the scalar d (big-endian bytes) as a nettle scalar; 0 if out of range.
+ * The caller wipes and clears *s with scalar_clear() either way. */
+static int scalar_load(struct ecc_scalar *s, const uint8_t d[P256_BYTES])
+{
+    mp_limb_t limbs[P256_LIMBS];
+    mpz_t z;
+    int ok;
+
+    memset(limbs, 0, sizeof(limbs));
+    for (size_t i = 0; i < P256_BYTES; i++) {
+        size_t bit = 8 * (P256_BYTES - 1 - i);
+        limbs[bit / GMP_NUMB_BITS] |= (mp_limb_t) d[i] << (bit % GMP_NUMB_BITS);
+    }
+    ecc_scalar_init(s, nettle_get_secp_256r1());
+    /* a read-only view of the limbs: no copy in GMP's heap to wipe */
+    ok = ecc_scalar_set(s, mpz_roinit_n(z, limbs, P256_LIMBS));
+    mbedtls_platform_zeroize(limbs, sizeof(limbs));
+    return ok;
+}
+
+/* wipe nettle's copy of the scalar (ecc_scalar_clear only frees it) */
+static void scalar_clear(struct ecc_scalar *s)
+{
+    mbedtls_platform_zeroize(s->p, (size_t) ecc_size(s->ecc) * sizeof(mp_limb_t));
+    ecc_scalar_clear(s);
+}
+
+/* an mpz as exactly len big-endian bytes (it is below 2^(8 len)) */
+static void mpz_to_bytes(uint8_t *out, size_t len, const mpz_t x)
+{
+    nettle_mpz_get_str_256(len, out, x);
+}
+
+/* Imports a P-256 key pair after checking its range (driver entry point) */
+psa_status_t mtasts_nettle_transparent_import_key(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *data, size_t data_length,
+    uint8_t *key_buffer, size_t key_buffer_size,
+    size_t *key_buffer_length, size_t *bits)
+{
+    size_t want_bits = psa_get_key_bits(attributes);
+
+    /* bits 0: the caller lets the data say; 32 bytes on SECP_R1 is P-256 */
+    if (psa_get_key_type(attributes) !=
+        PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_SECP_R1) ||
+        (want_bits != 0 && want_bits != 256) || data_length != P256_BYTES) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (!p256_scalar_in_range(data)) {
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    if (key_buffer_size < P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    memcpy(key_buffer, data, P256_BYTES);
+    *key_buffer_length = P256_BYTES;
+    *bits = 256;
+    return PSA_SUCCESS;
+}
+
+/* an X25519 key pair in PSA's format: the 32-byte private key (RFC 7748) */
+static int is_x25519_key_pair(const psa_key_attributes_t *attributes,
+                              size_t key_size)
+{
+    return psa_get_key_type(attributes) ==
+           PSA_KEY_TYPE_ECC_KEY_PAIR(PSA_ECC_FAMILY_MONTGOMERY) &&
+           psa_get_key_bits(attributes) == 255 && key_size == CURVE25519_SIZE;
+}
+
+/* The public key of a P-256 or X25519 key pair via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_export_public_key(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    uint8_t *data, size_t data_size, size_t *data_length)
+{
+    struct ecc_scalar s;
+    struct ecc_point q;
+    mpz_t x, y;
+
+    if (is_x25519_key_pair(attributes, key_buffer_size)) {
+        if (data_size < CURVE25519_SIZE) {
+            return PSA_ERROR_BUFFER_TOO_SMALL;
+        }
+        /* nettle clamps the scalar as RFC 7748 says (bits 0-2 and 255
+         * cleared, 254 set), as the built-in code does on reading it */
+        arena_enter();
+        curve25519_mul_g(data, key_buffer);
+        arena_leave();
+        *data_length = CURVE25519_SIZE;
+        return PSA_SUCCESS;
+    }
+    if (!is_p256_key_pair(attributes, key_buffer_size)) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (data_size < 1 + 2 * P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    arena_enter();
+    if (!scalar_load(&s, key_buffer)) {
+        scalar_clear(&s);
+        arena_leave();
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    ecc_point_init(&q, s.ecc);
+    ecc_point_mul_g(&q, &s);
+    scalar_clear(&s);
+    mpz_init(x);
+    mpz_init(y);
+    ecc_point_get(&q, x, y);
+    data[0] = 0x04;		/* SEC 1 uncompressed point */
+    mpz_to_bytes(data + 1, P256_BYTES, x);
+    mpz_to_bytes(data + 1 + P256_BYTES, P256_BYTES, y);
+    mpz_clear(x);
+    mpz_clear(y);
+    ecc_point_clear(&q);
+    arena_leave();
+    *data_length = 1 + 2 * P256_BYTES;
+    return PSA_SUCCESS;
+}
+
+/* nettle's random function over the PSA random generator; on failure the
+ * status is kept and k's bytes are a constant, so that nettle's rejection
+ * loop ends, and the signature made with it is thrown away */
+struct psa_rng {
+    psa_status_t status;
+};
+
+static void psa_rng_random(void *ctx, size_t length, uint8_t *dst)
+{
+    struct psa_rng *rng = ctx;
+    psa_status_t status = psa_generate_random(dst, length);
+
+    if (status != PSA_SUCCESS) {
+        rng->status = status;
+        memset(dst, 0x01, length);
+    }
+}
+
+/* A randomized ECDSA P-256 signature via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_sign_hash(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg, const uint8_t *hash, size_t hash_length,
+    uint8_t *signature, size_t signature_size, size_t *signature_length)
+{
+    struct psa_rng rng = { PSA_SUCCESS };
+    struct dsa_signature sig;
+    struct ecc_scalar s;
+
+    if (!is_p256_key_pair(attributes, key_buffer_size) ||
+        !PSA_ALG_IS_RANDOMIZED_ECDSA(alg)) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (signature_size < 2 * P256_BYTES) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    arena_enter();
+    if (!scalar_load(&s, key_buffer)) {
+        scalar_clear(&s);
+        arena_leave();
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    dsa_signature_init(&sig);
+    ecdsa_sign(&s, &rng, psa_rng_random, hash_length, hash, &sig);
+    scalar_clear(&s);
+    if (rng.status != PSA_SUCCESS) {
+        dsa_signature_clear(&sig);
+        arena_leave();
+        return rng.status;
+    }
+    mpz_to_bytes(signature, P256_BYTES, sig.r);
+    mpz_to_bytes(signature + P256_BYTES, P256_BYTES, sig.s);
+    dsa_signature_clear(&sig);
+    arena_leave();
+    *signature_length = 2 * P256_BYTES;
+    return PSA_SUCCESS;
+}
+
+/* X25519 (RFC 7748) via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_key_agreement(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg, const uint8_t *peer_key, size_t peer_key_length,
+    uint8_t *shared_secret, size_t shared_secret_size,
+    size_t *shared_secret_length)
+{
+    uint8_t zero = 0;
+
+    if (alg != PSA_ALG_ECDH || !is_x25519_key_pair(attributes, key_buffer_size) ||
+        peer_key_length != CURVE25519_SIZE) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (shared_secret_size < CURVE25519_SIZE) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    /* nettle ignores the peer's bit 255 and clamps our scalar (RFC 7748, 5) */
+    arena_enter();
+    curve25519_mul(shared_secret, key_buffer, peer_key);
+    arena_leave();
+    /* an all-zero result means a small-order peer point: refused, as the
+     * built-in code does (RFC 7748, 6.1; RFC 8446, 7.4.2) */
+    for (size_t i = 0; i < CURVE25519_SIZE; i++) {
+        zero |= shared_secret[i];
+    }
+    if (zero == 0) {
+        mbedtls_platform_zeroize(shared_secret, CURVE25519_SIZE);
+        return PSA_ERROR_INVALID_ARGUMENT;
+    }
+    *shared_secret_length = CURVE25519_SIZE;
+    return PSA_SUCCESS;
+}
+
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
