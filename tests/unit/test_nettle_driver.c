@@ -143,9 +143,9 @@ import_public(const uint8_t *q, size_t len)
 
 static void
 hash_msg(psa_algorithm_t h, const uint8_t *msg, size_t len, uint8_t *out,
-    size_t *out_len)
+    size_t out_size, size_t *out_len)
 {
-	assert_int_equal(psa_hash_compute(h, msg, len, out, 64, out_len),
+	assert_int_equal(psa_hash_compute(h, msg, len, out, out_size, out_len),
 	    PSA_SUCCESS);
 }
 
@@ -186,7 +186,7 @@ test_rfc6979_p256(void **state)
 	assert_memory_equal(got, q, 65);
 
 	pub = import_public(q, 65);
-	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"sample", 6, h, &hlen);
+	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"sample", 6, h, sizeof(h), &hlen);
 	assert_int_equal(psa_verify_hash(pub, PSA_ALG_ECDSA(PSA_ALG_SHA_256), h,
 	    hlen, r_s, 64), PSA_SUCCESS);
 	for (size_t bit = 0; bit < 512; bit += 37) {
@@ -211,7 +211,7 @@ test_rfc6979_p256(void **state)
 	assert_int_equal(psa_verify_hash(pub, PSA_ALG_ECDSA(PSA_ALG_SHA_256), h,
 	    hlen, sig, slen), PSA_SUCCESS);
 	/* "sample" against "test": not the same signature */
-	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"test", 4, h, &hlen);
+	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"test", 4, h, sizeof(h), &hlen);
 	assert_int_equal(psa_verify_hash(pub, PSA_ALG_ECDSA(PSA_ALG_SHA_256), h,
 	    hlen, sig, slen), PSA_ERROR_INVALID_SIGNATURE);
 	psa_destroy_key(prv);
@@ -324,7 +324,7 @@ test_sign_verify_loop(void **state)
 
 			assert_int_equal(psa_generate_random(msg, mlen ? mlen : 1),
 			    PSA_SUCCESS);
-			hash_msg(h, msg, mlen, dig, &hlen);
+			hash_msg(h, msg, mlen, dig, sizeof(dig), &hlen);
 			assert_int_equal(psa_sign_hash(prv, PSA_ALG_ECDSA(h), dig,
 			    hlen, sig, sizeof(sig), &slen), PSA_SUCCESS);
 			assert_int_equal(slen, 64);
@@ -387,7 +387,7 @@ test_pk_layer(void **state)
 	assert_int_not_equal(mbedtls_pk_check_pair(&pub, &b,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE), 0);
 
-	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"mta-sts", 7, h, &hlen);
+	hash_msg(PSA_ALG_SHA_256, (const uint8_t *)"mta-sts", 7, h, sizeof(h), &hlen);
 	before = signed_by_driver;
 	for (int i = 0; i < 20; i++) {
 		assert_int_equal(mbedtls_pk_sign(&a, MBEDTLS_MD_SHA256, h, hlen,
@@ -425,7 +425,7 @@ test_fallbacks(void **state)
 	psa_set_key_usage_flags(&at, PSA_KEY_USAGE_SIGN_HASH);
 	psa_set_key_algorithm(&at, PSA_ALG_ECDSA(PSA_ALG_SHA_384));
 	assert_int_equal(psa_generate_key(&at, &id), PSA_SUCCESS);
-	hash_msg(PSA_ALG_SHA_384, (const uint8_t *)"x", 1, h, &hlen);
+	hash_msg(PSA_ALG_SHA_384, (const uint8_t *)"x", 1, h, sizeof(h), &hlen);
 	before = signed_by_driver;
 	assert_int_equal(psa_sign_hash(id, PSA_ALG_ECDSA(PSA_ALG_SHA_384), h,
 	    hlen, sig, sizeof(sig), &slen), PSA_SUCCESS);
