@@ -6,6 +6,9 @@ DESTDIR ?=
 PYTHON ?= python3
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith
+# WERROR=1: a warning fails the build (make test, and so CI, sets it)
+WERROR ?=
+WARN_AS_ERROR = $(if $(filter 1,$(WERROR)),-Werror)
 # hardening, as Debian builds its packages, for every build (normal, asan,
 # fuzz, the image's): stack protector, position-independent executable, full
 # RELRO with every symbol bound at start (BIND_NOW); _FORTIFY_SOURCE=2 only
@@ -14,7 +17,7 @@ HARDEN_OPT := $(filter-out -O0,$(filter -O%,$(CFLAGS)))
 HARDEN_CFLAGS = -fstack-protector-strong -fPIE \
 	$(if $(HARDEN_OPT),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
 HARDEN_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WARN_AS_ERROR) $(HARDEN_CFLAGS) $(CFLAGS) $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 
 BUILD = build
 VERSION = 0.1.0
@@ -170,6 +173,7 @@ UNIT_certset = diag names strmap changes certs certset
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
+UNIT_loop = log loop
 UNIT_health = health
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
@@ -188,7 +192,7 @@ $(BUILD):
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
 $(BUILD)/failalloc.so: tests/faults/failalloc.c | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -fstack-protector-strong -shared -fPIC \
+	$(CC) -std=c11 $(WARN) $(WARN_AS_ERROR) -O2 -g -fstack-protector-strong -shared -fPIC \
 		-Wl,-z,relro -Wl,-z,now -o $@ $< -ldl
 
 # the built-in demo: throwaway CA + certificate in .demo/, served on 127.0.0.1:8443
@@ -206,8 +210,11 @@ e2e: all
 
 # make test: everything CI runs - every suite on the normal build, again on
 # the ASan + UBSan build, the integration suite under valgrind, and the
-# fuzzers for FUZZ_TIME seconds each. make check: the suites on the normal
-# build only (a few minutes). run-all.sh prints one "N passed, N failed".
+# fuzzers for FUZZ_TIME seconds each; what it builds, it builds with -Werror
+# (WERROR=1 reaches the prerequisites and the asan sub-make). make check: the
+# suites on the normal build only (a few minutes). Both check the include
+# graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
+test: WERROR = 1
 test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
@@ -245,7 +252,7 @@ $(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 

@@ -1,18 +1,23 @@
 /* admin.c - the plain-HTTP admin listener: /healthz, /readyz, /metrics */
 #include "admin.h"
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
-#include "server.h"
-#include "snapshot.h"
 
 static struct MHD_Daemon *admin;
 static int per_domain;
+static atomic_int ready;		/* pushed by the loop: admin_set_ready */
+static struct loop_fd admin_lf = { .fd = -1 };	/* libmicrohttpd's epoll set */
+static struct loop_hook admin_hook;
 
 static enum MHD_Result
 admin_reply(struct MHD_Connection *mc, unsigned status, const char *type,
@@ -61,7 +66,7 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 		    MHD_RESPMEM_PERSISTENT);
 	if (strcmp(url, "/readyz") == 0) {
-		if (snapshot_current() != NULL && server_accepting())
+		if (atomic_load(&ready))
 			return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 			    MHD_RESPMEM_PERSISTENT);
 		return admin_reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, text,
@@ -90,11 +95,8 @@ admin_configure(const struct config *cfg)
 }
 
 int
-admin_start(const struct config *cfg, int *epoll_fd)
+admin_start(const struct config *cfg)
 {
-	const union MHD_DaemonInfo *di;
-
-	*epoll_fd = -1;
 	admin_configure(cfg);
 	if (cfg->admin.len == 0)
 		return 0;
@@ -110,35 +112,75 @@ admin_start(const struct config *cfg, int *epoll_fd)
 		    "address of this host)", cfg->admin.text);
 		return -1;
 	}
+	return 0;
+}
+
+/* before the loop waits: libmicrohttpd's next timeout, or -1 */
+static long
+admin_timeout_ms(void *arg, double now)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	(void)arg;
+	(void)now;
+	if (MHD_get_timeout(admin, &ms) != MHD_YES)
+		return -1;
+	return ms > 1000000 ? 1000000 : (long)ms;
+}
+
+/* after every loop turn: let the admin daemon do what is ready */
+static void
+admin_run(void *arg, double now)
+{
+	(void)arg;
+	(void)now;
+	MHD_run(admin);
+}
+
+/* libmicrohttpd's epoll set is readable: admin_run, after this turn's
+ * events, does the work */
+static void
+admin_on_event(struct loop_fd *lf, uint32_t events)
+{
+	(void)lf;
+	(void)events;
+}
+
+int
+admin_attach(struct loop *loop)
+{
+	const union MHD_DaemonInfo *di;
+
+	if (admin == NULL)
+		return 0;
 	if ((di = MHD_get_daemon_info(admin, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
 		log_err("admin_listen: libmicrohttpd has no epoll descriptor");
 		return -1;
 	}
-	*epoll_fd = di->epoll_fd;
+	admin_lf.fd = di->epoll_fd;
+	admin_lf.cb = admin_on_event;
+	if (loop_fd_add(loop, &admin_lf, EPOLLIN) == -1) {
+		log_err("admin_listen: cannot watch libmicrohttpd: %s",
+		    strerror(errno));
+		return -1;
+	}
+	admin_hook.before = admin_timeout_ms;
+	admin_hook.after = admin_run;
+	loop_hook_add(loop, &admin_hook);
 	return 0;
 }
 
 void
-admin_run(void)
+admin_set_ready(int on)
 {
-	if (admin != NULL)
-		MHD_run(admin);
-}
-
-long
-admin_timeout_ms(void)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (admin == NULL || MHD_get_timeout(admin, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
+	atomic_store(&ready, on);
 }
 
 void
 admin_stop(void)
 {
 	if (admin != NULL)
-		MHD_stop_daemon(admin);
+		MHD_stop_daemon(admin);	/* closes its epoll set */
 	admin = NULL;
+	admin_lf.fd = -1;
 }

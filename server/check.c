@@ -654,7 +654,7 @@ check_domain(struct report *rep, const struct snapshot *s,
 {
 	char served_at[400] = "";
 
-	rep->id = publish_policy_id(s, dom);
+	rep->id = dom->policy_id;
 	check_sts_txt(rep, dom, rep->id);
 	check_tlsrpt(rep, s, dom);
 	check_mx(rep, dom);

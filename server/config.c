@@ -83,9 +83,10 @@ static const char *const error_words[] = { "stderr", "syslog", NULL };
 
 /*
  * Every key, in the order messages list them. What a change needs (apply):
- * live keys are applied on reload by log_configure, http_configure,
- * admin_configure, server_apply and reload.c's own (auto_reload,
- * poll_interval); rebuild keys are part of the snapshot a reload builds;
+ * live keys are applied on reload by log_configure (reload.c),
+ * http_configure, admin_configure and conn_limits_apply (server_configure
+ * calls them at start and with each snapshot published) and reload.c's own
+ * (auto_reload, poll_interval); rebuild keys are part of the snapshot a reload builds;
  * restart keys are logged by a reload that sees them changed. A number key
  * may leave out .offset (no struct field): config_number() reads it. The
  * README's configuration reference must agree (tests/integration/keys_test.py).
@@ -145,7 +146,7 @@ const struct config_key config_keys[] = {
 	{ SERVER("workers", CONFIG_THREADS, workers),
 	    RANGE(1, 64, " threads, or auto (one per core)"), .def = "1",
 	    .apply = CONFIG_APPLY_RESTART },
-	/* no field in struct config: server_apply reads config_number() */
+	/* no field in struct config: conn_limits_apply reads config_number() */
 	{ NUMBER("shutdown_timeout", CONFIG_UINT), RANGE(0, 300, " seconds"),
 	    .def = "5", .apply = CONFIG_APPLY_LIVE },
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "diag.h"
+#include "loglevel.h"
 #include "strmap.h"
 
 #define CONFIG_MAX_LINE 200	/* bytes a line may hold (see config.c) */
@@ -34,8 +35,6 @@ struct domain_conf {
 	char *tlsrpt;			/* TLS-RPT rua list "uri,uri"; NULL: [defaults]' */
 	unsigned line;			/* line of the section header, for messages */
 };
-
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 struct config {
 	char *path;			/* the file as given */

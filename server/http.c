@@ -6,23 +6,33 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "names.h"
-#include "server.h"
 #include "snapshot.h"
 
-static _Thread_local struct MHD_Daemon *daemon_;	/* one per worker */
-static atomic_uint max_requests = 1000;	/* per connection (http_configure) */
-static atomic_uint idle_timeout = 30;	/* seconds, for new connections (ditto) */
-static _Thread_local struct MHD_Response *resp_400, *resp_400_target,
-    *resp_404, *resp_405, *resp_421;
+/* one worker's libmicrohttpd daemon, and what its handler needs */
+/* the same for every worker: set by http_configure on reload */
+static atomic_uint max_requests = 1000;	/* per connection */
+static atomic_uint idle_timeout = 30;	/* seconds, for new connections */
+
+struct http {
+	struct MHD_Daemon *daemon;
+	struct http_ops ops;		/* back to the connections */
+	struct loop_fd lf;		/* libmicrohttpd's epoll set */
+	struct loop_hook hook;
+	struct MHD_Response *resp_400, *resp_400_target, *resp_404, *resp_405,
+	    *resp_421;
+};
 /* a request's *req_cls: NULL until libmicrohttpd has parsed its request
  * line, then &uri_marker until the handler first sees it, then &req_marker */
 static int uri_marker, req_marker;
@@ -93,7 +103,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(struct MHD_Connection *mc, struct server_conn_view *v,
+respond(struct MHD_Connection *mc, struct http_conn *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -103,7 +113,7 @@ respond(struct MHD_Connection *mc, struct server_conn_view *v,
 
 	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
-	    head ? 0 : body_len, server_now_ms() - v->started_ms);
+	    head ? 0 : body_len, loop_now_ms() - v->started_ms);
 	if (v->requests < atomic_load_explicit(&max_requests, memory_order_relaxed))
 		return MHD_queue_response(mc, status, r);
 	v->closing = 1;
@@ -138,12 +148,12 @@ hexval(int c)
 static size_t
 http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	char *r = s, *w = s;
 	int bad = 0;
 
-	(void)cls;
 	while (*r != '\0') {
 		if (r[0] == '%' && isxdigit((unsigned char)r[1]) &&
 		    isxdigit((unsigned char)r[2])) {
@@ -161,7 +171,7 @@ http_unescape(void *cls, struct MHD_Connection *mc, char *s)
 	*w = '\0';
 	if (bad && (ci = MHD_get_connection_info(mc,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL &&
-	    (v = server_conn_lookup(ci->connect_fd)) != NULL)
+	    (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) != NULL)
 		v->bad_target = 1;
 	return (size_t)(w - s);
 }
@@ -231,16 +241,16 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	const struct domain *dom;
 	const char *host, *path = url;
 	int nhost = 0;
 
-	(void)cls;
 	(void)upload_data;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || (v = server_conn_lookup(ci->connect_fd)) == NULL ||
+	if (ci == NULL || (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) == NULL ||
 	    (dom = v->domain) == NULL)
 		return MHD_NO;
 	if (*req_cls != &req_marker) {
@@ -260,15 +270,15 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	    MHD_HTTP_HEADER_HOST);
 	if (v->bad_target)
 		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
-		    resp_400_target, body_400_target, sizeof(body_400_target) - 1);
+		    h->resp_400_target, body_400_target, sizeof(body_400_target) - 1);
 	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1 || (nhost == 0 &&
 	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
 		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
-		    resp_400, body_400, sizeof(body_400) - 1);
+		    h->resp_400, body_400, sizeof(body_400) - 1);
 	if (host != NULL && !host_matches(host, strlen(host), dom->host))
 		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
-		    resp_421, body_421, sizeof(body_421) - 1);
+		    h->resp_421, body_421, sizeof(body_421) - 1);
 	/* absolute form (RFC 9112 3.2.2): its authority must name us too */
 	if (strncasecmp(path, "https://", 8) == 0 ||
 	    strncasecmp(path, "http://", 7) == 0) {
@@ -278,17 +288,17 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		if (!host_matches(auth, end != NULL ? (size_t)(end - auth) :
 		    strlen(auth), dom->host))
 			return respond(mc, v, host, method, url,
-			    MHD_HTTP_MISDIRECTED_REQUEST, resp_421, body_421,
+			    MHD_HTTP_MISDIRECTED_REQUEST, h->resp_421, body_421,
 			    sizeof(body_421) - 1);
 		path = end != NULL ? end : "/";
 	}
 	if (strcmp(path, HTTP_POLICY_PATH) != 0)
 		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
-		    resp_404, body_404, sizeof(body_404) - 1);
+		    h->resp_404, body_404, sizeof(body_404) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return respond(mc, v, host, method, url,
-		    MHD_HTTP_METHOD_NOT_ALLOWED, resp_405, body_405,
+		    MHD_HTTP_METHOD_NOT_ALLOWED, h->resp_405, body_405,
 		    sizeof(body_405) - 1);
 	return respond(mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
 	    dom->policy.text, dom->policy.text_len);
@@ -312,7 +322,7 @@ http_request_line(void *cls, const char *uri, struct MHD_Connection *mc)
 /* the request libmicrohttpd refused by itself: one access-log line, as for
  * any answered request (method and path are not known any more) */
 static void
-log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
+log_refused(struct MHD_Connection *mc, const struct http_conn *v)
 {
 	const union MHD_ConnectionInfo *si;
 
@@ -321,7 +331,7 @@ log_refused(struct MHD_Connection *mc, const struct server_conn_view *v)
 		return;		/* aborted or timed out: nothing was answered */
 	metrics_request(si->http_status);
 	log_access(v->peer, v->sni, NULL, "-", "-", si->http_status, 0,
-	    server_now_ms() - v->started_ms);
+	    loop_now_ms() - v->started_ms);
 }
 
 /* a request is over (sent, refused or aborted): the connection may be idle
@@ -330,17 +340,17 @@ static void
 http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	const struct http *h = cls;
 	const union MHD_ConnectionInfo *ci;
-	struct server_conn_view *v;
+	struct http_conn *v;
 	int refused = *req_cls == &uri_marker;
 
-	(void)cls;
 	(void)toe;
 	if (*req_cls == NULL)
 		return;
 	*req_cls = NULL;
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL && (v = server_conn_lookup(ci->connect_fd)) != NULL) {
+	if (ci != NULL && (v = h->ops.lookup(h->ops.arg, ci->connect_fd)) != NULL) {
 		if (refused) {
 			log_refused(mc, v);
 			v->closing = 1;	/* it closes after its own errors */
@@ -350,7 +360,7 @@ http_completed(void *cls, struct MHD_Connection *mc, void **req_cls,
 		v->forwarded = 0;
 		v->bad_target = 0;
 		v->in_body = 0;
-		server_conn_wake(v);
+		h->ops.wake(h->ops.arg, v);
 	}
 }
 
@@ -378,6 +388,38 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
 	log_debug("libmicrohttpd: %s", msg);
+}
+
+/* before the loop waits: libmicrohttpd's next timeout, or -1 */
+static long
+http_timeout_ms(void *arg, double now)
+{
+	struct http *h = arg;
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	(void)now;
+	if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
+		return -1;
+	return ms > 1000000 ? 1000000 : (long)ms;
+}
+
+/* after every loop turn's events: libmicrohttpd reads requests and writes
+ * responses here; the bytes it wrote are picked up by the next epoll round */
+static void
+http_run(void *arg, double now)
+{
+	struct http *h = arg;
+
+	(void)now;
+	MHD_run(h->daemon);
+}
+
+/* libmicrohttpd's epoll set is readable: http_run does the work */
+static void
+http_on_event(struct loop_fd *lf, uint32_t events)
+{
+	(void)lf;
+	(void)events;
 }
 
 /* what libmicrohttpd may hold at most: one descriptor per connection, so
@@ -419,26 +461,35 @@ http_connection_started(void *cls, struct MHD_Connection *mc, void **socket_ctx,
 		    atomic_load_explicit(&idle_timeout, memory_order_relaxed));
 }
 
-int
-http_start(const struct config *cfg, int *epoll_fd)
+struct http *
+http_start(const struct config *cfg, struct loop *loop,
+    const struct http_ops *o)
 {
 	const union MHD_DaemonInfo *di;
+	struct http *h;
 
-	/* max_requests and idle_timeout: http_configure, from server_apply */
-	resp_400 = static_response(body_400);
-	resp_400_target = static_response(body_400_target);
-	resp_404 = static_response(body_404);
-	resp_405 = static_response(body_405);
-	resp_421 = static_response(body_421);
-	if (resp_400 == NULL || resp_400_target == NULL || resp_404 == NULL || resp_405 == NULL ||
-	    resp_421 == NULL ||
-	    MHD_add_response_header(resp_405, MHD_HTTP_HEADER_ALLOW,
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		log_err("http: out of memory");
+		return NULL;
+	}
+	h->lf.fd = -1;
+	h->ops = *o;
+	/* max_requests and idle_timeout: http_configure, from the server */
+	h->resp_400 = static_response(body_400);
+	h->resp_400_target = static_response(body_400_target);
+	h->resp_404 = static_response(body_404);
+	h->resp_405 = static_response(body_405);
+	h->resp_421 = static_response(body_421);
+	if (h->resp_400 == NULL || h->resp_400_target == NULL ||
+	    h->resp_404 == NULL || h->resp_405 == NULL || h->resp_421 == NULL ||
+	    MHD_add_response_header(h->resp_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") != MHD_YES) {
 		log_err("http: out of memory");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	daemon_ = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
-	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, NULL,
+	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
 	    /* max_connections is the loop's to enforce (a reload may raise
@@ -458,9 +509,9 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->max_header_size * 2 +
 	    HTTP_MAX_FIELDS * 64 + 2048,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, http_connection_started, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, h,
 #if MHD_VERSION >= 0x00097701
 	    /* libmicrohttpd 1.0 answers a request target with a space by
 	     * default with a 301 to the encoded target; senders never follow
@@ -468,51 +519,51 @@ http_start(const struct config *cfg, int *epoll_fd)
 	    MHD_OPTION_CLIENT_DISCIPLINE_LVL, (int)1,
 #endif
 	    MHD_OPTION_END);
-	if (daemon_ == NULL) {
+	if (h->daemon == NULL) {
 		log_err("http: libmicrohttpd failed to start");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+	di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (di == NULL) {
 		log_err("http: libmicrohttpd has no epoll descriptor");
-		return -1;
+		http_stop(h);
+		return NULL;
 	}
-	*epoll_fd = di->epoll_fd;
-	return 0;
+	h->lf.fd = di->epoll_fd;
+	h->lf.cb = http_on_event;
+	h->lf.arg = h;
+	if (loop_fd_add(loop, &h->lf, EPOLLIN) == -1) {
+		log_err("http: cannot watch libmicrohttpd's descriptor");
+		http_stop(h);
+		return NULL;
+	}
+	h->hook.before = http_timeout_ms;
+	h->hook.after = http_run;
+	h->hook.arg = h;
+	loop_hook_add(loop, &h->hook);
+	return h;
 }
 
 int
-http_add(int fd, const struct sockaddr *peer, socklen_t peerlen)
+http_add(struct http *h, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
 {
-	return MHD_add_connection(daemon_, fd, peer, peerlen) == MHD_YES ? 0 : -1;
+	return MHD_add_connection(h->daemon, fd, peer, peerlen) == MHD_YES ?
+	    0 : -1;
 }
 
 void
-http_run(void)
+http_stop(struct http *h)
 {
-	MHD_run(daemon_);
-}
-
-long
-http_timeout_ms(void)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (MHD_get_timeout(daemon_, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-void
-http_stop(void)
-{
-	if (daemon_ != NULL)
-		MHD_stop_daemon(daemon_);
-	daemon_ = NULL;
-	http_response_free(resp_400);
-	http_response_free(resp_400_target);
-	http_response_free(resp_404);
-	http_response_free(resp_405);
-	http_response_free(resp_421);
-	resp_400 = resp_400_target = resp_404 = resp_405 = resp_421 = NULL;
+	if (h == NULL)
+		return;
+	if (h->daemon != NULL)
+		MHD_stop_daemon(h->daemon);	/* closes its epoll set */
+	http_response_free(h->resp_400);
+	http_response_free(h->resp_400_target);
+	http_response_free(h->resp_404);
+	http_response_free(h->resp_405);
+	http_response_free(h->resp_421);
+	free(h);
 }

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "loglevel.h"
 
 /* Set the lowest level written to the error log. */
 void log_set_level(enum log_level level);

@@ -1,6 +1,7 @@
 /* metrics.c - counters for operators, and their Prometheus text rendering */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,8 +12,6 @@
 #include <mbedtls/version.h>
 #include <microhttpd.h>
 
-#include "publish.h"
-#include "reload.h"
 #include "snapshot.h"
 
 #ifndef MTA_STSD_VERSION
@@ -30,6 +29,14 @@ static atomic_ulong hs_failed[HS_FAIL_COUNT];
 static atomic_ulong shed[SHED_COUNT];
 static atomic_ulong conns_opened, conns_closed;
 static time_t started = 0;
+
+/* pushed by reloads and publication, never pulled from them */
+static atomic_ulong reloads_ok, reloads_failed;
+static atomic_llong last_reload_ok, last_reload_failed;
+static atomic_ulong generation, domains_loaded, domains_failed;
+static atomic_llong earliest_expiry;
+static pthread_mutex_t served_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snapshot *served;		/* one reference, for per-domain series */
 
 static const char *const hs_reasons[HS_FAIL_COUNT] = {
 	"unknown_sni", "no_sni", "protocol", "timeout", "limit"
@@ -79,6 +86,42 @@ void
 metrics_conn_closed(void)
 {
 	atomic_fetch_add_explicit(&conns_closed, 1, memory_order_relaxed);
+}
+
+void
+metrics_reload(int ok)
+{
+	if (ok) {
+		atomic_fetch_add_explicit(&reloads_ok, 1, memory_order_relaxed);
+		atomic_store(&last_reload_ok, (long long)time(NULL));
+	} else {
+		atomic_fetch_add_explicit(&reloads_failed, 1, memory_order_relaxed);
+		atomic_store(&last_reload_failed, (long long)time(NULL));
+	}
+}
+
+void
+metrics_snapshot(struct snapshot *s)
+{
+	struct snapshot *old;
+	time_t earliest = 0;
+
+	for (size_t i = 0; s != NULL && i < s->ndomains; i++)
+		for (int k = 0; k < 2; k++) {
+			const struct certkey *ck = s->domains[i]->ck[k];
+
+			if (ck != NULL && (earliest == 0 || ck->not_after < earliest))
+				earliest = ck->not_after;
+		}
+	atomic_store(&generation, s != NULL ? s->generation : 0);
+	atomic_store(&domains_loaded, s != NULL ? s->ndomains : 0);
+	atomic_store(&domains_failed, s != NULL ? s->nfailed : 0);
+	atomic_store(&earliest_expiry, (long long)earliest);
+	pthread_mutex_lock(&served_lock);
+	old = served;
+	served = s != NULL ? snapshot_ref(s) : NULL;
+	pthread_mutex_unlock(&served_lock);
+	snapshot_unref(old);
 }
 
 unsigned long
@@ -145,11 +188,9 @@ family(struct out *o, const char *name, const char *type, const char *help)
 char *
 metrics_render(int per_domain, size_t *len)
 {
-	const struct snapshot *s = snapshot_current();
-	const struct reload_stats *rs = reload_stats();
+	const struct snapshot *s;
 	struct out o = { 0 };
 	char tls[64];
-	time_t earliest = 0;
 
 	if ((o.buf = malloc(4096)) == NULL)
 		return NULL;
@@ -212,40 +253,35 @@ metrics_render(int per_domain, size_t *len)
 	family(&o, "mta_stsd_reloads_total", "counter",
 	    "Reloads, by result (a failure keeps the previous snapshot).");
 	out_printf(&o, "mta_stsd_reloads_total{result=\"success\"} %lu\n"
-	    "mta_stsd_reloads_total{result=\"failure\"} %lu\n", rs->ok,
-	    rs->failed);
+	    "mta_stsd_reloads_total{result=\"failure\"} %lu\n",
+	    atomic_load(&reloads_ok), atomic_load(&reloads_failed));
 	family(&o, "mta_stsd_last_reload_success_timestamp_seconds", "gauge",
 	    "Time of the last successful reload (0: none yet).");
 	out_printf(&o, "mta_stsd_last_reload_success_timestamp_seconds %lld\n",
-	    (long long)rs->last_ok);
+	    (long long)atomic_load(&last_reload_ok));
 	family(&o, "mta_stsd_last_reload_failure_timestamp_seconds", "gauge",
 	    "Time of the last failed reload (0: none yet).");
 	out_printf(&o, "mta_stsd_last_reload_failure_timestamp_seconds %lld\n",
-	    (long long)rs->last_failed);
+	    (long long)atomic_load(&last_reload_failed));
 	family(&o, "mta_stsd_snapshot_generation", "gauge",
 	    "Generation number of the configuration being served.");
 	out_printf(&o, "mta_stsd_snapshot_generation %lu\n",
-	    s != NULL ? s->generation : 0);
+	    atomic_load(&generation));
 
 	family(&o, "mta_stsd_domains_loaded", "gauge", "Domains being served.");
-	out_printf(&o, "mta_stsd_domains_loaded %zu\n", s != NULL ? s->ndomains : 0);
+	out_printf(&o, "mta_stsd_domains_loaded %lu\n", atomic_load(&domains_loaded));
 	family(&o, "mta_stsd_domains_failed", "gauge",
 	    "Domains whose files failed validation at the last load "
 	    "(kept at their previous version when they had one).");
-	out_printf(&o, "mta_stsd_domains_failed %zu\n", s != NULL ? s->nfailed : 0);
+	out_printf(&o, "mta_stsd_domains_failed %lu\n", atomic_load(&domains_failed));
 
-	for (size_t i = 0; s != NULL && i < s->ndomains; i++)
-		for (int k = 0; k < 2; k++) {
-			const struct certkey *ck = s->domains[i]->ck[k];
-
-			if (ck != NULL && (earliest == 0 || ck->not_after < earliest))
-				earliest = ck->not_after;
-		}
 	family(&o, "mta_stsd_certificate_expiry_earliest_timestamp_seconds",
 	    "gauge", "Earliest expiry among the certificates being served.");
 	out_printf(&o, "mta_stsd_certificate_expiry_earliest_timestamp_seconds "
-	    "%lld\n", (long long)earliest);
+	    "%lld\n", (long long)atomic_load(&earliest_expiry));
 
+	pthread_mutex_lock(&served_lock);
+	s = served;
 	if (per_domain && s != NULL) {
 		family(&o, "mta_stsd_domain_certificate_expiry_timestamp_seconds",
 		    "gauge", "Expiry of each domain's certificate(s).");
@@ -265,13 +301,12 @@ metrics_render(int per_domain, size_t *len)
 		for (size_t i = 0; i < s->ndomains; i++) {
 			const struct domain *dom = s->domains[i];
 
-			/* the id published in DNS: pinned by hand, or derived */
 			out_printf(&o, "mta_stsd_domain_policy_info{domain=\"%s\","
 			    "id=\"%s\",mode=\"%s\"} 1\n", dom->name,
-			    publish_policy_id(s, dom),
-			    policy_mode_name(dom->policy.mode));
+			    dom->policy_id, policy_mode_name(dom->policy.mode));
 		}
 	}
+	pthread_mutex_unlock(&served_lock);
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

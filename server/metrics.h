@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+struct snapshot;
+
 /* why a TLS handshake did not complete */
 enum metrics_hs_fail {
 	HS_FAIL_UNKNOWN_SNI,	/* an SNI name we do not serve */
@@ -38,6 +40,17 @@ void metrics_shed(enum metrics_shed why);
 /* Connections opened / closed (the difference is the open count). */
 void metrics_conn_opened(void);
 void metrics_conn_closed(void);
+
+/* A reload ended: its snapshot was published (ok 1) or it failed (ok 0).
+ * Counts it and stamps the time. */
+void metrics_reload(int ok);
+
+/*
+ * s is served from now on (NULL: nothing any more, at exit): sets the
+ * snapshot's gauges and keeps one reference to it for the per-domain series
+ * (dropping the one on the previous snapshot). Called by whoever publishes.
+ */
+void metrics_snapshot(struct snapshot *s);
 
 /* Counter values, for the rate-limited log and the tests. */
 unsigned long metrics_shed_count(enum metrics_shed why);

@@ -35,15 +35,6 @@ publish_load(const char *config_path, size_t *nerrors)
 	return snap;
 }
 
-const char *
-publish_policy_id(const struct snapshot *s, const struct domain *dom)
-{
-	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
-
-	return dc != NULL && dc->policy_id != NULL ? dc->policy_id :
-	    dom->policy.id;
-}
-
 int
 publish_domain_arg(const char *arg, char *out, size_t outsz)
 {
@@ -158,7 +149,7 @@ publish_json_string(FILE *fp, const char *s)
 static void
 print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = publish_policy_id(s, dom);
+	const char *id = dom->policy_id;
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
@@ -189,7 +180,7 @@ print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 static void
 print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 {
-	const char *id = publish_policy_id(s, dom);
+	const char *id = dom->policy_id;
 	const char *rua = config_domain_tlsrpt(&s->cfg, dom->name);
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];

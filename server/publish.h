@@ -15,11 +15,6 @@
  */
 struct snapshot *publish_load(const char *config_path, size_t *nerrors);
 
-/* The policy id to publish for dom: its section's policy_id when pinned,
- * else the id derived from the policy text. */
-const char *publish_policy_id(const struct snapshot *s,
-    const struct domain *dom);
-
 /*
  * Turn a domain named on the command line into the lower-case name the
  * snapshot knows: a trailing dot is dropped; "mta-sts.<domain>" is refused

@@ -21,7 +21,8 @@
 #include "certset.h"
 #include "changes.h"
 #include "log.h"
-#include "server.h"
+#include "loop.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "strmap.h"
 
@@ -46,14 +47,7 @@
 #define WATCH_EVENTS (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
 	IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
-static char *config_path;
-static struct reload_stats stats = { .generation = 1 };
-static double next_poll;
 static const char poll_reason[] = "poll";
-static struct changes_polls polled;	/* what the last poll saw */
-
-/* the configuration the server started with: what restart keys still use */
-static const struct config *boot_cfg;
 
 /*
  * One watched directory. In a directory watched for everything in it
@@ -71,40 +65,70 @@ struct watch {
 	size_t nnames;
 };
 
-static int ino_fd = -1, loop_fd = -1;
-static struct watch *watch_v;		/* the watch set */
-static size_t watch_n;
-static struct strmap want_map;		/* dir -> struct watch * while syncing */
-
-/* "parent/name" of policy_dir and cert_dir as their parents' events name
- * them: when one is made, renamed or deleted there, the watches follow */
-static char *reappear[2];
-
-static const char *pending_why;		/* a reload is due now */
 static const char change_reason[] = "file change";
-static struct changes *seen;		/* file events since the last build */
-static int other_trigger;		/* SIGHUP or a poll is due as well */
-static int force_full;			/* the last build failed */
-static const char *change_why;		/* a change was seen: due after settling */
-static double change_last;
 
 /* a file open for writing, as its events named it */
 struct writing {
 	char *path;
 	dev_t dev;
 	ino_t ino;
-	double since;			/* server_now_ms() of its first event */
+	double since;			/* loop_now_ms() of its first event */
 	int logged;			/* "still being written" said */
 };
 
-static struct writing *writing_v;
-static size_t nwriting, capwriting;
+struct build_job;
+
+/*
+ * Everything reloads keep between loop turns, by concern. One instance, used
+ * only on worker 0's thread (the build thread reads only its job).
+ */
+struct reloader {
+	/* what was started with */
+	char *config_path;
+	const struct config *boot_cfg;	/* what restart keys still use */
+	/* the loop: where finished snapshots go, what is registered there */
+	struct loop *loop;
+	struct reload_ops ops;
+	struct loop_fd ino_lf;		/* inotify */
+	struct loop_fd done_lf;		/* eventfd: a build is done */
+	struct loop_hook hook;		/* the settle and poll timers */
+	/* the watch set */
+	struct watch *watch_v;
+	size_t watch_n;
+	struct strmap want_map;		/* dir -> struct watch *, syncing */
+	/* "parent/name" of policy_dir and cert_dir as their parents' events
+	 * name them: when one is made, renamed or deleted there, the watches
+	 * follow */
+	char *reappear[2];
+	/* triggers */
+	const char *pending_why;	/* a reload is due now */
+	struct changes *seen;		/* file events since the last build */
+	int other_trigger;		/* SIGHUP or a poll is due as well */
+	int force_full;			/* the last build failed */
+	const char *change_why;		/* a change seen: due once settled */
+	double change_last;
+	double next_poll;
+	struct changes_polls polled;	/* what the last poll saw */
+	/* files open for writing, as their events named them */
+	struct writing *writing_v;
+	size_t nwriting, capwriting;
+	/* builds */
+	struct build_job *job;		/* the build running, or NULL */
+	int threaded;			/* builds run on a thread */
+	unsigned long generation;	/* of the snapshot being served */
+};
+
+static struct reloader rl = {
+	.ino_lf = { .fd = -1 }, .done_lf = { .fd = -1 }, .threaded = -1,
+	.generation = 1
+};
+
 
 void
 reload_init(const char *path, const struct config *cfg)
 {
-	config_path = strdup(path);
-	boot_cfg = cfg;
+	rl.config_path = strdup(path);
+	rl.boot_cfg = cfg;
 }
 
 /*
@@ -125,8 +149,8 @@ report_change(void *arg, const struct config_key *k, const char *was,
 		log_info("reload: %s changed from %s to %s", k->name, was, now);
 		return;
 	}
-	config_key_format(k, boot_cfg, running, sizeof(running));
-	if (!config_key_differs(k, boot_cfg, cfg))
+	config_key_format(k, rl.boot_cfg, running, sizeof(running));
+	if (!config_key_differs(k, rl.boot_cfg, cfg))
 		log_info("reload: %s is %s again, as running", k->name, now);
 	else
 		log_warn("reload: %s changed from %s to %s; restart mta-stsd to "
@@ -147,7 +171,7 @@ watch_free(struct watch *w)
 static void
 watch_want(struct watch **v, size_t *n, const char *dir, const char *name)
 {
-	struct watch *w = strmap_get(&want_map, dir);
+	struct watch *w = strmap_get(&rl.want_map, dir);
 	char **names;
 
 	if (dir == NULL || *dir == '\0')
@@ -160,9 +184,9 @@ watch_want(struct watch **v, size_t *n, const char *dir, const char *name)
 		/* the map holds pointers into the array: rebuild it on move */
 		if (nv != *v) {
 			*v = nv;
-			strmap_free(&want_map);
+			strmap_free(&rl.want_map);
 			for (size_t i = 0; i < *n; i++)
-				strmap_put(&want_map, nv[i].dir, &nv[i]);
+				strmap_put(&rl.want_map, nv[i].dir, &nv[i]);
 		}
 		w = &nv[*n];
 		memset(w, 0, sizeof(*w));
@@ -170,7 +194,7 @@ watch_want(struct watch **v, size_t *n, const char *dir, const char *name)
 		if ((w->dir = strdup(dir)) == NULL)
 			return;
 		(*n)++;
-		strmap_put(&want_map, w->dir, w);
+		strmap_put(&rl.want_map, w->dir, w);
 	}
 	if (name == NULL) {
 		w->all = 1;
@@ -239,8 +263,8 @@ watch_want_parent(struct watch **v, size_t *n, const char *dir, int k)
 	char pbuf[PATH_MAX], bbuf[PATH_MAX], key[PATH_MAX * 2 + 2];
 	const char *parent, *base;
 
-	free(reappear[k]);
-	reappear[k] = NULL;
+	free(rl.reappear[k]);
+	rl.reappear[k] = NULL;
 	if (dir == NULL || *dir == '\0')
 		return;
 	snprintf(pbuf, sizeof(pbuf), "%s", dir);
@@ -251,7 +275,7 @@ watch_want_parent(struct watch **v, size_t *n, const char *dir, int k)
 		return;
 	watch_want(v, n, parent, base);
 	snprintf(key, sizeof(key), "%s/%s", parent, base);
-	reappear[k] = strdup(key);
+	rl.reappear[k] = strdup(key);
 }
 
 /*
@@ -267,9 +291,9 @@ watch_sync(void)
 	struct watch *v = NULL;
 	size_t n = 0;
 
-	if (ino_fd == -1 || s == NULL)
+	if (rl.ino_lf.fd == -1 || s == NULL)
 		return;
-	watch_want_file(&v, &n, config_path);
+	watch_want_file(&v, &n, rl.config_path);
 	watch_want(&v, &n, s->cfg.policy_dir, NULL);
 	watch_want_parent(&v, &n, s->cfg.policy_dir, 0);
 	watch_want_parent(&v, &n, s->cfg.cert_dir, 1);
@@ -293,33 +317,35 @@ watch_sync(void)
 	 * watched, so adding is idempotent; then drop what is not wanted, and
 	 * the watch of a directory that another one replaced under its name */
 	for (size_t i = 0; i < n; i++) {
-		v[i].wd = inotify_add_watch(ino_fd, v[i].dir,
+		v[i].wd = inotify_add_watch(rl.ino_lf.fd, v[i].dir,
 		    WATCH_EVENTS | IN_ONLYDIR);
 		if (v[i].wd == -1 && errno != ENOENT)
 			log_warn("reload: cannot watch %s: %s; changes there are "
 			    "seen on SIGHUP or by polling only", v[i].dir,
 			    strerror(errno));
 	}
-	for (size_t i = 0; i < watch_n; i++) {
-		const struct watch *nw = strmap_get(&want_map, watch_v[i].dir);
+	for (size_t i = 0; i < rl.watch_n; i++) {
+		const struct watch *nw = strmap_get(&rl.want_map,
+		    rl.watch_v[i].dir);
 
-		if (watch_v[i].wd >= 0 && (nw == NULL || nw->wd != watch_v[i].wd))
-			inotify_rm_watch(ino_fd, watch_v[i].wd);
-		watch_free(&watch_v[i]);
+		if (rl.watch_v[i].wd >= 0 &&
+		    (nw == NULL || nw->wd != rl.watch_v[i].wd))
+			inotify_rm_watch(rl.ino_lf.fd, rl.watch_v[i].wd);
+		watch_free(&rl.watch_v[i]);
 	}
-	free(watch_v);
-	strmap_free(&want_map);
-	watch_v = v;
-	watch_n = n;
+	free(rl.watch_v);
+	strmap_free(&rl.want_map);
+	rl.watch_v = v;
+	rl.watch_n = n;
 }
 
 /* the watch of descriptor wd, or NULL (each directory is watched once) */
 static struct watch *
 watch_find(int wd)
 {
-	for (size_t i = 0; i < watch_n; i++)
-		if (watch_v[i].wd == wd)
-			return &watch_v[i];
+	for (size_t i = 0; i < rl.watch_n; i++)
+		if (rl.watch_v[i].wd == wd)
+			return &rl.watch_v[i];
 	return NULL;
 }
 
@@ -327,13 +353,13 @@ watch_find(int wd)
 static void
 changes_seen(const struct inotify_event *ev, const struct watch *w)
 {
-	if (seen == NULL && (seen = calloc(1, sizeof(*seen))) == NULL)
+	if (rl.seen == NULL && (rl.seen = calloc(1, sizeof(*rl.seen))) == NULL)
 		return;		/* then the build looks at everything */
 	if (w == NULL || (ev->mask & (IN_Q_OVERFLOW | IN_IGNORED |
 	    IN_DELETE_SELF | IN_MOVE_SELF)))
-		changes_note_all(seen);
+		changes_note_all(rl.seen);
 	else
-		changes_note(seen, w->dir, ev->len ? ev->name : NULL);
+		changes_note(rl.seen, w->dir, ev->len ? ev->name : NULL);
 }
 
 /* does an event in watch w (NULL: unknown) on name count as a change? */
@@ -356,19 +382,19 @@ watch_event_counts(const struct watch *w, const char *name, uint32_t mask)
 static void
 writing_del(size_t i)
 {
-	free(writing_v[i].path);
-	writing_v[i] = writing_v[--nwriting];
+	free(rl.writing_v[i].path);
+	rl.writing_v[i] = rl.writing_v[--rl.nwriting];
 }
 
 /* forget every file followed as open for writing */
 static void
 writing_clear(void)
 {
-	while (nwriting > 0)
-		writing_del(nwriting - 1);
-	free(writing_v);
-	writing_v = NULL;
-	capwriting = 0;
+	while (rl.nwriting > 0)
+		writing_del(rl.nwriting - 1);
+	free(rl.writing_v);
+	rl.writing_v = NULL;
+	rl.capwriting = 0;
 }
 
 /* follow the file sb (at path) as open for writing since now */
@@ -377,26 +403,27 @@ writing_add(const char *path, const struct stat *sb, double now)
 {
 	struct writing *e;
 
-	for (size_t i = 0; i < nwriting; i++)
-		if (writing_v[i].dev == sb->st_dev && writing_v[i].ino == sb->st_ino)
+	for (size_t i = 0; i < rl.nwriting; i++)
+		if (rl.writing_v[i].dev == sb->st_dev &&
+		    rl.writing_v[i].ino == sb->st_ino)
 			return;
-	if (nwriting == capwriting) {
-		size_t cap = capwriting ? capwriting * 2 : 8;
-		struct writing *v = realloc(writing_v, cap * sizeof(*v));
+	if (rl.nwriting == rl.capwriting) {
+		size_t cap = rl.capwriting ? rl.capwriting * 2 : 8;
+		struct writing *v = realloc(rl.writing_v, cap * sizeof(*v));
 
 		if (v == NULL)
 			return;	/* then a build may read it; nothing better */
-		writing_v = v;
-		capwriting = cap;
+		rl.writing_v = v;
+		rl.capwriting = cap;
 	}
-	e = &writing_v[nwriting];
+	e = &rl.writing_v[rl.nwriting];
 	memset(e, 0, sizeof(*e));
 	if ((e->path = strdup(path)) == NULL)
 		return;
 	e->dev = sb->st_dev;
 	e->ino = sb->st_ino;
 	e->since = now;
-	nwriting++;
+	rl.nwriting++;
 }
 
 /*
@@ -420,8 +447,8 @@ writing_follow(const struct inotify_event *ev, const struct watch *w,
 		return 0;
 	ok = lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 	if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_TO)) {
-		for (size_t i = 0; i < nwriting;) {
-			struct writing *e = &writing_v[i];
+		for (size_t i = 0; i < rl.nwriting;) {
+			struct writing *e = &rl.writing_v[i];
 			int same = ok && e->dev == sb.st_dev && e->ino == sb.st_ino;
 			char *np;
 
@@ -452,9 +479,10 @@ writing_prune(void)
 {
 	struct stat sb;
 
-	for (size_t i = 0; i < nwriting;) {
-		if (stat(writing_v[i].path, &sb) == -1 ||
-		    sb.st_dev != writing_v[i].dev || sb.st_ino != writing_v[i].ino)
+	for (size_t i = 0; i < rl.nwriting;) {
+		if (stat(rl.writing_v[i].path, &sb) == -1 ||
+		    sb.st_dev != rl.writing_v[i].dev ||
+		    sb.st_ino != rl.writing_v[i].ino)
 			writing_del(i);
 		else
 			i++;
@@ -468,8 +496,8 @@ writing_report(double now)
 {
 	double next = -1;
 
-	for (size_t i = 0; i < nwriting; i++) {
-		struct writing *e = &writing_v[i];
+	for (size_t i = 0; i < rl.nwriting; i++) {
+		struct writing *e = &rl.writing_v[i];
 
 		if (e->logged)
 			continue;
@@ -485,41 +513,35 @@ writing_report(double now)
 	return next;
 }
 
-/* when the changes seen so far are to be built (server_now_ms() time) */
+/* when the changes seen so far are to be built (loop_now_ms() time) */
 static double
 change_due(void)
 {
-	return change_last + SETTLE_MS;
+	return rl.change_last + SETTLE_MS;
 }
 
 /* inotify on or off, as the current configuration says */
 static void
 watch_setup(int on)
 {
-	struct epoll_event ev;
-
 	if (!on) {
-		if (ino_fd != -1) {
-			close(ino_fd);	/* drops every watch */
-			ino_fd = -1;
-			for (size_t i = 0; i < watch_n; i++)
-				watch_free(&watch_v[i]);
-			free(watch_v);
-			watch_v = NULL;
-			watch_n = 0;
+		if (rl.ino_lf.fd != -1) {
+			loop_fd_close(rl.loop, &rl.ino_lf);	/* drops every watch */
+			for (size_t i = 0; i < rl.watch_n; i++)
+				watch_free(&rl.watch_v[i]);
+			free(rl.watch_v);
+			rl.watch_v = NULL;
+			rl.watch_n = 0;
 		}
 		return;
 	}
-	if (ino_fd == -1) {
-		if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+	if (rl.ino_lf.fd == -1) {
+		if ((rl.ino_lf.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
 			log_warn("reload: inotify unavailable (%s); reloading on "
 			    "SIGHUP and polling only", strerror(errno));
 			return;
 		}
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = ino_fd;
-		epoll_ctl(loop_fd, EPOLL_CTL_ADD, ino_fd, &ev);
+		loop_fd_add(rl.loop, &rl.ino_lf, EPOLLIN);
 	}
 	watch_sync();
 }
@@ -530,7 +552,7 @@ watch_setup(int on)
  * keep being answered from the current snapshot meanwhile. The thread only
  * reads prev (held by a reference for the duration) and files; everything
  * it shares with the loop is reference counted with atomics. When it is
- * done it writes to done_fd and the loop publishes the result.
+ * done it writes to the done eventfd and the loop publishes the result.
  */
 struct build_job {
 	const char *why;
@@ -544,10 +566,6 @@ struct build_job {
 	pthread_t thread;
 };
 
-static struct build_job *job;		/* the build running, or NULL */
-static int done_fd = -1;
-static int startup_failed;
-static int threaded = -1;
 
 static void *
 build_main(void *arg)
@@ -555,11 +573,11 @@ build_main(void *arg)
 	struct build_job *j = arg;
 	uint64_t one = 1;
 
-	j->rc = snapshot_build(config_path, j->generation, j->prev, j->changes,
+	j->rc = snapshot_build(rl.config_path, j->generation, j->prev, j->changes,
 	    &j->result,
 	    &j->d);
 	/* an eventfd write cannot fail short of a bug; nothing to do then */
-	(void)!write(done_fd, &one, sizeof(one));
+	(void)!write(rl.done_lf.fd, &one, sizeof(one));
 	return NULL;
 }
 
@@ -583,13 +601,13 @@ polls_keep(struct changes *c, int partial)
 {
 	if (c == NULL || c->polls == NULL)
 		return;
-	for (size_t i = 0; partial && i < polled.map.cap; i++) {
-		struct changes_poll *e = polled.map.slots[i].value;
+	for (size_t i = 0; partial && i < rl.polled.map.cap; i++) {
+		struct changes_poll *e = rl.polled.map.slots[i].value;
 
-		if (polled.map.slots[i].key != NULL && e != NULL &&
+		if (rl.polled.map.slots[i].key != NULL && e != NULL &&
 		    strmap_get(&c->polls->map, e->path) == NULL &&
 		    strmap_put(&c->polls->map, e->path, e) == 0)
-			polled.map.slots[i].value = NULL;	/* moved */
+			rl.polled.map.slots[i].value = NULL;	/* moved */
 	}
 	for (size_t i = 0; i < c->polls->map.cap; i++) {
 		const struct changes_poll *e = c->polls->map.slots[i].value;
@@ -601,8 +619,8 @@ polls_keep(struct changes *c, int partial)
 			    "previous version stays until they stay the same "
 			    "across two polls", e->path);
 	}
-	changes_polls_free(&polled);
-	polled = *c->polls;
+	changes_polls_free(&rl.polled);
+	rl.polled = *c->polls;
 	free(c->polls);
 	c->polls = NULL;
 }
@@ -620,8 +638,8 @@ build_read_writing(const struct snapshot *s, const struct snapshot *prev,
     double t0)
 {
 	watch_read();	/* the events that came during the build */
-	for (size_t i = 0; i < nwriting; i++) {
-		const struct writing *e = &writing_v[i];
+	for (size_t i = 0; i < rl.nwriting; i++) {
+		const struct writing *e = &rl.writing_v[i];
 
 		if (e->since < t0)
 			continue;	/* the build knew it: held */
@@ -654,16 +672,16 @@ build_finish(struct build_job *j)
 {
 	struct snapshot *s = j->result;
 	int first = j->prev == NULL && snapshot_current() == NULL;
-	double ms = server_now_ms() - j->t0;
+	double ms = loop_now_ms() - j->t0;
 	const char *torn;
 
 	polls_keep(j->changes, j->rc == 0 && j->result == j->prev);
-	if (j->rc == 0 && !first && ino_fd != -1 &&
+	if (j->rc == 0 && !first && rl.ino_lf.fd != -1 &&
 	    (torn = build_read_writing(s, j->prev, j->t0)) != NULL) {
 		log_info("reload (%s): %s was opened for writing while it was "
 		    "read; building again once it is closed", j->why, torn);
 		snapshot_unref(s);
-		force_full = 1;		/* the events this build used are lost */
+		rl.force_full = 1;	/* the events this build used are lost */
 		j->rc = 1;
 	}
 	if (j->rc == 1) {
@@ -671,17 +689,16 @@ build_finish(struct build_job *j)
 	} else if (j->rc == -1) {
 		log_diag(&j->d);
 		if (first) {
-			log_err("%s: not started: %zu error(s)", config_path,
+			log_err("%s: not started: %zu error(s)", rl.config_path,
 			    j->d.nerrors);
-			startup_failed = 1;
+			rl.ops.failed(rl.ops.arg);
 		} else {
 			/* the events this build consumed are lost with it: the
 			 * next build must look at every file again */
-			force_full = 1;
-			stats.failed++;
-			stats.last_failed = time(NULL);
+			rl.force_full = 1;
+			metrics_reload(0);
 			log_err("reload (%s) failed: still serving generation %lu "
-			    "unchanged", j->why, stats.generation);
+			    "unchanged", j->why, rl.generation);
 		}
 	} else if (!first && snapshot_same(s, j->prev) && j->d.nerrors == 0) {
 		/* a reload's one line, as for any other; a poll that found
@@ -691,43 +708,41 @@ build_finish(struct build_job *j)
 			log_debug("reload (%s): nothing changed", j->why);
 		else
 			log_info("reload (%s): nothing changed; still serving "
-			    "generation %lu; %.1f ms", j->why, stats.generation,
+			    "generation %lu; %.1f ms", j->why, rl.generation,
 			    ms);
 		snapshot_unref(s);
 	} else {
 		log_diag(&j->d);
-		stats.domain_failures += s->nfailed;
 		/* against the last configuration, or the one read at start */
-		if (boot_cfg != NULL)
-			config_diff(j->prev != NULL ? &j->prev->cfg : boot_cfg,
+		if (rl.boot_cfg != NULL)
+			config_diff(j->prev != NULL ? &j->prev->cfg : rl.boot_cfg,
 			    &s->cfg, report_change, &s->cfg);
 		if (first) {
 			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
 			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
 		} else {
-			stats.generation = s->generation;
-			stats.ok++;
-			stats.last_ok = time(NULL);
+			rl.generation = s->generation;
+			metrics_reload(1);
 			log_info("reload (%s): generation %lu: %zu added, %zu "
 			    "changed, %zu removed, %zu failed (%zu kept at their "
 			    "previous version); %zu domains served; %.1f ms%s", j->why,
-			    stats.generation, s->nadded, s->nchanged, s->nremoved,
+			    rl.generation, s->nadded, s->nchanged, s->nremoved,
 			    s->nfailed, s->nkept, s->ndomains, ms,
 			    s->patched ? " (incremental)" : "");
 		}
 		log_configure(s->cfg.log_level, s->cfg.log_json,
 		    s->cfg.error_log, s->cfg.access_log);
-		server_apply(&s->cfg);
-		server_publish(s);
+		rl.ops.publish(rl.ops.arg, s);	/* the loop swaps it in */
 		/* re-walking 10,000 directories is the costly part of a
 		 * reload's work on the loop: only when what is loaded moved */
-		if (first || s->paths_changed || (ino_fd != -1) != s->cfg.auto_reload)
+		if (first || s->paths_changed ||
+		    (rl.ino_lf.fd != -1) != s->cfg.auto_reload)
 			watch_setup(s->cfg.auto_reload);
 	}
 	if (snapshot_current() != NULL) {
 		unsigned poll = snapshot_current()->cfg.poll_interval;
 
-		next_poll = poll > 0 ? server_now_ms() + poll * 1000.0 : 0;
+		rl.next_poll = poll > 0 ? loop_now_ms() + poll * 1000.0 : 0;
 	}
 	snapshot_unref(j->prev);
 	changes_free(j->changes);
@@ -748,25 +763,25 @@ build_changes(const char *why)
 {
 	struct changes *c = NULL;
 
-	if (why == change_reason && !other_trigger && !force_full)
-		c = seen;
+	if (why == change_reason && !rl.other_trigger && !rl.force_full)
+		c = rl.seen;
 	else {
-		changes_free(seen);
-		free(seen);
+		changes_free(rl.seen);
+		free(rl.seen);
 	}
-	seen = NULL;
+	rl.seen = NULL;
 	if (c == NULL && (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	if (c->nkeys == 0)
 		c->full = 1;	/* no events to go by */
 	writing_prune();
-	if (nwriting > 0 &&
-	    (c->held = calloc(nwriting, sizeof(*c->held))) != NULL) {
-		for (size_t i = 0; i < nwriting; i++) {
-			c->held[i].dev = writing_v[i].dev;
-			c->held[i].ino = writing_v[i].ino;
+	if (rl.nwriting > 0 &&
+	    (c->held = calloc(rl.nwriting, sizeof(*c->held))) != NULL) {
+		for (size_t i = 0; i < rl.nwriting; i++) {
+			c->held[i].dev = rl.writing_v[i].dev;
+			c->held[i].ino = rl.writing_v[i].ino;
 		}
-		c->nheld = nwriting;
+		c->nheld = rl.nwriting;
 	}
 	/* a build that looks at every file notes what it saw, when polling
 	 * may follow (at start-up it is not known yet); a poll also holds
@@ -775,7 +790,7 @@ build_changes(const char *why)
 	    snapshot_current()->cfg.poll_interval > 0) &&
 	    (c->polls = calloc(1, sizeof(*c->polls))) != NULL &&
 	    why == poll_reason)
-		c->polled = &polled;
+		c->polled = &rl.polled;
 	return c;
 }
 
@@ -788,79 +803,46 @@ build_start(const char *why)
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_err("reload (%s): out of memory; will retry", why);
-		pending_why = why;
+		rl.pending_why = why;
 		return;
 	}
 	j->why = why;
 	j->changes = build_changes(why);
-	other_trigger = force_full = 0;
-	j->generation = stats.generation + (cur != NULL ? 1 : 0);
+	rl.other_trigger = rl.force_full = 0;
+	j->generation = rl.generation + (cur != NULL ? 1 : 0);
 	j->prev = cur != NULL ? snapshot_ref(cur) : NULL;
-	j->t0 = server_now_ms();
-	if (threaded && pthread_create(&j->thread, NULL, build_main, j) == 0) {
-		job = j;
+	j->t0 = loop_now_ms();
+	if (rl.threaded && pthread_create(&j->thread, NULL, build_main, j) == 0) {
+		rl.job = j;
 		return;
 	}
 	build_main(j);		/* no threads: build on the loop */
 	build_finish(j);
 }
 
-void
-reload_start(int epfd)
+/* the build thread is done: publish its result, or keep what is served */
+static void
+reload_on_done(struct loop_fd *lf, uint32_t events)
 {
-	struct epoll_event ev;
+	uint64_t v;
 
-	loop_fd = epfd;
-#if defined(MBEDTLS_THREADING_C)
-	threaded = 1;
-#else
-	threaded = 0;	/* mbedTLS's RNG would be shared without locks */
-#endif
-	if (threaded &&
-	    (done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = done_fd;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, done_fd, &ev);
-	} else
-		threaded = 0;
-	build_start("startup");
-}
+	(void)events;
+	if (read(lf->fd, &v, sizeof(v)) == sizeof(v) && rl.job != NULL) {
+		struct build_job *j = rl.job;
 
-int
-reload_startup_failed(void)
-{
-	return startup_failed;
-}
-
-void
-reload_request(const char *why)
-{
-	pending_why = why;
-	other_trigger = 1;
-}
-
-int
-reload_handle_fd(int fd)
-{
-	if (fd == -1)
-		return 0;
-	if (fd == done_fd) {
-		uint64_t v;
-
-		if (read(done_fd, &v, sizeof(v)) == sizeof(v) && job != NULL) {
-			struct build_job *j = job;
-
-			pthread_join(j->thread, NULL);
-			job = NULL;
-			build_finish(j);
-		}
-		return 1;
+		pthread_join(j->thread, NULL);
+		rl.job = NULL;
+		build_finish(j);
 	}
-	if (fd != ino_fd)
-		return 0;
+}
+
+/* file events: note what changed; the build follows when they settle */
+static void
+reload_on_inotify(struct loop_fd *lf, uint32_t events)
+{
+	(void)lf;
+	(void)events;
 	watch_read();
-	return 1;
 }
 
 /* is the event in w about policy_dir or cert_dir itself (made, renamed,
@@ -874,7 +856,7 @@ watch_reappears(const struct inotify_event *ev, const struct watch *w)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", w->dir, ev->name);
 	for (int k = 0; k < 2; k++)
-		if (reappear[k] != NULL && strcmp(reappear[k], path) == 0)
+		if (rl.reappear[k] != NULL && strcmp(rl.reappear[k], path) == 0)
 			return 1;
 	return 0;
 }
@@ -898,8 +880,8 @@ watch_event(const struct inotify_event *ev, double now)
 	}
 	if (writing_follow(ev, w, now) && !resync)
 		return 0;	/* built once closed */
-	change_why = change_reason;
-	change_last = now;
+	rl.change_why = change_reason;
+	rl.change_last = now;
 	return resync;
 }
 
@@ -911,13 +893,13 @@ watch_read(void)
 	ssize_t n;
 	int resync = 0;
 
-	if (ino_fd == -1)
+	if (rl.ino_lf.fd == -1)
 		return;
-	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
+	while ((n = read(rl.ino_lf.fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const void *)p;
 
-			resync |= watch_event(ev, server_now_ms());
+			resync |= watch_event(ev, loop_now_ms());
 			p += sizeof(*ev) + ev->len;
 		}
 	}
@@ -927,74 +909,106 @@ watch_read(void)
 		watch_sync();
 }
 
-void
-reload_tick(double now)
+/* after every loop turn: start a build when one is due */
+static void
+reload_tick(void *arg, double now)
 {
-	const char *why = pending_why;
+	const char *why = rl.pending_why;
 
+	(void)arg;
 	writing_report(now);
-	if (job != NULL || snapshot_current() == NULL)
+	if (rl.job != NULL || snapshot_current() == NULL)
 		return;		/* one build at a time; changes wait for it */
-	if (why == NULL && change_why != NULL && now >= change_due())
-		why = change_why;
-	if (why == NULL && next_poll > 0 && now >= next_poll) {
+	if (why == NULL && rl.change_why != NULL && now >= change_due())
+		why = rl.change_why;
+	if (why == NULL && rl.next_poll > 0 && now >= rl.next_poll) {
 		why = poll_reason;
-		other_trigger = 1;
+		rl.other_trigger = 1;
 	}
 	if (why == NULL)
 		return;
-	pending_why = change_why = NULL;	/* one build covers every trigger */
+	/* one build covers every trigger */
+	rl.pending_why = rl.change_why = NULL;
 	build_start(why);
 }
 
-long
-reload_timeout_ms(double now)
+/* before the loop waits: how long until reload_tick has work (-1: nothing
+ * pending) */
+static long
+reload_timeout_ms(void *arg, double now)
 {
 	double due = writing_report(now);
 
-	if (job != NULL && due < 0)
-		return -1;	/* done_fd wakes the loop */
-	if (pending_why != NULL && job == NULL)
+	(void)arg;
+	if (rl.job != NULL && due < 0)
+		return -1;	/* the done eventfd wakes the loop */
+	if (rl.pending_why != NULL && rl.job == NULL)
 		return 0;
-	if (change_why != NULL && job == NULL && (due < 0 || change_due() < due))
+	if (rl.change_why != NULL && rl.job == NULL &&
+	    (due < 0 || change_due() < due))
 		due = change_due();
-	if (next_poll > 0 && job == NULL && (due < 0 || next_poll < due))
-		due = next_poll;
+	if (rl.next_poll > 0 && rl.job == NULL && (due < 0 || rl.next_poll < due))
+		due = rl.next_poll;
 	if (due < 0)
 		return -1;
 	return due <= now ? 0 : (long)(due - now) + 1;
 }
 
-const struct reload_stats *
-reload_stats(void)
+void
+reload_start(struct loop *l, const struct reload_ops *o)
 {
-	return &stats;
+	rl.loop = l;
+	rl.ops = *o;
+	rl.ino_lf.cb = reload_on_inotify;
+	rl.done_lf.cb = reload_on_done;
+	rl.hook.before = reload_timeout_ms;
+	rl.hook.after = reload_tick;
+	loop_hook_add(rl.loop, &rl.hook);
+#if defined(MBEDTLS_THREADING_C)
+	rl.threaded = 1;
+#else
+	rl.threaded = 0;	/* mbedTLS's RNG would be shared without locks */
+#endif
+	if (rl.threaded &&
+	    (rl.done_lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) != -1)
+		loop_fd_add(rl.loop, &rl.done_lf, EPOLLIN);
+	else
+		rl.threaded = 0;
+	build_start("startup");
+}
+
+void
+reload_request(const char *why)
+{
+	rl.pending_why = why;
+	rl.other_trigger = 1;
 }
 
 void
 reload_stop(void)
 {
-	if (job != NULL) {
-		pthread_join(job->thread, NULL);
-		snapshot_unref(job->result);
-		snapshot_unref(job->prev);
-		changes_free(job->changes);
-		free(job->changes);
-		diag_clear(&job->d);
-		free(job);
-		job = NULL;
+	if (rl.job != NULL) {
+		pthread_join(rl.job->thread, NULL);
+		snapshot_unref(rl.job->result);
+		snapshot_unref(rl.job->prev);
+		changes_free(rl.job->changes);
+		free(rl.job->changes);
+		diag_clear(&rl.job->d);
+		free(rl.job);
+		rl.job = NULL;
 	}
 	watch_setup(0);
 	writing_clear();
-	changes_polls_free(&polled);
+	changes_polls_free(&rl.polled);
 	for (int k = 0; k < 2; k++) {
-		free(reappear[k]);
-		reappear[k] = NULL;
+		free(rl.reappear[k]);
+		rl.reappear[k] = NULL;
 	}
-	if (done_fd != -1)
-		close(done_fd);
-	done_fd = -1;
-	free(config_path);
-	config_path = NULL;
-	boot_cfg = NULL;
+	if (rl.done_lf.fd != -1)
+		close(rl.done_lf.fd);
+	rl.done_lf.fd = -1;
+	free(rl.config_path);
+	rl.config_path = NULL;
+	rl.boot_cfg = NULL;
+	rl.loop = NULL;
 }

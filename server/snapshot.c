@@ -13,10 +13,20 @@
 #include <unistd.h>
 
 #include "certset.h"
-#include "http.h"
 #include "names.h"
 
 static _Thread_local struct snapshot *current;	/* per event-loop thread */
+/* the HTTP layer's answer builder (snapshot_set_responder), or NULL */
+static struct MHD_Response *(*resp_build)(const char *text, size_t len);
+static void (*resp_release)(struct MHD_Response *r);
+
+void
+snapshot_set_responder(struct MHD_Response *(*build)(const char *text,
+    size_t len), void (*release)(struct MHD_Response *r))
+{
+	resp_build = build;
+	resp_release = release;
+}
 
 /* read at most POLICY_MAX_BYTES + 1 bytes of path into a new buffer */
 static char *
@@ -81,7 +91,9 @@ domain_unref(struct domain *dom)
 	free(dom->host);
 	free(dom->policy_path);
 	policy_free(&dom->policy);
-	http_response_free(dom->resp);
+	free(dom->pinned_id);
+	if (dom->resp != NULL && resp_release != NULL)
+		resp_release(dom->resp);
 	certs_unref(dom->ck[0]);
 	certs_unref(dom->ck[1]);
 	free(dom);
@@ -177,7 +189,8 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 		ok = -1;
 
 	if (ok == 0 && old != NULL && strcmp(old->policy_path, path) == 0 &&
-	    old->ck[0] == ck[0] && old->ck[1] == ck[1]) {
+	    old->ck[0] == ck[0] && old->ck[1] == ck[1] &&
+	    !config_str_differs(old->pinned_id, dc != NULL ? dc->policy_id : NULL)) {
 		struct file_stamp st;
 
 		/* in policy_dir we build the paths ourselves, so an event on
@@ -222,7 +235,12 @@ domain_load(const struct config *cfg, const struct domain_conf *dc,
 		domain_unref(dom);
 		return NULL;
 	}
-	if ((dom->resp = http_policy_response(dom->policy.text,
+	/* the id published in DNS: pinned by hand, or derived */
+	if (dc != NULL && dc->policy_id != NULL &&
+	    (dom->pinned_id = strdup(dc->policy_id)) == NULL)
+		goto oom;
+	dom->policy_id = dom->pinned_id != NULL ? dom->pinned_id : dom->policy.id;
+	if (resp_build != NULL && (dom->resp = resp_build(dom->policy.text,
 	    dom->policy.text_len)) == NULL)
 		goto oom;
 	return dom;

@@ -28,7 +28,10 @@ struct domain {
 	char *policy_path;
 	struct file_stamp policy_stamp;
 	struct policy policy;
-	struct MHD_Response *resp;	/* one reference, released with the snapshot */
+	const char *policy_id;		/* to publish: pinned_id, else policy.id */
+	char *pinned_id;		/* the section's policy_id, or NULL */
+	struct MHD_Response *resp;	/* the ready answer (see snapshot_set_responder),
+					 * one reference, released with the domain */
 	struct certkey *ck[2];		/* one reference each; ck[1] may be NULL */
 };
 
@@ -61,6 +64,15 @@ struct snapshot {
 					 * what is watched must be looked at again */
 	int patched;			/* built incrementally from prev */
 };
+
+/*
+ * Who builds a domain's ready answer from its policy text (the HTTP layer,
+ * before the first build), and releases it. Without one (-t, dns, check)
+ * domains carry no answer (resp NULL). Not thread-safe: set it once, before
+ * builds start.
+ */
+void snapshot_set_responder(struct MHD_Response *(*build)(const char *text,
+    size_t len), void (*release)(struct MHD_Response *r));
 
 /*
  * Load the configuration at config_path and everything it names: policies

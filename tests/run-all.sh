@@ -2,7 +2,8 @@
 # tests/run-all.sh - every test suite, one total.
 #
 # From the repository root (the script goes there itself): the cmocka unit
-# tests (build/test_*), the integration tests (tests/integration/run.py and
+# tests (build/test_*), the include-graph check (tests/include_graph_test.py,
+# scripts/include-graph.py), the integration tests (tests/integration/run.py and
 # the *_test.py beside it), the end-to-end sender test (tests/e2e/sender.sh),
 # the `check` tests and the allocation-failure injection
 # (tests/faults/alloc_test.py), each against build/mta-stsd, and the
@@ -91,6 +92,8 @@ suites() {
 	return 0
 }
 
+# the #include graph of server/: no cycle, no layer including one above it
+run_suite include-graph 60 "$PYTHON" tests/include_graph_test.py
 suites "" "$BUILD"
 # every allocation of a load made to fail in turn (normal build only: the
 # LD_PRELOAD shim hands allocations to glibc, past ASan's allocator)

@@ -94,23 +94,23 @@ test_replace_takes_new_key(void **state)
 static void
 test_copy_is_independent(void **state)
 {
-	static const char *keys[] = { "a", "b", "c", "d", "e", "f", "g", "h",
+	static const char *letters[] = { "a", "b", "c", "d", "e", "f", "g", "h",
 	    "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t" };
 	struct strmap m = { 0 }, c, empty = { 0 }, c2;
 	int x;
 
 	(void)state;
 	for (size_t i = 0; i < 20; i++)
-		assert_int_equal(strmap_put(&m, keys[i], (void *)keys[i]), 0);
+		assert_int_equal(strmap_put(&m, letters[i], (void *)letters[i]), 0);
 	assert_int_equal(strmap_copy(&c, &m), 0);
 	assert_int_equal(c.n, m.n);
 	for (size_t i = 0; i < 20; i++)
-		assert_ptr_equal(strmap_get(&c, keys[i]), keys[i]);
+		assert_ptr_equal(strmap_get(&c, letters[i]), letters[i]);
 	assert_non_null(strmap_del(&c, "a"));
 	assert_int_equal(strmap_put(&c, "b", &x), 0);
 	assert_int_equal(strmap_put(&c, "zz", &x), 0);
-	assert_ptr_equal(strmap_get(&m, "a"), keys[0]);
-	assert_ptr_equal(strmap_get(&m, "b"), keys[1]);
+	assert_ptr_equal(strmap_get(&m, "a"), letters[0]);
+	assert_ptr_equal(strmap_get(&m, "b"), letters[1]);
 	assert_null(strmap_get(&m, "zz"));
 	assert_null(strmap_get(&c, "a"));
 	assert_ptr_equal(strmap_get(&c, "b"), &x);
