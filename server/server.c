@@ -85,7 +85,10 @@ bind_one(const struct listen_addr *la, int reuseport)
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, 1024) == -1) {
+	/* the kernel's limit (net.core.somaxconn caps it): a burst of
+	 * handshakes abandoned at once (a flood) must not fill the queue and
+	 * make a sender's SYN wait for its 1 s retransmission */
+	if (listen(fd, SOMAXCONN) == -1) {
 		log_err("listen %s: %s", la->text, strerror(errno));
 		close(fd);
 		return -1;
