@@ -13,6 +13,7 @@
 #include <psa/crypto.h>
 
 #include "certs.h"
+#include "config.h"
 #include "names.h"
 #include "policy.h"
 #include "probe.h"
@@ -21,7 +22,6 @@
 #include "resolve.h"
 #include "snapshot.h"
 
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 #define DAY 86400L
 
 enum severity { SEV_INFO, SEV_WARNING, SEV_ERROR };
@@ -728,7 +728,7 @@ usage(FILE *fp)
 	    "  <domain> <error|warning|info> <what is wrong> -- <how to fix>\n"
 	    "Exit status: 0 clean, 1 warnings only, 2 errors.\n"
 	    "\n"
-	    "  -c file         configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file         configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  --json          one JSON document, for monitoring\n"
 	    "  --ca-file file  trust these CA certificates instead of the system\n"
 	    "                  store (" PROBE_SYSTEM_CA ")\n"

@@ -7,10 +7,10 @@
 
 #include <psa/crypto.h>
 
+#include "config.h"
 #include "names.h"
 #include "records.h"
 
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 
 struct snapshot *
 publish_load(const char *config_path, size_t *nerrors)
@@ -75,7 +75,7 @@ publish_args_parse(int argc, char **argv, const struct option *extra,
 	for (size_t i = 0; extra != NULL && extra[i].name != NULL && i < 4; i++)
 		longopts[n++] = extra[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
-	a->config_path = DEFAULT_CONFIG;
+	a->config_path = CONFIG_DEFAULT_PATH;
 	a->json = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -118,7 +118,7 @@ usage(FILE *fp)
 	    "_smtp._tls TLS-RPT record when tlsrpt is configured, and a reminder\n"
 	    "of the mta-sts.<domain> address record. Zone-file lines by default.\n"
 	    "\n"
-	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  --json   one JSON document (an array, one object per domain)\n");
 }
 
