@@ -179,7 +179,7 @@ $(BUILD)/mta-stsd: $(BUILD)/main.o $(TOOL_OBJS) $(BUILD)/libmtastsd.a
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
 UNIT_policy = diag names policy
-UNIT_config = diag names policy records config
+UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
 UNIT_certset = diag names strmap changes certs certset
 UNIT_records = diag names policy records
@@ -280,7 +280,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
 	-D_FORTIFY_SOURCE=2 $(HARDEN_LDFLAGS) -Iserver $(MBEDTLS_CFLAGS) $(MHD_CFLAGS) $(DEP_CFLAGS)
 FUZZ_names = names
 FUZZ_policy = policy names diag
-FUZZ_config = config names diag policy records
+FUZZ_config = config names diag policy records strmap
 FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names

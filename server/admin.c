@@ -86,10 +86,18 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	    strlen(notfound), MHD_RESPMEM_PERSISTENT);
 }
 
+/* Take metrics_per_domain from cfg (the admin listener runs on the loop
+ * thread that applies reloads). */
+void
+admin_configure(const struct config *cfg)
+{
+	per_domain = cfg->metrics_per_domain;
+}
+
 int
 admin_start(const struct config *cfg)
 {
-	per_domain = cfg->metrics_per_domain;
+	admin_configure(cfg);
 	if (cfg->admin.len == 0)
 		return 0;
 	admin = MHD_start_daemon(MHD_USE_EPOLL | (cfg->admin.ss.ss_family ==

@@ -13,6 +13,9 @@ struct loop;
  */
 int admin_start(const struct config *cfg);
 
+/* Apply the keys of a new configuration /metrics reads (metrics_per_domain). */
+void admin_configure(const struct config *cfg);
+
 /* Drive the admin daemon from loop (its descriptor and timer register
  * there); nothing when admin_listen is off. Returns 0 or -1. */
 int admin_attach(struct loop *loop);

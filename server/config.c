@@ -1,4 +1,4 @@
-/* config.c - the INI configuration file (inih) as plain structs */
+/* config.c - the INI configuration file (inih) as plain structs, from one table of keys */
 #include "config.h"
 #include "names.h"
 #include "records.h"
@@ -17,43 +17,157 @@
 #include <unistd.h>
 
 /*
- * How a line reaches inih.
+ * How a file reaches inih.
  *
- * Debian's inih reads at most INI_MAX_LINE (200) bytes a line, reports only
- * the first bad line and never tells its handler the line number. So we give
- * ini_parse_stream() our own reader, called once per line, and do the line
- * work there:
+ * inih does the syntax of a "key = value" line: the first "=" or ":" splits
+ * it, blanks around key and value go, and a ";" that follows a blank ends
+ * the value ("listen = *:443 ; all" is "*:443"; "a;b" stays "a;b"; "#"
+ * starts a comment only at the beginning of a line). Its handler is called
+ * once per key, and key_set() below takes it from there through the table.
  *
- *  - we count lines, so when inih calls the handler for the line the reader
- *    just returned, ld->lineno is that line's number;
- *  - a line longer than CONFIG_MAX_LINE bytes (not counting "\n" or "\r\n")
- *    is reported and dropped whole, instead of being cut into pieces;
- *  - blank lines, comments (";" or "#" as the first non-blank character) and
- *    lines that are not "[section]" or "key = value" / "key: value" are
- *    handled (reported) here and handed to inih as empty lines, so every bad
- *    line gets its own "file:line:" message, not just the first;
- *  - section headers are handled here too, and handed on as empty lines:
- *    inih keeps only 49 bytes of a section name and a domain may have 253.
- *    The handler ignores inih's section argument and uses ours.
+ * inih reads through our ini_reader (reader() below), called once per line,
+ * which does only what the packaged inih cannot:
  *
- * Continuation lines: inih as built by default (INI_ALLOW_MULTILINE) takes a
- * non-blank line that starts with a blank, after a key line, as more of that
- * key's value and calls the handler again with the same key. An indented
- * "cert = x" under "policy = y" would then silently become a second policy
- * value "cert = x". We hand inih every line with its leading blanks removed,
- * so continuation never happens: indentation means nothing and each line
- * stands alone. An indented bare value is "not key = value", an error.
- *
- * Inline comments (INI_ALLOW_INLINE_COMMENTS, prefix ";"): a ";" that follows
- * a blank ends the value ("listen = *:443 ; all" is "*:443"); a ";" right
- * after another character is part of the value ("a;b"). "#" starts a comment
- * only at the beginning of a line: "cert = a # b" is the value "a # b".
- * The first "=" or ":" separates key and value, so "listen: [::1]:443" works.
- * A UTF-8 byte order mark at the start of the file is skipped.
+ *  - line numbers. Debian builds libinih with INI_HANDLER_LINENO=1 (its
+ *    patch "Force INI_HANDLER_LINENO") while the ini.h it installs still
+ *    says 0, and upstream builds default to 0: what the handler receives is
+ *    not known at compile time. inih calls the handler for a line before it
+ *    asks for the next, so the reader's count is the handler's line;
+ *  - lines inih would cut: its line buffer is INI_MAX_LINE bytes (200 with
+ *    the NUL, in Debian 12 and 13), and a longer line would come back as
+ *    several lines. A line longer than CONFIG_MAX_LINE is reported and
+ *    dropped whole; a line of exactly CONFIG_MAX_LINE bytes (after the
+ *    blanks at its ends are removed) still does not fit the buffer, and is
+ *    split by line_split() as inih would (the one line inih does not see:
+ *    README promises 200 bytes, and Debian's runtime ini_max_line is not in
+ *    upstream's inih). NUL bytes are reported (a C string would cut at one);
+ *  - every bad line gets its own message, where inih returns only the first
+ *    bad line's number: the reader hands inih each "key = value" candidate
+ *    and notes it; if the handler was not called for it when the next line
+ *    is asked for, it had no "=" or ":", and that is reported then;
+ *  - section headers are read here and handed on as empty lines: inih keeps
+ *    49 bytes of a section name (a domain may have 253), does not report a
+ *    header without its "]" beyond the first bad line, ignores text after
+ *    the "]", and does not tell the handler that a section began (for
+ *    repeated sections and a section's line in messages);
+ *  - continuation lines: inih (INI_ALLOW_MULTILINE, on in the packaged
+ *    build) takes an indented line after a key line as more of that key's
+ *    value, so an indented "cert = x" under "policy = y" would become a
+ *    second policy "cert = x". The reader hands on every line without its
+ *    leading blanks: indentation means nothing, each line stands alone, and
+ *    an indented bare value is "not key = value";
+ *  - comments, blank lines and a UTF-8 byte order mark at the start are
+ *    handed on as empty lines (inih skips those too; the reader must know
+ *    them not to expect a handler call).
  */
 
 #define CONFIG_MAX_LISTEN 64		/* more is a mistake, and bind() per entry */
 #define CONFIG_MAX_FILE (64L << 20)	/* 100,000 domains fit in a few MB */
+
+/* ---- the keys ---- */
+
+static const char *const level_words[] = { "error", "warn", "info", "debug", NULL };
+static const char *const format_words[] = { "text", "json", NULL };
+static const char *const access_words[] = { "stderr", "off", NULL };
+static const char *const error_words[] = { "stderr", "syslog", NULL };
+
+#define SERVER(name, type, field) CONFIG_SECTION_SERVER, name, type, \
+	.offset = offsetof(struct config, field)
+/* a number key without a field in struct config: read with config_number */
+#define NUMBER(name, type) CONFIG_SECTION_SERVER, name, type
+#define RANGE(lo, hi, u) .min = lo, .max = hi, .unit = u
+#define DEFAULTS(name, type, field) CONFIG_SECTION_DEFAULTS, name, type, \
+	.offset = offsetof(struct config, field), .apply = CONFIG_APPLY_REBUILD
+#define DOMAIN(name, type, field) CONFIG_SECTION_DOMAIN, name, type, \
+	.offset = offsetof(struct domain_conf, field), .apply = CONFIG_APPLY_REBUILD
+
+/*
+ * Every key, in the order messages list them. What a change needs (apply):
+ * live keys are applied on reload by log_configure (reload.c),
+ * http_configure, admin_configure and conn_limits_apply (server_configure
+ * calls them at start and with each snapshot published) and reload.c's own
+ * (auto_reload, poll_interval); rebuild keys are part of the snapshot a reload builds;
+ * restart keys are logged by a reload that sees them changed. A number key
+ * may leave out .offset (no struct field): config_number() reads it. The
+ * README's configuration reference must agree (tests/integration/keys_test.py).
+ */
+const struct config_key config_keys[] = {
+	/* restart: bound, and privileges dropped, before the first load */
+	{ SERVER("listen", CONFIG_LISTEN, listen), .def = "0.0.0.0:443, [::]:443",
+	    .apply = CONFIG_APPLY_RESTART },
+	{ SERVER("user", CONFIG_NAME, user), .apply = CONFIG_APPLY_RESTART },
+	{ SERVER("group", CONFIG_NAME, group), .apply = CONFIG_APPLY_RESTART },
+	{ SERVER("policy_dir", CONFIG_PATH, policy_dir), .def = "policies",
+	    .apply = CONFIG_APPLY_REBUILD },
+	{ SERVER("cert_dir", CONFIG_PATH, cert_dir), .apply = CONFIG_APPLY_REBUILD },
+	{ SERVER("default_domain", CONFIG_DOMAIN, default_domain),
+	    .apply = CONFIG_APPLY_REBUILD },
+	{ SERVER("handshake_timeout", CONFIG_UINT, handshake_timeout),
+	    RANGE(1, 300, " seconds"), .def = "10", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("idle_timeout", CONFIG_UINT, idle_timeout),
+	    RANGE(1, 3600, " seconds"), .def = "30", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("max_connections", CONFIG_UINT, max_connections),
+	    RANGE(1, 1000000, ""), .def = "1024", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("log_level", CONFIG_ENUM, log_level), .words = level_words,
+	    .def = "info", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("access_log", CONFIG_DEST, access_log), .words = access_words,
+	    .def = "stderr", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("auto_reload", CONFIG_BOOL, auto_reload), .def = "yes",
+	    .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("poll_interval", CONFIG_UINT, poll_interval),
+	    RANGE(0, 86400, " seconds (0: no polling)"), .def = "0",
+	    .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("max_connections_per_ip", CONFIG_UINT, max_connections_per_ip),
+	    RANGE(1, 1000000, ""), .def = "64", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("request_timeout", CONFIG_UINT, request_timeout),
+	    RANGE(1, 300, " seconds"), .def = "10", .apply = CONFIG_APPLY_LIVE },
+	/* restart: libmicrohttpd's per-connection pool is sized from it at
+	 * start, and libmicrohttpd zeroes the whole pool for every request,
+	 * so a pool sized for the largest value would cost 136 KB of touched
+	 * memory per keep-alive connection */
+	{ SERVER("max_header_size", CONFIG_UINT, max_header_size),
+	    RANGE(1024, 65536, " bytes"), .def = "8192", .apply = CONFIG_APPLY_RESTART },
+	{ SERVER("max_requests_per_connection", CONFIG_UINT,
+	    max_requests_per_connection), RANGE(1, 1000000, ""), .def = "1000",
+	    .apply = CONFIG_APPLY_LIVE },
+	/* restart: checked once, at start */
+	{ SERVER("allow_root", CONFIG_BOOL, allow_root), .def = "no",
+	    .apply = CONFIG_APPLY_RESTART },
+	/* restart: bound before the privilege drop, as listen */
+	{ SERVER("admin_listen", CONFIG_ADDRESS, admin), .def = "off",
+	    .apply = CONFIG_APPLY_RESTART },
+	{ SERVER("metrics_per_domain", CONFIG_BOOL, metrics_per_domain),
+	    .def = "no", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("log_format", CONFIG_ENUM, log_json), .words = format_words,
+	    .def = "text", .apply = CONFIG_APPLY_LIVE },
+	{ SERVER("error_log", CONFIG_DEST, error_log), .words = error_words,
+	    .def = "stderr", .apply = CONFIG_APPLY_LIVE },
+	/* restart: the threads and their listening sockets exist from start */
+	{ SERVER("workers", CONFIG_THREADS, workers),
+	    RANGE(1, 64, " threads, or auto (one per core)"), .def = "1",
+	    .apply = CONFIG_APPLY_RESTART },
+	/* no field in struct config: conn_limits_apply reads config_number() */
+	{ NUMBER("shutdown_timeout", CONFIG_UINT), RANGE(0, 300, " seconds"),
+	    .def = "5", .apply = CONFIG_APPLY_LIVE },
+
+	{ DEFAULTS("cert", CONFIG_PATH, default_certs[0].cert) },
+	{ DEFAULTS("key", CONFIG_PATH, default_certs[0].key) },
+	{ DEFAULTS("cert2", CONFIG_PATH, default_certs[1].cert) },
+	{ DEFAULTS("key2", CONFIG_PATH, default_certs[1].key) },
+	{ DEFAULTS("tlsrpt", CONFIG_RUA, default_tlsrpt) },
+
+	{ DOMAIN("cert", CONFIG_PATH, certs[0].cert) },
+	{ DOMAIN("key", CONFIG_PATH, certs[0].key) },
+	{ DOMAIN("cert2", CONFIG_PATH, certs[1].cert) },
+	{ DOMAIN("key2", CONFIG_PATH, certs[1].key) },
+	{ DOMAIN("policy", CONFIG_PATH, policy) },
+	{ DOMAIN("tlsrpt", CONFIG_RUA, tlsrpt) },
+	{ DOMAIN("policy_id", CONFIG_POLICY_ID, policy_id) },
+};
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+_Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
+    "raise CONFIG_KEYS_MAX in config.h");
 
 enum section_kind {
 	SEC_NONE,		/* before the first [section] */
@@ -63,30 +177,6 @@ enum section_kind {
 	SEC_IGNORED		/* a bad or repeated header: its keys are skipped */
 };
 
-/* the keys of each kind of section; the index is the key's slot in key_line */
-static const char *const server_keys[] = {
-	"listen", "user", "group", "policy_dir", "cert_dir", "default_domain",
-	"handshake_timeout", "idle_timeout", "max_connections", "log_level",
-	"access_log", "auto_reload", "poll_interval", "max_connections_per_ip",
-	"request_timeout", "max_header_size", "max_requests_per_connection",
-	"allow_root", "admin_listen", "metrics_per_domain", "log_format",
-	"error_log", "workers", "shutdown_timeout", NULL
-};
-enum { SK_LISTEN, SK_USER, SK_GROUP, SK_POLICY_DIR, SK_CERT_DIR,
-	SK_DEFAULT_DOMAIN, SK_HANDSHAKE_TIMEOUT, SK_IDLE_TIMEOUT,
-	SK_MAX_CONNECTIONS, SK_LOG_LEVEL, SK_ACCESS_LOG, SK_AUTO_RELOAD,
-	SK_POLL_INTERVAL, SK_MAX_PER_IP, SK_REQUEST_TIMEOUT, SK_MAX_HEADER,
-	SK_MAX_REQUESTS, SK_ALLOW_ROOT, SK_ADMIN_LISTEN, SK_METRICS_PER_DOMAIN,
-	SK_LOG_FORMAT, SK_ERROR_LOG, SK_WORKERS, SK_SHUTDOWN_TIMEOUT, SK_COUNT };
-
-static const char *const defaults_keys[] = {
-	"cert", "key", "cert2", "key2", "tlsrpt", NULL
-};
-static const char *const domain_keys[] = {
-	"cert", "key", "cert2", "key2", "policy", "tlsrpt", "policy_id", NULL
-};
-enum { CK_CERT, CK_KEY, CK_CERT2, CK_KEY2, DK_POLICY };
-
 struct loader {
 	const char *file;		/* name for messages */
 	struct config *cfg;
@@ -94,18 +184,16 @@ struct loader {
 	const char *p, *end;		/* the unread rest of the buffer */
 	unsigned lineno;
 	int oom;
+	int expect_key;			/* the line handed on must reach the handler */
+	int indented;			/* ... and it was indented in the file */
 
 	enum section_kind sec;
 	size_t dom;			/* cfg->domains index when SEC_DOMAIN */
 	unsigned sec_line;
-	unsigned key_line[SK_COUNT];	/* where each key of this section was */
+	unsigned key_line[CONFIG_KEYS_MAX]; /* where each key of this section was */
+	unsigned char given[CONFIG_KEYS_MAX]; /* [server] keys in the file */
 	unsigned server_line, defaults_line;
 	size_t domains_cap;
-	int listen_given;
-
-	/* a line too long for inih's buffer is split by the reader instead */
-	int use_own;
-	char own_key[CONFIG_MAX_LINE + 1], own_value[CONFIG_MAX_LINE + 1];
 };
 
 static int
@@ -233,52 +321,11 @@ path_absolute(struct loader *ld, const char *value)
 
 /* ---- the domain index ---- */
 
+/* The index of the domain called name (lower case) + 1, or 0. */
 static size_t
-name_hash(const char *s)
+domain_slot(const struct config *cfg, const char *name)
 {
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)h;
-}
-
-/* The slot that holds name, or the empty slot where it would go. */
-static size_t *
-index_slot(const struct config *cfg, const char *name)
-{
-	size_t mask = cfg->domain_nslots - 1;
-	size_t i = name_hash(name) & mask;
-
-	while (cfg->domain_slots[i] != 0 &&
-	    strcmp(cfg->domains[cfg->domain_slots[i] - 1].name, name) != 0)
-		i = (i + 1) & mask;
-	return &cfg->domain_slots[i];
-}
-
-/* Make room in the index for one more domain; -1 when memory runs out. */
-static int
-index_grow(struct config *cfg)
-{
-	size_t n = cfg->domain_nslots ? cfg->domain_nslots : 64;
-	size_t *old = cfg->domain_slots, oldn = cfg->domain_nslots;
-
-	if ((cfg->ndomains + 1) * 2 <= cfg->domain_nslots)
-		return 0;
-	while ((cfg->ndomains + 1) * 2 > n)
-		n *= 2;
-	if ((cfg->domain_slots = calloc(n, sizeof(*old))) == NULL) {
-		cfg->domain_slots = old;
-		return -1;
-	}
-	cfg->domain_nslots = n;
-	for (size_t i = 0; i < oldn; i++)
-		if (old[i] != 0)
-			*index_slot(cfg, cfg->domains[old[i] - 1].name) = old[i];
-	free(old);
-	return 0;
+	return (size_t)(uintptr_t)strmap_get(&cfg->domain_index, name);
 }
 
 /* ---- sections ---- */
@@ -328,7 +375,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	char norm[NAME_MAX_LEN + 1];
 	const char *host;
 	struct domain_conf *dc;
-	size_t *slot;
+	size_t slot;
 
 	section_end(ld);
 	memset(ld->key_line, 0, sizeof(ld->key_line));
@@ -375,14 +422,14 @@ section_begin(struct loader *ld, const char *name, size_t len)
 		    norm, host);
 		return;
 	}
-	if (cfg->domain_nslots > 0 && (slot = index_slot(cfg, norm), *slot != 0)) {
+	if ((slot = domain_slot(cfg, norm)) != 0) {
 		diag_err(ld->d, ld->file, ld->lineno,
 		    "section [%s] appears twice; first at line %u, put all its keys there",
-		    norm, cfg->domains[*slot - 1].line);
+		    norm, cfg->domains[slot - 1].line);
 		return;
 	}
 
-	/* a new domain: grow the array and the index, then add it */
+	/* a new domain: grow the array, then add it and index it */
 	if (cfg->ndomains == ld->domains_cap) {
 		size_t cap = ld->domains_cap ? ld->domains_cap * 2 : 16;
 		dc = realloc(cfg->domains, cap * sizeof(*dc));
@@ -393,18 +440,18 @@ section_begin(struct loader *ld, const char *name, size_t len)
 		cfg->domains = dc;
 		ld->domains_cap = cap;
 	}
-	if (index_grow(cfg) != 0) {
-		ld->oom = 1;
-		return;
-	}
 	dc = &cfg->domains[cfg->ndomains];
 	memset(dc, 0, sizeof(*dc));
 	if ((dc->name = ld_strdup(ld, norm)) == NULL)
 		return;
+	if (strmap_put(&cfg->domain_index, dc->name,
+	    (void *)(uintptr_t)(cfg->ndomains + 1)) == -1) {
+		free(dc->name);
+		ld->oom = 1;
+		return;
+	}
 	dc->line = ld->lineno;
-	cfg->ndomains++;
-	*index_slot(cfg, dc->name) = cfg->ndomains;
-	ld->dom = cfg->ndomains - 1;
+	ld->dom = cfg->ndomains++;
 	ld->sec = SEC_DOMAIN;
 }
 
@@ -433,28 +480,53 @@ parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
 	return 0;
 }
 
-static void
-set_number(struct loader *ld, const char *key, const char *value,
-    unsigned long min, unsigned long max, const char *unit, unsigned *out)
+/*
+ * Where key k's value lives: a field of cfg, of the domain dc ([domain]
+ * keys), or cfg->values[] for a number key without a field. Shared by
+ * reading and writing, hence the cast.
+ */
+static void *
+key_field(const struct config_key *k, const struct config *cfg,
+    const struct domain_conf *dc)
 {
-	int r = parse_uint(value, min, max, out);
-	char q[DIAG_TOKEN_BUF];
+	if (k->section == CONFIG_SECTION_DOMAIN)
+		return (char *)(uintptr_t)dc + k->offset;
+	if (k->offset == 0)
+		return (void *)(uintptr_t)&cfg->values[k - config_keys];
+	return (char *)(uintptr_t)cfg + k->offset;
+}
 
-	if (r == -1)
-		diag_err(ld->d, ld->file, ld->lineno,
-		    "%s %s is not a number; use %lu..%lu%s", key,
-		    diag_token(q, value, strlen(value)), min, max, unit);
-	else if (r == -2)
-		diag_err(ld->d, ld->file, ld->lineno,
-		    "%s %s is out of range; use %lu..%lu%s", key,
-		    diag_token(q, value, strlen(value)), min, max, unit);
+static int
+is_number(const struct config_key *k)
+{
+	return k->type == CONFIG_UINT || k->type == CONFIG_THREADS ||
+	    k->type == CONFIG_BOOL || k->type == CONFIG_ENUM;
+}
+
+/* yes/no and choice fields are int (log_level: an enum, int-sized); the
+ * others and every entry of values[] are unsigned */
+_Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
+
+static int
+number_is_int(const struct config_key *k)
+{
+	return k->offset != 0 && (k->type == CONFIG_BOOL || k->type == CONFIG_ENUM);
+}
+
+static unsigned
+number_get(const struct config_key *k, const void *field)
+{
+	return number_is_int(k) ? (unsigned)*(const int *)field :
+	    *(const unsigned *)field;
 }
 
 static void
-set_string(char **dst, char *value)
+number_set(const struct config_key *k, void *field, unsigned long v)
 {
-	free(*dst);
-	*dst = value;
+	if (number_is_int(k))
+		*(int *)field = (int)v;
+	else
+		*(unsigned *)field = (unsigned)v;
 }
 
 /* Add one listen address; family AF_INET or AF_INET6, addr in network order. */
@@ -610,15 +682,13 @@ listen_parse(struct loader *ld, const char *value)
 		diag_err(ld->d, ld->file, ld->lineno,
 		    "listen %s names no address; use forms like 127.0.0.1:443, [::1]:443 or *:443",
 		    diag_token(q, value, strlen(value)));
-	ld->listen_given = 1;
 }
 
 /* admin_listen: "off", or one address with an explicit port:
  * "127.0.0.1:9100" or "[::1]:9100" */
 static void
-admin_parse(struct loader *ld, const char *value)
+address_parse(struct loader *ld, const char *value, struct listen_addr *a)
 {
-	struct listen_addr *a = &ld->cfg->admin;
 	char buf[72], *host = buf, *port, q[DIAG_TOKEN_BUF];
 	unsigned portnum;
 	struct in_addr a4;
@@ -672,6 +742,26 @@ bad:
 	    "127.0.0.1:9100 or [::1]:9100", diag_token(q, value, strlen(value)));
 }
 
+static void
+set_string(char **dst, char *value)
+{
+	free(*dst);
+	*dst = value;
+}
+
+/* "a, b, c" (sep ", ") or "a|b|c" from a NULL-terminated list, into buf. */
+static const char *
+word_list(const char *const *words, const char *sep, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; words[i] != NULL; i++)
+		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
+		    i ? sep : "", words[i]);
+	return buf;
+}
+
 static int
 has_blank(const char *s)
 {
@@ -681,219 +771,137 @@ has_blank(const char *s)
 	return 0;
 }
 
+/* default_domain: a domain name, not its policy host */
 static void
-server_key(struct loader *ld, int k, const char *key, const char *value)
+domain_parse(struct loader *ld, const struct config_key *k, const char *value,
+    char **field)
 {
-	struct config *cfg = ld->cfg;
 	char norm[NAME_MAX_LEN + 1], q[DIAG_TOKEN_BUF];
 	const char *host;
 
-	/* the values of known keys: quoted while they are short tokens */
-	diag_token(q, value, strlen(value));
-	switch (k) {
-	case SK_LISTEN:
-		listen_parse(ld, value);
-		break;
-	case SK_USER:
-	case SK_GROUP:
-		if (has_blank(value)) {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "%s %s contains a blank; give one %s name", key,
-			    q, key);
-			break;
-		}
-		set_string(k == SK_USER ? &cfg->user : &cfg->group,
-		    ld_strdup(ld, value));
-		break;
-	case SK_POLICY_DIR:
-		set_string(&cfg->policy_dir, path_absolute(ld, value));
-		break;
-	case SK_CERT_DIR:
-		set_string(&cfg->cert_dir, path_absolute(ld, value));
-		break;
-	case SK_DEFAULT_DOMAIN:
-		if (name_normalise(value, strlen(value), norm, sizeof(norm)) != 0) {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "default_domain %s is not a domain name; use one like example.com",
-			    q);
-			break;
-		}
-		if ((host = name_policy_domain(norm)) != NULL) {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "default_domain \"%s\" is the policy host; name the domain, not the policy host: %s",
-			    norm, host);
-			break;
-		}
-		set_string(&cfg->default_domain, ld_strdup(ld, norm));
-		break;
-	case SK_HANDSHAKE_TIMEOUT:
-		set_number(ld, key, value, 1, 300, " seconds",
-		    &cfg->handshake_timeout);
-		break;
-	case SK_IDLE_TIMEOUT:
-		set_number(ld, key, value, 1, 3600, " seconds",
-		    &cfg->idle_timeout);
-		break;
-	case SK_MAX_CONNECTIONS:
-		set_number(ld, key, value, 1, 1000000, "", &cfg->max_connections);
-		break;
-	case SK_LOG_LEVEL:
-		if (strcmp(value, "error") == 0)
-			cfg->log_level = LOG_LEVEL_ERROR;
-		else if (strcmp(value, "warn") == 0)
-			cfg->log_level = LOG_LEVEL_WARN;
-		else if (strcmp(value, "info") == 0)
-			cfg->log_level = LOG_LEVEL_INFO;
-		else if (strcmp(value, "debug") == 0)
-			cfg->log_level = LOG_LEVEL_DEBUG;
-		else
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "log_level %s is not one of error, warn, info, debug",
-			    q);
-		break;
-	case SK_ACCESS_LOG:
-		if (strcmp(value, "stderr") == 0 || strcmp(value, "off") == 0)
-			set_string(&cfg->access_log, ld_strdup(ld, value));
-		else
-			set_string(&cfg->access_log, path_absolute(ld, value));
-		break;
-	case SK_AUTO_RELOAD:
-		if (strcmp(value, "yes") == 0)
-			cfg->auto_reload = 1;
-		else if (strcmp(value, "no") == 0)
-			cfg->auto_reload = 0;
-		else
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "auto_reload %s is not yes or no", q);
-		break;
-	case SK_POLL_INTERVAL:
-		set_number(ld, key, value, 0, 86400, " seconds (0: no polling)",
-		    &cfg->poll_interval);
-		break;
-	case SK_MAX_PER_IP:
-		set_number(ld, key, value, 1, 1000000, "",
-		    &cfg->max_connections_per_ip);
-		break;
-	case SK_REQUEST_TIMEOUT:
-		set_number(ld, key, value, 1, 300, " seconds",
-		    &cfg->request_timeout);
-		break;
-	case SK_MAX_HEADER:
-		set_number(ld, key, value, 1024, 65536, " bytes",
-		    &cfg->max_header_size);
-		break;
-	case SK_MAX_REQUESTS:
-		set_number(ld, key, value, 1, 1000000, "",
-		    &cfg->max_requests_per_connection);
-		break;
-	case SK_SHUTDOWN_TIMEOUT:
-		set_number(ld, key, value, 0, 300, " seconds",
-		    &cfg->shutdown_timeout);
-		break;
-	case SK_ALLOW_ROOT:
-	case SK_METRICS_PER_DOMAIN:
-		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "%s %s is not yes or no", key, q);
-		else if (k == SK_ALLOW_ROOT)
-			cfg->allow_root = strcmp(value, "yes") == 0;
-		else
-			cfg->metrics_per_domain = strcmp(value, "yes") == 0;
-		break;
-	case SK_ADMIN_LISTEN:
-		admin_parse(ld, value);
-		break;
-	case SK_LOG_FORMAT:
-		if (strcmp(value, "text") == 0)
-			cfg->log_json = 0;
-		else if (strcmp(value, "json") == 0)
-			cfg->log_json = 1;
-		else
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "log_format %s is not text or json", q);
-		break;
-	case SK_WORKERS:
-		if (strcmp(value, "auto") == 0) {
-			long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-			cfg->workers = n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
-		} else
-			set_number(ld, key, value, 1, 64, " threads, or auto (one "
-			    "per core)", &cfg->workers);
-		break;
-	case SK_ERROR_LOG:
-		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0)
-			set_string(&cfg->error_log, ld_strdup(ld, value));
-		else
-			set_string(&cfg->error_log, path_absolute(ld, value));
-		break;
+	if (name_normalise(value, strlen(value), norm, sizeof(norm)) != 0) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "%s %s is not a domain name; use one like example.com",
+		    k->name, diag_token(q, value, strlen(value)));
+		return;
 	}
+	if ((host = name_policy_domain(norm)) != NULL) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "%s \"%s\" is the policy host; name the domain, not the policy host: %s",
+		    k->name, norm, host);
+		return;
+	}
+	set_string(field, ld_strdup(ld, norm));
 }
 
-/* cert, key, cert2, key2 of [defaults] and domains; policy of domains. */
+/* tlsrpt and policy_id: values of DNS records */
 static void
-paths_key(struct loader *ld, int k, const char *value)
-{
-	struct cert_paths *c = section_certs(ld);
-
-	switch (k) {
-	case CK_CERT:
-		set_string(&c[0].cert, path_absolute(ld, value));
-		break;
-	case CK_KEY:
-		set_string(&c[0].key, path_absolute(ld, value));
-		break;
-	case CK_CERT2:
-		set_string(&c[1].cert, path_absolute(ld, value));
-		break;
-	case CK_KEY2:
-		set_string(&c[1].key, path_absolute(ld, value));
-		break;
-	case DK_POLICY:
-		set_string(&ld->cfg->domains[ld->dom].policy,
-		    path_absolute(ld, value));
-		break;
-	}
-}
-
-/* tlsrpt of [defaults] and domains, policy_id of domains: DNS record values */
-static void
-record_key(struct loader *ld, const char *key, const char *value)
+record_parse(struct loader *ld, const struct config_key *k, const char *value,
+    char **field)
 {
 	char err[RECORDS_ERR_MAX], rua[RECORDS_RUA_MAX], q[DIAG_TOKEN_BUF];
 
-	if (strcmp(key, "policy_id") == 0) {
+	if (k->type == CONFIG_POLICY_ID) {
 		if (!records_id_valid(value, strlen(value))) {
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "policy_id %s is not 1 to %d letters and digits "
+			    "%s %s is not 1 to %d letters and digits "
 			    "(RFC 8461 section 3.1); use e.g. policy_id = 20240501T1",
-			    diag_token(q, value, strlen(value)), RECORDS_ID_MAX);
+			    k->name, diag_token(q, value, strlen(value)),
+			    RECORDS_ID_MAX);
 			return;
 		}
-		set_string(&ld->cfg->domains[ld->dom].policy_id,
-		    ld_strdup(ld, value));
+		set_string(field, ld_strdup(ld, value));
 		return;
 	}
 	if (records_rua_list(value, strlen(value), rua, sizeof(rua), err,
 	    sizeof(err)) == -1) {
-		diag_err(ld->d, ld->file, ld->lineno, "tlsrpt: %s", err);
+		diag_err(ld->d, ld->file, ld->lineno, "%s: %s", k->name, err);
 		return;
 	}
-	set_string(ld->sec == SEC_DEFAULTS ? &ld->cfg->default_tlsrpt :
-	    &ld->cfg->domains[ld->dom].tlsrpt, ld_strdup(ld, rua));
+	set_string(field, ld_strdup(ld, rua));
 }
 
-/* "a, b, c" from a NULL-terminated list, into buf. */
-static const char *
-key_list(const char *const *keys, char *buf, size_t size)
+/* Parse value as key k's type into field (see key_field); errors go to the
+ * diagnostics with the line being read (0 for a default). */
+static void
+value_set(struct loader *ld, const struct config_key *k, const char *value,
+    void *field)
 {
-	size_t n = 0;
+	char q[DIAG_TOKEN_BUF], list[128];
+	unsigned n;
+	int r;
 
-	buf[0] = '\0';
-	for (size_t i = 0; keys[i] != NULL; i++)
-		n += (size_t)snprintf(buf + n, n < size ? size - n : 0, "%s%s",
-		    i ? ", " : "", keys[i]);
-	return buf;
+	/* the values of known keys: quoted while they are short tokens */
+	diag_token(q, value, strlen(value));
+	switch (k->type) {
+	case CONFIG_THREADS:
+		if (strcmp(value, "auto") == 0) {
+			long c = sysconf(_SC_NPROCESSORS_ONLN);
+
+			number_set(k, field, c < (long)k->min ? k->min :
+			    c > (long)k->max ? k->max : (unsigned long)c);
+			break;
+		}
+		/* FALLTHROUGH */
+	case CONFIG_UINT:
+		if ((r = parse_uint(value, k->min, k->max, &n)) == 0)
+			number_set(k, field, n);
+		else
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s %s is %s; use %lu..%lu%s", k->name, q,
+			    r == -1 ? "not a number" : "out of range", k->min,
+			    k->max, k->unit);
+		break;
+	case CONFIG_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0)
+			number_set(k, field, strcmp(value, "yes") == 0);
+		else
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s %s is not yes or no", k->name, q);
+		break;
+	case CONFIG_ENUM:
+		for (n = 0; k->words[n] != NULL; n++)
+			if (strcmp(value, k->words[n]) == 0)
+				break;
+		if (k->words[n] != NULL)
+			number_set(k, field, n);
+		else
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s %s is not one of %s", k->name, q,
+			    word_list(k->words, ", ", list, sizeof(list)));
+		break;
+	case CONFIG_NAME:
+		if (has_blank(value))
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s %s contains a blank; give one %s name", k->name,
+			    q, k->name);
+		else
+			set_string(field, ld_strdup(ld, value));
+		break;
+	case CONFIG_DEST:
+		for (n = 0; k->words[n] != NULL; n++)
+			if (strcmp(value, k->words[n]) == 0)
+				break;
+		set_string(field, k->words[n] != NULL ? ld_strdup(ld, value) :
+		    path_absolute(ld, value));
+		break;
+	case CONFIG_PATH:
+		set_string(field, path_absolute(ld, value));
+		break;
+	case CONFIG_DOMAIN:
+		domain_parse(ld, k, value, field);
+		break;
+	case CONFIG_LISTEN:
+		listen_parse(ld, value);
+		break;
+	case CONFIG_ADDRESS:
+		address_parse(ld, value, field);
+		break;
+	case CONFIG_RUA:
+	case CONFIG_POLICY_ID:
+		record_parse(ld, k, value, field);
+		break;
+	}
 }
 
 /*
@@ -926,10 +934,17 @@ key_shown(char buf[DIAG_TOKEN_BUF], const char *key, int known_in_other_case)
 static void
 key_set(struct loader *ld, const char *key, const char *value)
 {
-	const char *const *keys;
-	char list[160], q[DIAG_TOKEN_BUF];
-	int k;
+	enum config_section sec;
+	const struct config_key *k;
+	char list[600], q[DIAG_TOKEN_BUF];
+	size_t i, n = 0;
+	int lower = 0;
 
+	if (*key == '\0') {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "line has no key before \"=\" or \":\"; write it as key = value");
+		return;
+	}
 	switch (ld->sec) {
 	case SEC_IGNORED:
 		return;
@@ -939,79 +954,143 @@ key_set(struct loader *ld, const char *key, const char *value)
 		    key_shown(q, key, 0));
 		return;
 	case SEC_SERVER:
-		keys = server_keys;
+		sec = CONFIG_SECTION_SERVER;
 		break;
 	case SEC_DEFAULTS:
-		keys = defaults_keys;
+		sec = CONFIG_SECTION_DEFAULTS;
 		break;
 	default:
-		keys = domain_keys;
+		sec = CONFIG_SECTION_DOMAIN;
 		break;
 	}
 
-	for (k = 0; keys[k] != NULL && strcmp(keys[k], key) != 0; k++)
-		;
-	if (keys[k] == NULL) {
-		int lower = 0;
-		for (int i = 0; keys[i] != NULL; i++)
-			if (strcasecmp(keys[i], key) == 0)
+	if ((k = config_key_find(sec, key)) == NULL) {
+		list[0] = '\0';
+		for (i = 0; i < config_nkeys; i++) {
+			if (config_keys[i].section != sec)
+				continue;
+			if (strcasecmp(config_keys[i].name, key) == 0)
 				lower = 1;
+			n += (size_t)snprintf(list + n, n < sizeof(list) ?
+			    sizeof(list) - n : 0, "%s%s", n ? ", " : "",
+			    config_keys[i].name);
+		}
 		diag_err(ld->d, ld->file, ld->lineno,
 		    "unknown key %s in [%s]; %s: %s", key_shown(q, key, lower),
 		    section_label(ld), lower ? "keys are lower case" : "valid keys are",
-		    key_list(keys, list, sizeof(list)));
+		    list);
 		return;
 	}
+	i = (size_t)(k - config_keys);
 	if (*value == '\0') {
 		diag_err(ld->d, ld->file, ld->lineno,
 		    "%s has an empty value; give a value or remove the line", key);
 		return;
 	}
-	if (!(ld->sec == SEC_SERVER && k == SK_LISTEN) && ld->key_line[k] != 0) {
+	if (k->type != CONFIG_LISTEN && ld->key_line[i] != 0) {
 		diag_err(ld->d, ld->file, ld->lineno,
 		    "%s is given twice in [%s] (first at line %u); give it once",
-		    key, section_label(ld), ld->key_line[k]);
+		    key, section_label(ld), ld->key_line[i]);
 		return;
 	}
-	ld->key_line[k] = ld->lineno;
-
-	if (ld->sec == SEC_SERVER)
-		server_key(ld, k, key, value);
-	else if (strcmp(key, "tlsrpt") == 0 || strcmp(key, "policy_id") == 0)
-		record_key(ld, key, value);
-	else
-		paths_key(ld, k, value);
+	ld->key_line[i] = ld->lineno;
+	ld->given[i] = 1;
+	value_set(ld, k, value, key_field(k, ld->cfg, sec == CONFIG_SECTION_DOMAIN ?
+	    &ld->cfg->domains[ld->dom] : NULL));
 }
 
-/* ---- the inih side ---- */
+/* ---- the inih side (see the comment at the top) ---- */
+
+/* The line handed to inih last was not "key = value" if the handler did
+ * not see it: inih found no "=" or ":" in it. */
+static void
+line_done(struct loader *ld)
+{
+	if (!ld->expect_key)
+		return;
+	ld->expect_key = 0;
+	diag_err(ld->d, ld->file, ld->lineno,
+	    "line is not \"key = value\", \"[section]\" or a comment%s",
+	    ld->indented ? " (indented lines do not continue the line above; write the key again)" : "");
+}
 
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct loader *ld = user;
 
-	(void)section;		/* cut to 49 bytes by inih; the reader tracks ours */
-	if (ld->use_own) {
-		name = ld->own_key;
-		value = ld->own_value;
-	}
-	if (name != NULL && value != NULL)
-		key_set(ld, name, value);
+	(void)section;		/* cut to 49 bytes by inih; ld->sec is ours */
+	ld->expect_key = 0;
+	key_set(ld, name, value);
 	return 1;
 }
 
+/* A "[section]" line s..e (without blanks at its ends). */
+static void
+section_line(struct loader *ld, const char *s, const char *e)
+{
+	const char *close = find_chars_or_comment(s + 1, e, "]");
+	const char *n = s + 1, *ne = close, *rest = close + 1;
+
+	if (close == e || *close != ']') {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "section header has no closing \"]\"; write it as [example.com]");
+		return;
+	}
+	while (rest < e && is_blank((unsigned char)*rest))
+		rest++;
+	if (rest < e && !(*rest == ';' && is_blank((unsigned char)rest[-1]))) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "text after the section header \"]\"; only a \" ; comment\" may follow it");
+		return;
+	}
+	while (n < ne && is_blank((unsigned char)*n))
+		n++;
+	while (ne > n && is_blank((unsigned char)ne[-1]))
+		ne--;
+	section_begin(ld, n, (size_t)(ne - n));
+}
+
+/* A line s..e that is within CONFIG_MAX_LINE but does not fit inih's
+ * buffer: split as inih splits a line, then handled as inih would. */
+static void
+line_split(struct loader *ld, const char *s, const char *e)
+{
+	char key[CONFIG_MAX_LINE + 1], value[CONFIG_MAX_LINE + 1];
+	const char *sep = find_chars_or_comment(s, e, "=:"), *ke = sep, *v, *ve;
+
+	if (sep == e || (*sep != '=' && *sep != ':')) {
+		ld->expect_key = 1;	/* reported as any line without "=" */
+		return;
+	}
+	while (ke > s && is_blank((unsigned char)ke[-1]))
+		ke--;
+	v = sep + 1;
+	ve = find_chars_or_comment(v, e, NULL);
+	while (v < ve && is_blank((unsigned char)*v))
+		v++;
+	while (ve > v && is_blank((unsigned char)ve[-1]))
+		ve--;
+	memcpy(key, s, (size_t)(ke - s));
+	key[ke - s] = '\0';
+	memcpy(value, v, (size_t)(ve - v));
+	value[ve - v] = '\0';
+	key_set(ld, key, value);
+}
+
 /*
- * The ini_reader: hand inih the next line in out (size num), with leading
- * and trailing blanks and the line end removed. Everything the reader
- * handles itself (see the comment at the top) becomes "".
+ * The ini_reader: hand inih the next line in out (size num), without the
+ * blanks at its ends and its line end. What the reader handles itself (see
+ * the comment at the top) becomes "".
  */
 static char *
 reader(char *out, int num, void *stream)
 {
 	struct loader *ld = stream;
-	const char *line, *nl, *s, *e, *sep, *v, *ve;
+	const char *line, *nl, *s, *e;
 	size_t len;
 
+	line_done(ld);
 	if (ld->p >= ld->end || num < 2)
 		return NULL;
 	line = ld->p;
@@ -1019,7 +1098,6 @@ reader(char *out, int num, void *stream)
 	len = nl != NULL ? (size_t)(nl - line) : (size_t)(ld->end - line);
 	ld->p = nl != NULL ? nl + 1 : ld->end;
 	ld->lineno++;
-	ld->use_own = 0;
 	out[0] = '\0';
 
 	if (len > 0 && line[len - 1] == '\r')
@@ -1030,8 +1108,8 @@ reader(char *out, int num, void *stream)
 	}
 	if (len > CONFIG_MAX_LINE) {
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "line is longer than %d bytes; shorten it (inih reads at most %d bytes a line: "
-		    "use a shorter or relative path)", CONFIG_MAX_LINE, CONFIG_MAX_LINE);
+		    "line is longer than %d bytes; shorten it (use a shorter or relative path)",
+		    CONFIG_MAX_LINE);
 		return out;
 	}
 	if (memchr(line, '\0', len) != NULL) {
@@ -1048,104 +1126,35 @@ reader(char *out, int num, void *stream)
 		e--;
 	if (s == e || *s == ';' || *s == '#')
 		return out;
-
 	if (*s == '[') {
-		const char *close = find_chars_or_comment(s + 1, e, "]");
-		const char *n = s + 1, *ne = close, *rest = close + 1;
-
-		if (close == e || *close != ']') {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "section header has no closing \"]\"; write it as [example.com]");
-			return out;
-		}
-		while (rest < e && is_blank((unsigned char)*rest))
-			rest++;
-		if (rest < e && !(*rest == ';' && is_blank((unsigned char)rest[-1]))) {
-			diag_err(ld->d, ld->file, ld->lineno,
-			    "text after the section header \"]\"; only a \" ; comment\" may follow it");
-			return out;
-		}
-		while (n < ne && is_blank((unsigned char)*n))
-			n++;
-		while (ne > n && is_blank((unsigned char)ne[-1]))
-			ne--;
-		section_begin(ld, n, (size_t)(ne - n));
+		section_line(ld, s, e);
 		return out;
 	}
-
-	sep = find_chars_or_comment(s, e, "=:");
-	if (sep == e || (*sep != '=' && *sep != ':')) {
-		diag_err(ld->d, ld->file, ld->lineno,
-		    "line is not \"key = value\", \"[section]\" or a comment%s",
-		    s > line ? " (indented lines do not continue the line above; write the key again)" : "");
+	ld->indented = s > line;
+	if (e - s >= num) {
+		line_split(ld, s, e);
 		return out;
 	}
-	if (sep == s) {
-		diag_err(ld->d, ld->file, ld->lineno,
-		    "line has no key before \"%c\"; write it as key = value", *sep);
-		return out;
-	}
-
-	if (e - s < num) {
-		memcpy(out, s, (size_t)(e - s));
-		out[e - s] = '\0';
-		return out;
-	}
-
-	/* too long for inih's buffer: split it here as inih would, hand on a stub */
-	ve = sep;
-	while (ve > s && is_blank((unsigned char)ve[-1]))
-		ve--;
-	memcpy(ld->own_key, s, (size_t)(ve - s));
-	ld->own_key[ve - s] = '\0';
-	v = sep + 1;
-	ve = find_chars_or_comment(v, e, NULL);
-	while (v < ve && is_blank((unsigned char)*v))
-		v++;
-	while (ve > v && is_blank((unsigned char)ve[-1]))
-		ve--;
-	memcpy(ld->own_value, v, (size_t)(ve - v));
-	ld->own_value[ve - v] = '\0';
-	ld->use_own = 1;
-	memcpy(out, "k=v", 4);
+	memcpy(out, s, (size_t)(e - s));
+	out[e - s] = '\0';
+	ld->expect_key = 1;
 	return out;
 }
 
 /* ---- entry points ---- */
 
-static void
-config_defaults(struct config *cfg)
-{
-	cfg->handshake_timeout = 10;
-	cfg->idle_timeout = 30;
-	cfg->max_connections = 1024;
-	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->auto_reload = 1;
-	cfg->poll_interval = 0;
-	cfg->max_connections_per_ip = 64;
-	cfg->request_timeout = 10;
-	cfg->max_header_size = 8192;
-	cfg->shutdown_timeout = 5;
-	cfg->max_requests_per_connection = 1000;
-	cfg->workers = 1;
-}
-
-/* Fill what the file left out; reports only memory failures. */
+/* The defaults of the [server] keys the file did not give. */
 static void
 config_finish(struct loader *ld)
 {
-	struct config *cfg = ld->cfg;
-	struct in_addr any4 = { .s_addr = htonl(INADDR_ANY) };
+	ld->lineno = 0;
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
 
-	if (!ld->listen_given) {
-		ld->lineno = 0;
-		listen_add(ld, AF_INET, &any4, CONFIG_DEFAULT_PORT);
-		listen_add(ld, AF_INET6, &in6addr_any, CONFIG_DEFAULT_PORT);
+		if (k->section == CONFIG_SECTION_SERVER && k->def != NULL &&
+		    !ld->given[i])
+			value_set(ld, k, k->def, key_field(k, ld->cfg, NULL));
 	}
-	if (cfg->policy_dir == NULL)
-		cfg->policy_dir = path_absolute(ld, "policies");
-	if (cfg->access_log == NULL)
-		cfg->access_log = ld_strdup(ld, "stderr");
 }
 
 /* Parse buf[0..len) as the file called name; see config.h. */
@@ -1158,7 +1167,6 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	config_defaults(cfg);
 	if ((ld = calloc(1, sizeof(*ld))) == NULL) {
 		diag_err(d, name, 0, "out of memory");
 		return -1;
@@ -1172,12 +1180,11 @@ config_load_buffer(const char *name, const char *buf, size_t len,
 
 	if ((cfg->path = ld_strdup(ld, name)) != NULL &&
 	    (cfg->dir = dir_of(ld, name)) != NULL) {
+		/* > 0: the first line without "=", reported by line_done */
 		r = ini_parse_stream(reader, ld, handler, ld);
+		line_done(ld);
 		section_end(ld);
-		if (r > 0)
-			diag_err(d, name, (unsigned)r,
-			    "inih could not parse this line (an mta-stsd bug; please report it)");
-		else if (r < 0)
+		if (r < 0)
 			ld->oom = 1;
 		if (d->nerrors == errors_before)
 			config_finish(ld);
@@ -1286,7 +1293,7 @@ config_free(struct config *cfg)
 		}
 	}
 	free(cfg->domains);
-	free(cfg->domain_slots);
+	strmap_free(&cfg->domain_index);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1298,15 +1305,12 @@ config_str_differs(const char *a, const char *b)
 	return strcmp(a, b) != 0;
 }
 
-/* Look name up in the domain index: one hash probe sequence, no scan. */
+/* Look name up in the domain index. */
 const struct domain_conf *
 config_find_domain(const struct config *cfg, const char *name)
 {
-	size_t slot;
+	size_t slot = name != NULL ? domain_slot(cfg, name) : 0;
 
-	if (cfg->domain_nslots == 0 || name == NULL)
-		return NULL;
-	slot = *index_slot(cfg, name);
 	return slot != 0 ? &cfg->domains[slot - 1] : NULL;
 }
 
@@ -1319,4 +1323,154 @@ config_domain_tlsrpt(const struct config *cfg, const char *name)
 	if (dc != NULL && dc->tlsrpt != NULL)
 		return dc->tlsrpt;
 	return cfg->default_tlsrpt;
+}
+
+/* ---- the table, for the rest of the server ---- */
+
+/* A linear search: 35 keys, looked up once per line read or reload. */
+const struct config_key *
+config_key_find(enum config_section section, const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].section == section &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* A [server] number key's value by name; 0 when there is none. */
+unsigned
+config_number(const struct config *cfg, const char *name)
+{
+	const struct config_key *k = config_key_find(CONFIG_SECTION_SERVER, name);
+
+	if (k == NULL || !is_number(k))
+		return 0;
+	return number_get(k, key_field(k, cfg, NULL));
+}
+
+/* Format a [server] or [defaults] value as a file would give it. */
+const char *
+config_key_format(const struct config_key *k, const struct config *cfg,
+    char *buf, size_t size)
+{
+	const void *field;
+	const char *s;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (k->section == CONFIG_SECTION_DOMAIN || size == 0)
+		return buf;
+	field = key_field(k, cfg, NULL);
+	switch (k->type) {
+	case CONFIG_UINT:
+	case CONFIG_THREADS:
+		snprintf(buf, size, "%u", number_get(k, field));
+		break;
+	case CONFIG_BOOL:
+		snprintf(buf, size, "%s", number_get(k, field) ? "yes" : "no");
+		break;
+	case CONFIG_ENUM:
+		snprintf(buf, size, "%s", k->words[number_get(k, field)]);
+		break;
+	case CONFIG_LISTEN:
+		for (size_t i = 0; i < cfg->nlisten; i++)
+			n += (size_t)snprintf(buf + n, n < size ? size - n : 0,
+			    "%s%s", i ? ", " : "", cfg->listen[i].text);
+		break;
+	case CONFIG_ADDRESS:
+		s = ((const struct listen_addr *)field)->text;
+		snprintf(buf, size, "%s", ((const struct listen_addr *)field)->len ?
+		    s : "off");
+		break;
+	default:
+		s = *(char *const *)field;
+		snprintf(buf, size, "%s", s != NULL ? s : "none");
+		break;
+	}
+	return buf;
+}
+
+/* Compare the listen lists exactly, everything else as formatted. */
+int
+config_key_differs(const struct config_key *k, const struct config *a,
+    const struct config *b)
+{
+	char va[1024], vb[1024];
+
+	if (k->section == CONFIG_SECTION_DOMAIN)
+		return 0;
+	if (k->type == CONFIG_LISTEN) {
+		if (a->nlisten != b->nlisten)
+			return 1;
+		for (size_t i = 0; i < a->nlisten; i++)
+			if (strcmp(a->listen[i].text, b->listen[i].text) != 0)
+				return 1;
+		return 0;
+	}
+	return strcmp(config_key_format(k, a, va, sizeof(va)),
+	    config_key_format(k, b, vb, sizeof(vb))) != 0;
+}
+
+/* Every [server] and [defaults] key that differs, through fn. */
+size_t
+config_diff(const struct config *old, const struct config *new,
+    void (*fn)(void *arg, const struct config_key *k, const char *was,
+    const char *now), void *arg)
+{
+	char was[1024], now[1024];
+	size_t n = 0;
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (!config_key_differs(k, old, new))
+			continue;
+		n++;
+		if (fn != NULL)
+			fn(arg, k, config_key_format(k, old, was, sizeof(was)),
+			    config_key_format(k, new, now, sizeof(now)));
+	}
+	return n;
+}
+
+/* The type as --keys prints it. */
+const char *
+config_key_type(const struct config_key *k, char *buf, size_t size)
+{
+	static const char *const names[] = {
+		[CONFIG_UINT] = "uint", [CONFIG_THREADS] = "uint|auto",
+		[CONFIG_BOOL] = "yes|no", [CONFIG_ENUM] = "enum",
+		[CONFIG_NAME] = "name", [CONFIG_PATH] = "path",
+		[CONFIG_DEST] = "path", [CONFIG_DOMAIN] = "domain",
+		[CONFIG_LISTEN] = "addresses", [CONFIG_ADDRESS] = "address|off",
+		[CONFIG_RUA] = "uris", [CONFIG_POLICY_ID] = "id",
+	};
+	char words[128];
+
+	if (k->type == CONFIG_UINT || k->type == CONFIG_THREADS)
+		snprintf(buf, size, "%s %lu..%lu", names[k->type], k->min, k->max);
+	else if (k->type == CONFIG_ENUM)
+		snprintf(buf, size, "%s", word_list(k->words, "|", words,
+		    sizeof(words)));
+	else if (k->type == CONFIG_DEST)
+		snprintf(buf, size, "%s|path", word_list(k->words, "|", words,
+		    sizeof(words)));
+	else
+		snprintf(buf, size, "%s", names[k->type]);
+	return buf;
+}
+
+const char *
+config_apply_name(enum config_apply a)
+{
+	return a == CONFIG_APPLY_LIVE ? "live" : a == CONFIG_APPLY_REBUILD ?
+	    "rebuild" : "restart";
+}
+
+const char *
+config_section_name(enum config_section s)
+{
+	return s == CONFIG_SECTION_SERVER ? "server" :
+	    s == CONFIG_SECTION_DEFAULTS ? "defaults" : "domain";
 }

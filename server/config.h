@@ -7,9 +7,12 @@
 
 #include "diag.h"
 #include "loglevel.h"
+#include "strmap.h"
 
-#define CONFIG_MAX_LINE 200	/* inih as packaged by Debian reads at most this per line */
+#define CONFIG_MAX_LINE 200	/* bytes a line may hold (see config.c) */
 #define CONFIG_DEFAULT_PORT 443
+#define CONFIG_DEFAULT_PATH "/etc/mta-stsd/mta-stsd.conf"
+#define CONFIG_KEYS_MAX 64	/* room for keys in struct config's values[] */
 
 struct listen_addr {
 	struct sockaddr_storage ss;
@@ -51,14 +54,13 @@ struct config {
 	unsigned max_connections_per_ip; /* default 64 */
 	unsigned request_timeout;	/* seconds from a request's first byte to its answer, default 10 */
 	unsigned max_header_size;	/* bytes of request line + headers, default 8192 */
-	unsigned shutdown_timeout;	/* seconds a stop gives requests in flight, default 5 */
 	unsigned max_requests_per_connection; /* default 1000 */
 	unsigned workers;		/* event-loop threads, default 1 */
 	int allow_root;			/* keep running as root without user =; default no */
 	struct listen_addr admin;	/* admin_listen; admin.len 0: off (default) */
 	int metrics_per_domain;		/* per-domain series in /metrics; default no */
 	int log_json;			/* log_format json; default text */
-	char *error_log;		/* NULL/"stderr" (default), "syslog", or an absolute path */
+	char *error_log;		/* "stderr" (default), "syslog", or an absolute path */
 	int auto_reload;		/* watch files with inotify; default yes */
 	unsigned poll_interval;		/* seconds between polls for changes; 0 (default): none */
 	enum log_level log_level;	/* default info */
@@ -72,10 +74,64 @@ struct config {
 	struct domain_conf *domains;
 	size_t ndomains;
 
-	/* private to config.c: hash index over domains (index + 1; 0 empty) */
-	size_t *domain_slots;
-	size_t domain_nslots;
+	/* numbers of keys that have no field above, by their index in
+	 * config_keys[] (read them with config_number) */
+	unsigned values[CONFIG_KEYS_MAX];
+
+	/* private to config.c: domain name -> index + 1 */
+	struct strmap domain_index;
 };
+
+/*
+ * The configuration keys: one table (config_keys[] in config.c) that drives
+ * parsing, defaults, `mta-stsd --keys`, the reload's diff and the
+ * documentation test. A key is a row there; a number, yes/no or choice key
+ * needs no field in struct config (config_number reads it).
+ */
+enum config_section {
+	CONFIG_SECTION_SERVER,
+	CONFIG_SECTION_DEFAULTS,
+	CONFIG_SECTION_DOMAIN		/* each [example.com] */
+};
+
+/* What a changed value needs before the server uses it. */
+enum config_apply {
+	CONFIG_APPLY_LIVE,		/* a reload applies it to the running server */
+	CONFIG_APPLY_REBUILD,		/* a reload applies it in the snapshot it builds */
+	CONFIG_APPLY_RESTART		/* only a restart; a reload logs that it changed */
+};
+
+enum config_type {
+	CONFIG_UINT,			/* decimal number in min..max */
+	CONFIG_THREADS,			/* a number in min..max or "auto" (one per core) */
+	CONFIG_BOOL,			/* yes or no */
+	CONFIG_ENUM,			/* one of words[] (stored: its index) */
+	CONFIG_NAME,			/* one word without blanks (a user or group) */
+	CONFIG_PATH,			/* a file or directory, relative to the file's */
+	CONFIG_DEST,			/* one of words[], else a path (a log) */
+	CONFIG_DOMAIN,			/* a domain name, not the policy host */
+	CONFIG_LISTEN,			/* addresses; the key may repeat */
+	CONFIG_ADDRESS,			/* "off" or one address with a port */
+	CONFIG_RUA,			/* TLS-RPT report URIs */
+	CONFIG_POLICY_ID		/* 1..32 letters and digits */
+};
+
+struct config_key {
+	enum config_section section;
+	const char *name;
+	enum config_type type;
+	unsigned long min, max;		/* CONFIG_UINT, CONFIG_THREADS */
+	const char *unit;		/* of the range, in messages: " seconds" */
+	const char *const *words;	/* CONFIG_ENUM, CONFIG_DEST */
+	const char *def;		/* the default as a file would say it; NULL: none */
+	enum config_apply apply;
+	size_t offset;			/* of the field in struct config ([server],
+					 * [defaults]) or struct domain_conf; 0:
+					 * values[] (numbers only) */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
 
 /*
  * Read and validate the INI file at path. Every problem is added to d as
@@ -101,6 +157,40 @@ int config_load_buffer(const char *name, const char *buf, size_t len,
 
 /* Free everything config_load allocated; safe on a zeroed config. */
 void config_free(struct config *cfg);
+
+/* The key called name in section, or NULL. */
+const struct config_key *config_key_find(enum config_section section,
+    const char *name);
+
+/* The value of a [server] number, yes/no (1/0) or choice (its index) key
+ * called name; 0 when there is no such key. */
+unsigned config_number(const struct config *cfg, const char *name);
+
+/* k's value in cfg as a file would give it ("none" when unset), in buf. */
+const char *config_key_format(const struct config_key *k,
+    const struct config *cfg, char *buf, size_t size);
+
+/* Does the value of the [server] or [defaults] key k differ between a and
+ * b? Returns 1 or 0. ([domain] keys are compared by the snapshot build.) */
+int config_key_differs(const struct config_key *k, const struct config *a,
+    const struct config *b);
+
+/*
+ * Call fn for every [server] and [defaults] key whose value differs between
+ * old and new, in table order, with both values formatted. Returns how many
+ * differ.
+ */
+size_t config_diff(const struct config *old, const struct config *new,
+    void (*fn)(void *arg, const struct config_key *k, const char *was,
+    const char *now), void *arg);
+
+/* "uint 1..300", "enum error|warn|info|debug", ... (for --keys), in buf. */
+const char *config_key_type(const struct config_key *k, char *buf,
+    size_t size);
+
+/* "live", "rebuild" or "restart"; "server", "defaults" or "domain". */
+const char *config_apply_name(enum config_apply a);
+const char *config_section_name(enum config_section s);
 
 /* Do two optional settings (NULL: not set) differ? Returns 1 or 0. */
 int config_str_differs(const char *a, const char *b);

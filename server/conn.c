@@ -1085,7 +1085,7 @@ conn_limits_apply(struct conn_limits *lim, const struct config *cfg,
 	atomic_store(&lim->max_per_ip, cfg->max_connections_per_ip);
 	atomic_store(&lim->handshake_ms, cfg->handshake_timeout * 1000);
 	atomic_store(&lim->request_ms, cfg->request_timeout * 1000);
-	atomic_store(&lim->shutdown_ms, cfg->shutdown_timeout * 1000);
+	atomic_store(&lim->shutdown_ms, config_number(cfg, "shutdown_timeout") * 1000);
 }
 
 /* watch the listeners (on 1) or stop watching them (0, e.g. while accepts

@@ -2,12 +2,15 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 
 #include <microhttpd.h>
 
@@ -18,12 +21,15 @@
 #include "snapshot.h"
 
 /* one worker's libmicrohttpd daemon, and what its handler needs */
+/* the same for every worker: set by http_configure on reload */
+static atomic_uint max_requests = 1000;	/* per connection */
+static atomic_uint idle_timeout = 30;	/* seconds, for new connections */
+
 struct http {
 	struct MHD_Daemon *daemon;
 	struct http_ops ops;		/* back to the connections */
 	struct loop_fd lf;		/* libmicrohttpd's epoll set */
 	struct loop_hook hook;
-	unsigned max_requests;		/* per connection */
 	struct MHD_Response *resp_400, *resp_400_target, *resp_404, *resp_405,
 	    *resp_421;
 };
@@ -97,7 +103,7 @@ http_response_free(struct MHD_Response *r)
  * is told, and libmicrohttpd closes after it.
  */
 static enum MHD_Result
-respond(const struct http *h, struct MHD_Connection *mc, struct http_conn *v,
+respond(struct MHD_Connection *mc, struct http_conn *v,
     const char *host, const char *method, const char *url, unsigned status,
     struct MHD_Response *r, const char *body, size_t body_len)
 {
@@ -108,7 +114,7 @@ respond(const struct http *h, struct MHD_Connection *mc, struct http_conn *v,
 	metrics_request(status);
 	log_access(v->peer, v->sni, host, method, url, status,
 	    head ? 0 : body_len, loop_now_ms() - v->started_ms);
-	if (v->requests < h->max_requests)
+	if (v->requests < atomic_load_explicit(&max_requests, memory_order_relaxed))
 		return MHD_queue_response(mc, status, r);
 	v->closing = 1;
 	last = MHD_create_response_from_buffer(body_len, (void *)body,
@@ -263,15 +269,15 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);
 	if (v->bad_target)
-		return respond(h, mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
 		    h->resp_400_target, body_400_target, sizeof(body_400_target) - 1);
 	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &nhost);
 	if (nhost > 1 || (nhost == 0 &&
 	    strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
-		return respond(h, mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
+		return respond(mc, v, host, method, url, MHD_HTTP_BAD_REQUEST,
 		    h->resp_400, body_400, sizeof(body_400) - 1);
 	if (host != NULL && !host_matches(host, strlen(host), dom->host))
-		return respond(h, mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
+		return respond(mc, v, host, method, url, MHD_HTTP_MISDIRECTED_REQUEST,
 		    h->resp_421, body_421, sizeof(body_421) - 1);
 	/* absolute form (RFC 9112 3.2.2): its authority must name us too */
 	if (strncasecmp(path, "https://", 8) == 0 ||
@@ -281,20 +287,20 @@ http_handle(void *cls, struct MHD_Connection *mc, const char *url,
 
 		if (!host_matches(auth, end != NULL ? (size_t)(end - auth) :
 		    strlen(auth), dom->host))
-			return respond(h, mc, v, host, method, url,
+			return respond(mc, v, host, method, url,
 			    MHD_HTTP_MISDIRECTED_REQUEST, h->resp_421, body_421,
 			    sizeof(body_421) - 1);
 		path = end != NULL ? end : "/";
 	}
 	if (strcmp(path, HTTP_POLICY_PATH) != 0)
-		return respond(h, mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
+		return respond(mc, v, host, method, url, MHD_HTTP_NOT_FOUND,
 		    h->resp_404, body_404, sizeof(body_404) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return respond(h, mc, v, host, method, url,
+		return respond(mc, v, host, method, url,
 		    MHD_HTTP_METHOD_NOT_ALLOWED, h->resp_405, body_405,
 		    sizeof(body_405) - 1);
-	return respond(h, mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
+	return respond(mc, v, host, method, url, MHD_HTTP_OK, dom->resp,
 	    dom->policy.text, dom->policy.text_len);
 }
 
@@ -416,6 +422,45 @@ http_on_event(struct loop_fd *lf, uint32_t events)
 	(void)events;
 }
 
+/* what libmicrohttpd may hold at most: one descriptor per connection, so
+ * the hard limit on descriptors (the soft one may be raised up to it) */
+static unsigned
+http_connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_max == RLIM_INFINITY ||
+	    rl.rlim_max > UINT_MAX)
+		return UINT_MAX;
+	return (unsigned)rl.rlim_max;
+}
+
+/* Take max_requests_per_connection and idle_timeout from cfg, for every
+ * worker. */
+void
+http_configure(const struct config *cfg)
+{
+	atomic_store(&max_requests, cfg->max_requests_per_connection);
+	atomic_store(&idle_timeout, cfg->idle_timeout);
+}
+
+/*
+ * A connection starts: its idle timeout is the one configured now, not the
+ * daemon's (set at start), so that a reload's idle_timeout applies to every
+ * new connection. libmicrohttpd (0.9.75, and 1.0) has put the connection in
+ * its timeout list before it calls this, as setting the option needs.
+ */
+static void
+http_connection_started(void *cls, struct MHD_Connection *mc, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT,
+		    atomic_load_explicit(&idle_timeout, memory_order_relaxed));
+}
+
 struct http *
 http_start(const struct config *cfg, struct loop *loop,
     const struct http_ops *o)
@@ -429,7 +474,7 @@ http_start(const struct config *cfg, struct loop *loop,
 	}
 	h->lf.fd = -1;
 	h->ops = *o;
-	h->max_requests = cfg->max_requests_per_connection;
+	/* max_requests and idle_timeout: http_configure, from the server */
 	h->resp_400 = static_response(body_400);
 	h->resp_400_target = static_response(body_400_target);
 	h->resp_404 = static_response(body_404);
@@ -447,7 +492,10 @@ http_start(const struct config *cfg, struct loop *loop,
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, http_handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    /* max_connections is the loop's to enforce (a reload may raise
+	     * it): libmicrohttpd's own limit only stops it at what the
+	     * process could ever open */
+	    MHD_OPTION_CONNECTION_LIMIT, http_connection_limit(),
 	    /*
 	     * The pool holds everything libmicrohttpd keeps of a request and
 	     * its answer: the request line and headers (the server lets no more
@@ -462,6 +510,7 @@ http_start(const struct config *cfg, struct loop *loop,
 	    HTTP_MAX_FIELDS * 64 + 2048,
 	    MHD_OPTION_URI_LOG_CALLBACK, http_request_line, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_connection_started, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, h,
 #if MHD_VERSION >= 0x00097701
 	    /* libmicrohttpd 1.0 answers a request target with a space by

@@ -69,6 +69,11 @@ struct http *http_start(const struct config *cfg, struct loop *loop,
 int http_add(struct http *h, int fd, const struct sockaddr *peer,
     socklen_t peerlen);
 
+/* Apply the keys of a new configuration that libmicrohttpd's side reads
+ * (max_requests_per_connection; idle_timeout, for connections accepted
+ * from now on), the same for every worker; called by the loop's thread. */
+void http_configure(const struct config *cfg);
+
 /* Stop h's libmicrohttpd, closing its connections, and free h (NULL is fine). */
 void http_stop(struct http *h);
 

@@ -200,6 +200,22 @@ log_access_open(const char *dest)
 	return sink_open(&access_sink, dest, 1, 0);
 }
 
+/* A reload's log keys: level and format at once; a destination that
+ * cannot be opened keeps the previous one, and that is said. */
+void
+log_configure(enum log_level level, int json, const char *error_log,
+    const char *access_log)
+{
+	log_set_level(level);
+	log_set_json(json);
+	if (log_error_open(error_log) == -1)
+		log_err("reload: error_log %s: %s; keeping the previous one",
+		    error_log, strerror(errno));
+	if (log_access_open(access_log) == -1)
+		log_err("reload: access_log %s: %s; keeping the previous one",
+		    access_log, strerror(errno));
+}
+
 /* the name of a user, or its number, copied into buf */
 static const char *
 user_name(uid_t uid, char *buf, size_t len)

@@ -30,6 +30,12 @@ int log_error_open(const char *dest);
  */
 int log_access_open(const char *dest);
 
+/* Apply a reload's log_level, log_format (json 1), error_log and
+ * access_log. A log file that cannot be opened keeps its previous
+ * destination (logged). */
+void log_configure(enum log_level level, int json, const char *error_log,
+    const char *access_log);
+
 /*
  * Reopen the log files (SIGUSR1, after logrotate moved them); "log files
  * reopened" only when they were. A file that cannot be reopened keeps being

@@ -27,7 +27,6 @@
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
 #endif
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 
 static void
 usage(FILE *fp)
@@ -38,16 +37,18 @@ usage(FILE *fp)
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
 	    "       mta-stsd health [--ready] [--timeout sec] [addr]\n"
-	    "       mta-stsd -h | -V\n"
+	    "       mta-stsd -h | -V | --keys\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
 	    "domain chosen by SNI.\n"
 	    "\n"
-	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -t       test the configuration, policies and certificates,\n"
 	    "           print every problem, exit 1 if there is an error\n"
 	    "  -h       show this help\n"
 	    "  -V       show the version and the library versions\n"
+	    "  --keys   list the configuration keys: section, key, type, default,\n"
+	    "           what a change needs (live, rebuild or restart)\n"
 	    "\n"
 	    "  dns      print the DNS records each domain must publish\n"
 	    "  check    check live what sending MTAs see; exit 0 clean,\n"
@@ -67,6 +68,21 @@ version(void)
 	mbedtls_version_get_string_full(tls);
 	printf("mta-stsd %s\n%s\nlibmicrohttpd %s\n", MTA_STSD_VERSION, tls,
 	    MHD_get_version());
+}
+
+/* --keys: the key table, one tab-separated line per key ("-": no default) */
+static void
+print_keys(void)
+{
+	char type[160];
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		printf("%s\t%s\t%s\t%s\t%s\n", config_section_name(k->section),
+		    k->name, config_key_type(k, type, sizeof(type)),
+		    k->def != NULL ? k->def : "-", config_apply_name(k->apply));
+	}
 }
 
 /*
@@ -222,7 +238,7 @@ test_as_server_user(const char *config_path)
 int
 main(int argc, char **argv)
 {
-	const char *config_path = DEFAULT_CONFIG;
+	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
 	int test_only = 0, ch, rc;
@@ -233,6 +249,10 @@ main(int argc, char **argv)
 		return check_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "health") == 0)
 		return health_main(argc - 1, argv + 1);
+	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
+		print_keys();
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
 		switch (ch) {
 		case 'c':

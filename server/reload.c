@@ -85,8 +85,7 @@ struct build_job;
 struct reloader {
 	/* what was started with */
 	char *config_path;
-	char *boot_listen, *boot_user, *boot_group; /* restart-only settings */
-	unsigned boot_idle;
+	const struct config *boot_cfg;	/* what restart keys still use */
 	/* the loop: where finished snapshots go, what is registered there */
 	struct loop *loop;
 	struct reload_ops ops;
@@ -125,53 +124,38 @@ static struct reloader rl = {
 };
 
 
-/* every listen address as one string, for comparison */
-static char *
-listen_text(const struct config *cfg)
-{
-	size_t len = 1;
-	char *s;
-
-	for (size_t i = 0; i < cfg->nlisten; i++)
-		len += strlen(cfg->listen[i].text) + 1;
-	if ((s = calloc(1, len)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (i > 0)
-			strcat(s, " ");
-		strcat(s, cfg->listen[i].text);
-	}
-	return s;
-}
-
 void
 reload_init(const char *path, const struct config *cfg)
 {
 	rl.config_path = strdup(path);
-	rl.boot_listen = listen_text(cfg);
-	rl.boot_user = cfg->user != NULL ? strdup(cfg->user) : NULL;
-	rl.boot_group = cfg->group != NULL ? strdup(cfg->group) : NULL;
-	rl.boot_idle = cfg->idle_timeout;
+	rl.boot_cfg = cfg;
 }
 
-/* log the settings that changed but cannot apply until a restart */
+/*
+ * One [server] key a reload found changed (config_diff): a live or rebuild
+ * key is applied and said at info; a restart key is said once, when the
+ * file comes to differ from what runs, with what still runs.
+ */
 static void
-report_restart_only(const struct config *cfg)
+report_change(void *arg, const struct config_key *k, const char *was,
+    const char *now)
 {
-	char *lt = listen_text(cfg);
+	const struct config *cfg = arg;
+	char running[512];
 
-	if (lt != NULL && rl.boot_listen != NULL &&
-	    strcmp(lt, rl.boot_listen) != 0)
-		log_warn("reload: listen changed to %s; it takes effect at the "
-		    "next restart (still listening on %s)", lt, rl.boot_listen);
-	free(lt);
-	if (config_str_differs(cfg->user, rl.boot_user) ||
-	    config_str_differs(cfg->group, rl.boot_group))
-		log_warn("reload: user/group changed; it takes effect at the "
-		    "next restart");
-	if (cfg->idle_timeout != rl.boot_idle)
-		log_warn("reload: idle_timeout changed; it takes effect at the "
-		    "next restart");
+	if (k->section != CONFIG_SECTION_SERVER)
+		return;
+	if (k->apply != CONFIG_APPLY_RESTART) {
+		log_info("reload: %s changed from %s to %s", k->name, was, now);
+		return;
+	}
+	config_key_format(k, rl.boot_cfg, running, sizeof(running));
+	if (!config_key_differs(k, rl.boot_cfg, cfg))
+		log_info("reload: %s is %s again, as running", k->name, now);
+	else
+		log_warn("reload: %s changed from %s to %s; restart mta-stsd to "
+		    "apply (until then it stays %s)", k->name, running, now,
+		    running);
 }
 
 static void
@@ -718,11 +702,14 @@ build_finish(struct build_job *j)
 		snapshot_unref(s);
 	} else {
 		log_diagnostics(&j->d, 1);
+		/* against the last configuration, or the one read at start */
+		if (rl.boot_cfg != NULL)
+			config_diff(j->prev != NULL ? &j->prev->cfg : rl.boot_cfg,
+			    &s->cfg, report_change, &s->cfg);
 		if (first) {
 			log_info("loaded %zu domain(s), %zu failed, %zu warning(s) "
 			    "in %.1f ms", s->ndomains, s->nfailed, j->d.nwarnings, ms);
 		} else {
-			report_restart_only(&s->cfg);
 			rl.generation = s->generation;
 			metrics_reload(1);
 			log_info("reload (%s): generation %lu: %zu added, %zu "
@@ -732,10 +719,8 @@ build_finish(struct build_job *j)
 			    s->nfailed, s->nkept, s->ndomains, ms,
 			    s->patched ? " (incremental)" : "");
 		}
-		log_set_level(s->cfg.log_level);
-		if (!first && log_access_open(s->cfg.access_log) == -1)
-			log_err("reload: access_log %s: %s; keeping the previous "
-			    "one", s->cfg.access_log, strerror(errno));
+		log_configure(s->cfg.log_level, s->cfg.log_json,
+		    s->cfg.error_log, s->cfg.access_log);
 		rl.ops.publish(rl.ops.arg, s);	/* the loop swaps it in */
 		/* re-walking 10,000 directories is the costly part of a
 		 * reload's work on the loop: only when what is loaded moved */
@@ -1012,9 +997,7 @@ reload_stop(void)
 		close(rl.done_lf.fd);
 	rl.done_lf.fd = -1;
 	free(rl.config_path);
-	free(rl.boot_listen);
-	free(rl.boot_user);
-	free(rl.boot_group);
-	rl.config_path = rl.boot_listen = rl.boot_user = rl.boot_group = NULL;
+	rl.config_path = NULL;
+	rl.boot_cfg = NULL;
 	rl.loop = NULL;
 }

@@ -20,7 +20,8 @@ struct reload_ops {
 	void *arg;
 };
 
-/* Remember the configuration file and the settings that need a restart. */
+/* Remember the configuration file, and cfg (kept, not copied: it must
+ * outlive the server) as what restart-only keys stay at until a restart. */
 void reload_init(const char *config_path, const struct config *cfg);
 
 /*

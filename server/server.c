@@ -147,6 +147,16 @@ stop_workers(void)
 	}
 }
 
+/* the live keys of cfg, to every subsystem that reads them (at start and
+ * with each snapshot a reload publishes) */
+static void
+server_configure(const struct config *cfg)
+{
+	conn_limits_apply(&srv.limits, cfg, srv.nworkers);
+	http_configure(cfg);
+	admin_configure(cfg);
+}
+
 /*
  * Reload's hand-over (on worker 0): apply the limits of s's configuration
  * and make s current in every worker, the others through their mailbox.
@@ -156,7 +166,7 @@ static void
 server_publish(void *arg, struct snapshot *s)
 {
 	(void)arg;
-	conn_limits_apply(&srv.limits, &s->cfg, srv.nworkers);
+	server_configure(&s->cfg);
 	for (unsigned w = 1; w < srv.nworkers; w++) {
 		struct worker *wk = &srv.workers[w];
 		uint64_t one = 1;
@@ -333,7 +343,7 @@ server_run(const struct config *cfg)
 	int rc;
 
 	srv.cfg = cfg;
-	conn_limits_apply(&srv.limits, cfg, srv.nworkers);
+	server_configure(cfg);
 	/* every domain carries its ready answer, built once per load */
 	snapshot_set_responder(http_policy_response, http_response_free);
 	signal(SIGPIPE, SIG_IGN);

@@ -13,6 +13,7 @@
 #include <psa/crypto.h>
 
 #include "certs.h"
+#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -23,7 +24,6 @@
 #include "snapshot.h"
 #include "tool.h"
 
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 #define DAY 86400L
 
 enum severity { SEV_INFO, SEV_WARNING, SEV_ERROR };
@@ -711,7 +711,7 @@ usage(FILE *fp)
 	    "  <domain> <error|warning|info> <what is wrong> -- <how to fix>\n"
 	    "Exit status: 0 clean, 1 warnings only, 2 errors.\n"
 	    "\n"
-	    "  -c file         configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file         configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  --json          one JSON document, for monitoring\n"
 	    "  --ca-file file  trust these CA certificates instead of the system\n"
 	    "                  store (" PROBE_SYSTEM_CA ")\n"

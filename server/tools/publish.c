@@ -5,12 +5,12 @@
 
 #include <psa/crypto.h>
 
+#include "config.h"
 #include "json.h"
 #include "names.h"
 #include "records.h"
 #include "tool.h"
 
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 
 static void
 usage(FILE *fp)
@@ -23,7 +23,7 @@ usage(FILE *fp)
 	    "_smtp._tls TLS-RPT record when tlsrpt is configured, and a reminder\n"
 	    "of the mta-sts.<domain> address record. Zone-file lines by default.\n"
 	    "\n"
-	    "  -c file  configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  --json   one JSON document (an array, one object per domain)\n");
 }
 

@@ -4,10 +4,9 @@
 
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "names.h"
-
-#define DEFAULT_CONFIG "/etc/mta-stsd/mta-stsd.conf"
 
 struct snapshot *
 tool_load(const char *config_path, size_t *nerrors)
@@ -69,7 +68,7 @@ tool_args_parse(int argc, char **argv, const struct option *extra,
 	for (size_t i = 0; extra != NULL && extra[i].name != NULL && i < 4; i++)
 		longopts[n++] = extra[i];
 	memset(&longopts[n], 0, sizeof(longopts[n]));
-	a->config_path = DEFAULT_CONFIG;
+	a->config_path = CONFIG_DEFAULT_PATH;
 	a->json = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {

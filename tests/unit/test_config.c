@@ -374,6 +374,23 @@ test_line_200(void **state)
 	config_free(&cfg);
 }
 
+/* a 200-byte line with an inline comment: split as inih splits lines */
+static void
+test_line_200_comment(void **state)
+{
+	struct config cfg;
+	char want[256];
+
+	(void)state;
+	load_good(data_path("good/line200_comment.conf"), &cfg);
+	assert_int_equal(cfg.ndomains, 1);
+	memset(want, 'r', sizeof(want));
+	want[0] = '/';
+	want[187] = '\0';
+	assert_string_equal(cfg.domains[0].policy, want);
+	config_free(&cfg);
+}
+
 static void
 test_relative_paths(void **state)
 {
@@ -581,6 +598,140 @@ test_many_domains(void **state)
 	free(buf);
 }
 
+/* ---- the key table ---- */
+
+/* config_diff's callback: count the keys and remember the last one */
+struct diff_seen {
+	size_t n;
+	const struct config_key *last;
+	char was[256], now[256];
+};
+
+static void
+diff_note(void *arg, const struct config_key *k, const char *was, const char *now)
+{
+	struct diff_seen *ds = arg;
+
+	ds->n++;
+	ds->last = k;
+	snprintf(ds->was, sizeof(ds->was), "%s", was);
+	snprintf(ds->now, sizeof(ds->now), "%s", now);
+}
+
+static void
+load_text(const char *text, struct config *cfg)
+{
+	struct diag d = { 0 };
+
+	/* named as minimal.conf, so relative paths resolve the same way */
+	if (config_load_buffer(data_path("good/minimal.conf"), text, strlen(text),
+	    cfg, &d) != 0) {
+		diag_print(&d);
+		diag_clear(&d);
+		fail_msg("%s should load", text);
+	}
+	diag_clear(&d);
+}
+
+/* every row is sound: unique, a sane range holding its default, a field or
+ * a number; the defaults written out load as the defaults left out do */
+static void
+test_key_table(void **state)
+{
+	struct config none, all;
+	struct diff_seen ds = { 0 };
+	char text[4096];
+	size_t len = 0;
+
+	(void)state;
+	assert_true(config_nkeys > 30);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		for (size_t j = 0; j < i; j++)
+			if (config_keys[j].section == k->section &&
+			    strcmp(config_keys[j].name, k->name) == 0)
+				fail_msg("key %s is in the table twice", k->name);
+		assert_ptr_equal(config_key_find(k->section, k->name), k);
+		if (k->type == CONFIG_UINT || k->type == CONFIG_THREADS) {
+			unsigned long def;
+
+			assert_non_null(k->def);
+			def = strtoul(k->def, NULL, 10);
+			assert_true(k->min <= def && def <= k->max);
+		}
+		if (k->type == CONFIG_ENUM || k->type == CONFIG_DEST)
+			assert_non_null(k->words);
+		if (k->section != CONFIG_SECTION_SERVER)
+			assert_int_equal(k->apply, CONFIG_APPLY_REBUILD);
+		if (k->section == CONFIG_SECTION_SERVER && k->def != NULL)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			    "%s%s = %s\n", len ? "" : "[server]\n", k->name, k->def);
+	}
+	assert_null(config_key_find(CONFIG_SECTION_DEFAULTS, "policy"));
+	load_text("", &none);
+	load_text(text, &all);
+	assert_int_equal(config_diff(&none, &all, diff_note, &ds), 0);
+	assert_int_equal(config_number(&none, "max_connections"), 1024);
+	assert_int_equal(config_number(&none, "log_level"), LOG_LEVEL_INFO);
+	assert_int_equal(config_number(&none, "auto_reload"), 1);
+	assert_int_equal(config_number(&none, "shutdown_timeout"), 5); /* no field */
+	assert_int_equal(config_number(&none, "no_such_key"), 0);
+	config_free(&none);
+	config_free(&all);
+}
+
+/* each [server] key changed alone is the one difference config_diff finds,
+ * with both values as a file gives them */
+static void
+test_key_diff(void **state)
+{
+	static const struct { const char *key, *value, *was, *now; } cases[] = {
+		{ "listen", "127.0.0.1:8443", "0.0.0.0:443, [::]:443", "127.0.0.1:8443" },
+		{ "user", "nobody", "none", "nobody" },
+		{ "handshake_timeout", "300", "10", "300" },
+		{ "log_level", "debug", "info", "debug" },
+		{ "log_format", "json", "text", "json" },
+		{ "auto_reload", "no", "yes", "no" },
+		{ "admin_listen", "[::1]:9100", "off", "[::1]:9100" },
+		{ "error_log", "syslog", "stderr", "syslog" },
+		{ "workers", "4", "1", "4" },
+		{ "default_domain", "Example.COM", "none", "example.com" },
+	};
+	struct config base, one;
+	char text[512];
+
+	(void)state;
+	load_text("", &base);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diff_seen ds = { 0 };
+
+		snprintf(text, sizeof(text), "[server]\n%s = %s\n", cases[i].key,
+		    cases[i].value);
+		load_text(text, &one);
+		assert_int_equal(config_diff(&base, &one, diff_note, &ds), 1);
+		assert_string_equal(ds.last->name, cases[i].key);
+		assert_string_equal(ds.was, cases[i].was);
+		assert_string_equal(ds.now, cases[i].now);
+		assert_int_equal(config_key_differs(ds.last, &base, &one), 1);
+		assert_int_equal(config_key_differs(ds.last, &one, &one), 0);
+		config_free(&one);
+	}
+	/* [defaults] too; [domain] keys are the snapshot's to compare */
+	{
+		struct diff_seen ds = { 0 };
+
+		load_text("[defaults]\ntlsrpt = mailto:tls@example.com\n", &one);
+		assert_int_equal(config_diff(&base, &one, diff_note, &ds), 1);
+		assert_string_equal(ds.last->name, "tlsrpt");
+		config_free(&one);
+		load_text("[example.com]\npolicy = p.txt\n", &one);
+		assert_int_equal(config_diff(&base, &one, NULL, NULL), 0);
+		config_free(&one);
+	}
+	config_free(&base);
+}
+
 int
 main(void)
 {
@@ -592,6 +743,7 @@ main(void)
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_line_200),
+		cmocka_unit_test(test_line_200_comment),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_dir_of_name),
 		cmocka_unit_test(test_missing_file),
@@ -599,6 +751,8 @@ main(void)
 		cmocka_unit_test(test_records_keys),
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_many_domains),
+		cmocka_unit_test(test_key_table),
+		cmocka_unit_test(test_key_diff),
 	};
 	const char *env = getenv("TEST_DATA");
 
