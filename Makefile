@@ -122,9 +122,13 @@ LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
 
-# every server source except main.c forms a library the unit tests link too
+# every server source except main.c forms a library the unit tests link too:
+# the daemon and the pure code the tools share. The command-line tools
+# (`check`, `dns`) are in server/tools/, linked into mta-stsd beside it; the
+# library never includes a header of theirs.
 SRCS := $(wildcard server/*.c)
 LIB_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(filter-out server/main.c,$(SRCS)))
+TOOL_OBJS := $(patsubst server/%.c,$(BUILD)/%.o,$(wildcard server/tools/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
@@ -157,12 +161,20 @@ $(MHD_PREFIX)/lib/libmicrohttpd.a: scripts/fetch-microhttpd.sh
 $(BUILD)/%.o: server/%.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
 
+# the tools include the library's headers by their names (-Iserver)
+$(BUILD)/tools/%.o: server/tools/%.c server/tools/*.h server/*.h $(MBEDTLS_DEP) $(MHD_DEP) | $(BUILD)
+	@mkdir -p $(BUILD)/tools
+	$(CC) $(ALL_CFLAGS) -Iserver -DMTA_STSD_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(BUILD)/main.o: server/tools/*.h
+
 $(BUILD)/libmtastsd.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
 
-$(BUILD)/mta-stsd: $(BUILD)/main.o $(BUILD)/libmtastsd.a
-	$(CC) $(CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o $(BUILD)/libmtastsd.a $(LIBS)
+$(BUILD)/mta-stsd: $(BUILD)/main.o $(TOOL_OBJS) $(BUILD)/libmtastsd.a
+	$(CC) $(CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) $(LINK_GC) -o $@ $(BUILD)/main.o \
+		$(TOOL_OBJS) $(BUILD)/libmtastsd.a $(LIBS)
 
 # unit tests link only the pure modules they test, so they build while the rest changes
 UNIT_names = diag names
@@ -173,8 +185,11 @@ UNIT_certset = diag names strmap changes certs certset
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
-UNIT_loop = log loop
-UNIT_health = health
+UNIT_json = json
+UNIT_metrics = metrics policy names diag json
+UNIT_diag = diag
+UNIT_loop = log json loop
+UNIT_health = tools/health tools/probe log json
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -267,22 +282,30 @@ FUZZ_names = names
 FUZZ_policy = policy names diag
 FUZZ_config = config names diag policy records strmap
 FUZZ_records = records policy names diag
+# the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
+FUZZ_tls = tls names
+# the tools' parsers of network bytes: an HTTP answer, a DNS answer
+FUZZ_probe = tools/probe log json
+FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
 FUZZ_SEEDS_records = tests/fuzz/corpus/records
-FUZZERS = names policy config records
+FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
+FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
+FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
+FUZZERS = names policy config records tls probe resolve
+RPAREN = )
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h $(MBEDTLS_DEP) $(MHD_DEP)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
+		$(MBEDTLS_DEP) $(MHD_DEP)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) \
-		$(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) $(LIBS)
 
 fuzz: $(patsubst %,build-fuzz/fuzz_%,$(FUZZERS))
 	@for f in $(FUZZERS); do \
 		mkdir -p build-fuzz/corpus-$$f; \
-		case $$f in names) seeds="$(FUZZ_SEEDS_names)";; policy) seeds="$(FUZZ_SEEDS_policy)";; \
-		config) seeds="$(FUZZ_SEEDS_config)";; records) seeds="$(FUZZ_SEEDS_records)";; esac; \
+		case $$f in $(foreach f,$(FUZZERS),$(f)$(RPAREN) seeds="$(FUZZ_SEEDS_$(f))";;) esac; \
 		echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 		build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -max_len=70000 -print_final_stats=0 \
 			-artifact_prefix=build-fuzz/crash-$$f- build-fuzz/corpus-$$f $$seeds \

@@ -9,7 +9,9 @@ Reads every .c and .h file under server/ (subfolders too), takes each
   - the graph has a cycle (each one is named, with the include that closes
     it), or
   - a module includes one of a layer it may not include (LAYERS below), or
-  - a module is in no layer, or an include names no file of server/.
+  - a module is in no layer, or an include names no file of server/, or
+  - a module of the tools layer is outside server/tools/, or one in it is of
+    another layer.
 
 docs/ARCHITECTURE.md shows the same table. Prints one line per problem and
 ends with "include-graph: N passed, N failed" (one check per module, plus the
@@ -25,7 +27,7 @@ import sys
 # (layer, its modules, the layers it may include). A module may include
 # modules of its own layer only as long as that makes no cycle.
 LAYERS = [
-    ("core", ["loglevel", "diag", "strmap"],
+    ("core", ["loglevel", "diag", "strmap", "json"],
      ["core"]),
     ("pure", ["names", "policy", "records", "config", "changes"],
      ["core", "pure"]),
@@ -35,7 +37,7 @@ LAYERS = [
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
-    ("tools", ["resolve", "probe", "publish", "check", "health"],
+    ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
@@ -185,6 +187,11 @@ def main(argv):
                        "table in docs/ARCHITECTURE.md" % (mod, sys.argv[0]))
         else:
             mine = layer_of[base]
+            # the command-line tools sit apart: their folder holds the tools
+            # layer, and nothing else
+            if (mine == "tools") != (os.path.dirname(mod) == "tools"):
+                bad.append("%s (%s): the tools layer is exactly the modules "
+                           "in server/tools/" % (mod, mine))
             for dep, where in sorted(graph[mod].items()):
                 theirs = layer_of.get(os.path.basename(dep))
                 if theirs is not None and theirs not in allowed[mine]:

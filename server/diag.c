@@ -75,6 +75,21 @@ diag_move(struct diag *dst, struct diag *src)
 	memset(src, 0, sizeof(*src));
 }
 
+const char *
+diag_join(const struct diag *d, enum diag_severity sev, char *out,
+    size_t outsz)
+{
+	size_t n = 0;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	for (size_t i = 0; i < d->n && n < outsz; i++)
+		if (d->v[i].severity == sev)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+			    n ? "; " : "", d->v[i].text);
+	return out;
+}
+
 void
 diag_clear(struct diag *d)
 {

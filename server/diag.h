@@ -49,6 +49,11 @@ int diag_is_token(const char *s, size_t len);
  * "(N bytes, not shown)". Returns buf. */
 const char *diag_token(char buf[DIAG_TOKEN_BUF], const char *s, size_t len);
 
+/* The texts of d's messages of severity sev, joined by "; ", into out
+ * (cut to outsz bytes, always NUL-terminated). Returns out. */
+const char *diag_join(const struct diag *d, enum diag_severity sev,
+    char *out, size_t outsz);
+
 /* Move every message of src to the end of dst, leaving src empty. */
 void diag_move(struct diag *dst, struct diag *src);
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
+
 /* one log destination: stderr, a file (reopened on SIGUSR1), syslog or off */
 struct sink {
 	FILE *fp;			/* NULL: stderr */
@@ -85,64 +87,30 @@ sink_open(struct sink *s, const char *dest, int allow_off, int allow_syslog)
 	return 0;
 }
 
-/* append s to buf as a JSON string body (without quotes) */
-static size_t
-json_escape(char *buf, size_t len, const char *s)
+const char *
+log_escape(char *out, size_t outsz, const char *s, size_t len,
+    const char *also)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i = 0;
 
-	for (; s != NULL && *s != '\0' && i + 7 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			buf[i++] = '\\';
-			buf[i++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			buf[i++] = '\\';
-			buf[i++] = 'u';
-			buf[i++] = '0';
-			buf[i++] = '0';
-			buf[i++] = hex[c >> 4];
-			buf[i++] = hex[c & 15];
-		} else
-			buf[i++] = (char)c;
-	}
-	buf[i] = '\0';
-	return i;
-}
-
-/*
- * s for one line of a text log, into out (len bytes; cut there, never inside
- * an escape): every control byte, DEL and non-ASCII byte becomes \xNN, a
- * backslash \\, and so does (as \xNN) any character of also (the access
- * log's field delimiters). What a message quotes (a file name, a Host header)
- * can then neither end the line, forge the next one nor colour a terminal.
- * The one escaping of both text logs, of syslog and of -t's output.
- */
-static const char *
-text_escape(char *out, size_t len, const char *s, const char *also)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)s[k];
 
 		if (c == '\\') {
-			if (i + 3 > len)
+			if (i + 3 > outsz)
 				break;
 			out[i++] = '\\';
 			out[i++] = '\\';
 		} else if (c < 0x20 || c >= 0x7f || strchr(also, c) != NULL) {
-			if (i + 5 > len)
+			if (i + 5 > outsz)
 				break;
 			out[i++] = '\\';
 			out[i++] = 'x';
 			out[i++] = hex[c >> 4];
 			out[i++] = hex[c & 15];
 		} else {
-			if (i + 2 > len)
+			if (i + 2 > outsz)
 				break;
 			out[i++] = (char)c;
 		}
@@ -160,13 +128,13 @@ log_write(enum log_level level, const char *fmt, va_list ap)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_json && !err_sink.syslog) {
-		json_escape(esc, sizeof(esc), msg);
+		json_escape(esc, sizeof(esc), msg, strlen(msg));
 		log_timestamp(ts, sizeof(ts));
 		fprintf(sink_fp(&err_sink), "{\"ts\":\"%s\",\"level\":\"%s\","
 		    "\"msg\":\"%s\"}\n", ts, level_names[level], esc);
 		return;
 	}
-	text_escape(esc, sizeof(esc), msg, "");
+	log_escape(esc, sizeof(esc), msg, strlen(msg), "");
 	if (err_sink.syslog) {
 		syslog(syslog_prio[level], "%s", esc);
 		return;
@@ -176,14 +144,30 @@ log_write(enum log_level level, const char *fmt, va_list ap)
 	    level_names[level], esc);
 }
 
-/* One line of -t's report on stderr: "mta-stsd: <what>: <text>", escaped. */
-void
+/* one line of a report on stderr (-t, dns, check): "mta-stsd: <what>:
+ * <text>", escaped as the text logs are */
+static void
 log_tool_line(const char *what, const char *text)
 {
 	char esc[8192];
 
 	fprintf(stderr, "mta-stsd: %s: %s\n", what,
-	    text_escape(esc, sizeof(esc), text, ""));
+	    log_escape(esc, sizeof(esc), text, strlen(text), ""));
+}
+
+void
+log_diagnostics(const struct diag *d, int to_log)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		int err = d->v[i].severity == DIAG_ERROR;
+
+		if (!to_log)
+			log_tool_line(err ? "error" : "warning", d->v[i].text);
+		else if (err)
+			log_err("%s", d->v[i].text);
+		else
+			log_warn("%s", d->v[i].text);
+	}
 }
 
 void
@@ -387,7 +371,7 @@ access_field(const char *s, char *out, size_t len)
 {
 	if (s == NULL || *s == '\0')
 		return "-";
-	return text_escape(out, len, s, " \"");
+	return log_escape(out, len, s, strlen(s), " \"");
 }
 
 void
@@ -403,10 +387,10 @@ log_access(const char *client, const char *sni, const char *host,
 	if (log_json) {
 		char e1[256 * 6], e2[256 * 6], e3[32 * 6], e4[256 * 6];
 
-		json_escape(e1, sizeof(e1), sni != NULL ? sni : "");
-		json_escape(e2, sizeof(e2), host != NULL ? host : "");
-		json_escape(e3, sizeof(e3), method);
-		json_escape(e4, sizeof(e4), path);
+		json_escape(e1, sizeof(e1), sni, sni != NULL ? strlen(sni) : 0);
+		json_escape(e2, sizeof(e2), host, host != NULL ? strlen(host) : 0);
+		json_escape(e3, sizeof(e3), method, strlen(method));
+		json_escape(e4, sizeof(e4), path, strlen(path));
 		fprintf(sink_fp(&access_sink), "{\"ts\":\"%s\",\"type\":\"access\","
 		    "\"client\":\"%s\",\"sni\":\"%s\",\"host\":\"%s\",\"method\":"
 		    "\"%s\",\"path\":\"%s\",\"status\":%u,\"bytes\":%zu,"

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "diag.h"
 #include "loglevel.h"
 
 /* Set the lowest level written to the error log. */
@@ -47,6 +48,19 @@ void log_reopen(void);
  * are could not reopen on SIGUSR1, and what ownership it needs. */
 void log_check_reopen(void);
 
+/*
+ * s[0..len) for one line of text, into out (outsz > 0 bytes, always
+ * terminated; cut there, never inside an escape): every control byte, DEL
+ * and non-ASCII byte becomes \xNN, a backslash \\, and so does (as \xNN) any
+ * character of also (the access log's field delimiters, a quote). What a
+ * line quotes (a file name, a Host header, a header a server sent to
+ * `check`) can then neither end the line, forge the next one nor colour a
+ * terminal. The one escaping of both text logs, of syslog, of -t's and the
+ * tools' output. Returns out.
+ */
+const char *log_escape(char *out, size_t outsz, const char *s, size_t len,
+    const char *also);
+
 /* Write one line to the error log, with time and level. Never logs secrets:
  * callers pass names, addresses and file paths, never key material. */
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -54,9 +68,13 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Print one line of a report on stderr (-t): "mta-stsd: <what>: <text>",
- * with control and non-ASCII bytes of text escaped as in the logs. */
-void log_tool_line(const char *what, const char *text);
+/*
+ * Print every message of d, in order: to the error log when to_log (errors
+ * with log_err, warnings with log_warn), else on stderr as log_tool_line
+ * does ("mta-stsd: error: <text>", "mta-stsd: warning: <text>"). The one
+ * way collected diagnostics are printed, by the daemon and the tools alike.
+ */
+void log_diagnostics(const struct diag *d, int to_log);
 
 /* Write one access-log line (a no-op when the access log is off). */
 void log_access(const char *client, const char *sni, const char *host,

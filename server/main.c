@@ -14,15 +14,15 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
-#include "check.h"
-#include "health.h"
 #include "log.h"
-#include "publish.h"
 #include "reload.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
 #include "trim.h"
+#include "tools/check.h"
+#include "tools/health.h"
+#include "tools/publish.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
@@ -82,22 +82,6 @@ print_keys(void)
 		printf("%s\t%s\t%s\t%s\t%s\n", config_section_name(k->section),
 		    k->name, config_key_type(k, type, sizeof(type)),
 		    k->def != NULL ? k->def : "-", config_apply_name(k->apply));
-	}
-}
-
-/* print collected diagnostics: to stderr for -t, to the log when serving */
-static void
-report(const struct diag *d, int to_log)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		int err = d->v[i].severity == DIAG_ERROR;
-
-		if (!to_log)
-			log_tool_line(err ? "error" : "warning", d->v[i].text);
-		else if (err)
-			log_err("%s", d->v[i].text);
-		else
-			log_warn("%s", d->v[i].text);
 	}
 }
 
@@ -194,7 +178,7 @@ test_config(const char *config_path, const char *as_user)
 	if (as_user != NULL)
 		snprintf(who, sizeof(who), " (files read as user %s)", as_user);
 	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-	report(&d, 0);
+	log_diagnostics(&d, 0);
 	if (rc == 0 && d.nerrors == 0)
 		fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
 		    "domain(s), %zu warning(s)%s\n", config_path,
@@ -307,7 +291,7 @@ main(int argc, char **argv)
 	/* serving: the configuration now (listen addresses, user), the
 	 * domains in the background once the event loop runs */
 	if (config_load(config_path, &cfg, &d) == -1) {
-		report(&d, 1);
+		log_diagnostics(&d, 1);
 		log_err("%s: not started: %zu error(s)", config_path, d.nerrors);
 		diag_clear(&d);
 		return 1;

@@ -12,6 +12,7 @@
 #include <mbedtls/version.h>
 #include <microhttpd.h>
 
+#include "json.h"
 #include "snapshot.h"
 
 #ifndef MTA_STSD_VERSION
@@ -178,6 +179,36 @@ out_printf(struct out *o, const char *fmt, ...)
 	}
 }
 
+const char *
+metrics_label(char *out, size_t outsz, const char *v)
+{
+	size_t len = strlen(v), used = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned long cp;
+		size_t n = json_utf8_char(v + i, len - i, &cp), plen = n;
+		const char *put = v + i;
+
+		if (n == 0) {
+			put = "\xef\xbf\xbd";	/* U+FFFD */
+			plen = 3;
+			n = 1;
+		} else if (cp == '\\')
+			put = "\\\\", plen = 2;
+		else if (cp == '"')
+			put = "\\\"", plen = 2;
+		else if (cp == '\n')
+			put = "\\n", plen = 2;
+		if (used + plen >= outsz)
+			break;
+		memcpy(out + used, put, plen);
+		used += plen;
+		i += n;
+	}
+	out[used] = '\0';
+	return out;
+}
+
 /* HELP and TYPE lines for one metric family */
 static void
 family(struct out *o, const char *name, const char *type, const char *help)
@@ -190,7 +221,7 @@ metrics_render(int per_domain, size_t *len)
 {
 	const struct snapshot *s;
 	struct out o = { 0 };
-	char tls[64];
+	char tls[64], lv[3][1024];	/* label values, escaped */
 
 	if ((o.buf = malloc(4096)) == NULL)
 		return NULL;
@@ -200,8 +231,10 @@ metrics_render(int per_domain, size_t *len)
 	family(&o, "mta_stsd_build_info", "gauge",
 	    "Build information: versions of mta-stsd and its libraries.");
 	out_printf(&o, "mta_stsd_build_info{version=\"%s\",mbedtls=\"%s\","
-	    "libmicrohttpd=\"%s\"} 1\n", MTA_STSD_VERSION, tls,
-	    MHD_get_version());
+	    "libmicrohttpd=\"%s\"} 1\n",
+	    metrics_label(lv[0], sizeof(lv[0]), MTA_STSD_VERSION),
+	    metrics_label(lv[1], sizeof(lv[1]), tls),
+	    metrics_label(lv[2], sizeof(lv[2]), MHD_get_version()));
 
 	family(&o, "mta_stsd_requests_total", "counter",
 	    "HTTP requests answered, by status code.");
@@ -292,7 +325,8 @@ metrics_render(int per_domain, size_t *len)
 				if (ck != NULL)
 					out_printf(&o, "mta_stsd_domain_certificate_"
 					    "expiry_timestamp_seconds{domain=\"%s\","
-					    "key=\"%s\"} %lld\n", s->domains[i]->name,
+					    "key=\"%s\"} %lld\n", metrics_label(lv[0],
+					    sizeof(lv[0]), s->domains[i]->name),
 					    ck->is_ec ? "ecdsa" : "rsa",
 					    (long long)ck->not_after);
 			}
@@ -302,8 +336,10 @@ metrics_render(int per_domain, size_t *len)
 			const struct domain *dom = s->domains[i];
 
 			out_printf(&o, "mta_stsd_domain_policy_info{domain=\"%s\","
-			    "id=\"%s\",mode=\"%s\"} 1\n", dom->name,
-			    dom->policy_id, policy_mode_name(dom->policy.mode));
+			    "id=\"%s\",mode=\"%s\"} 1\n",
+			    metrics_label(lv[0], sizeof(lv[0]), dom->name),
+			    metrics_label(lv[1], sizeof(lv[1]), dom->policy_id),
+			    policy_mode_name(dom->policy.mode));
 		}
 	}
 	pthread_mutex_unlock(&served_lock);

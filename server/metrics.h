@@ -57,6 +57,16 @@ unsigned long metrics_shed_count(enum metrics_shed why);
 unsigned long metrics_handshake_failed_count(enum metrics_hs_fail why);
 
 /*
+ * v as a label value of the Prometheus text format into out (outsz > 0
+ * bytes, always terminated, cut between characters): backslash, double
+ * quote and line feed as \\, \" and \n, the only escapes the format has;
+ * every other character as it is, but a byte that is not UTF-8 (the
+ * format's text is UTF-8) as U+FFFD, judged as json.c judges it. Every
+ * string label value of metrics_render goes through it. Returns out.
+ */
+const char *metrics_label(char *out, size_t outsz, const char *v);
+
+/*
  * Render every metric in the Prometheus text exposition format (version
  * 0.0.4) into a new buffer (*len bytes); per-domain series only when
  * per_domain is set. Returns the buffer (free it) or NULL.

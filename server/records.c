@@ -724,32 +724,3 @@ records_zone_txt(char *out, size_t outsz, const char *owner, const char *text)
 	}
 	return sb.len;
 }
-
-size_t
-records_json_string(char *out, size_t outsz, const char *s)
-{
-	struct sbuf sb = { out, outsz, 0 };
-
-	if (outsz > 0)
-		out[0] = '\0';
-	sb_putc(&sb, '"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			sb_putc(&sb, '\\');
-			sb_putc(&sb, (char)c);
-		} else if (c == '\n')
-			sb_puts(&sb, "\\n");
-		else if (c == '\r')
-			sb_puts(&sb, "\\r");
-		else if (c == '\t')
-			sb_puts(&sb, "\\t");
-		else if (c < 0x20)
-			sb_printf(&sb, "\\u%04x", c);
-		else
-			sb_putc(&sb, (char)c);
-	}
-	sb_putc(&sb, '"');
-	return sb.len;
-}

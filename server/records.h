@@ -91,10 +91,4 @@ void records_tlsrpt_value(const char *rua, char *out, size_t outsz);
 size_t records_zone_txt(char *out, size_t outsz, const char *owner,
     const char *text);
 
-/*
- * s as a JSON string with its quotes, escaped as RFC 8259 requires. Returns
- * the length of the whole result (as snprintf does: out may be cut).
- */
-size_t records_json_string(char *out, size_t outsz, const char *s);
-
 #endif

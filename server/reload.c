@@ -581,17 +581,6 @@ build_main(void *arg)
 	return NULL;
 }
 
-static void
-log_diag(const struct diag *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		if (d->v[i].severity == DIAG_ERROR)
-			log_err("%s", d->v[i].text);
-		else
-			log_warn("%s", d->v[i].text);
-	}
-}
-
 /* keep what a poll saw for the next one; say once of each file that kept
  * changing across checks that it is still being written. partial: the
  * build stopped at the configuration, so the other files' stamps of the
@@ -687,7 +676,7 @@ build_finish(struct build_job *j)
 	if (j->rc == 1) {
 		/* dropped: nothing to report */
 	} else if (j->rc == -1) {
-		log_diag(&j->d);
+		log_diagnostics(&j->d, 1);
 		if (first) {
 			log_err("%s: not started: %zu error(s)", rl.config_path,
 			    j->d.nerrors);
@@ -712,7 +701,7 @@ build_finish(struct build_job *j)
 			    ms);
 		snapshot_unref(s);
 	} else {
-		log_diag(&j->d);
+		log_diagnostics(&j->d, 1);
 		/* against the last configuration, or the one read at start */
 		if (rl.boot_cfg != NULL)
 			config_diff(j->prev != NULL ? &j->prev->cfg : rl.boot_cfg,

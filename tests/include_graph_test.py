@@ -3,7 +3,8 @@
 
 The made-up trees show that the script fails, and says why, on an include
 cycle, on an include across the layers the wrong way, on a module in no
-layer and on an include of a missing file; then server/ itself must pass.
+layer, on an include of a missing file and on a tool outside server/tools/
+(or another module in it); then server/ itself must pass.
 Ends with "N passed, N failed".
 """
 
@@ -70,6 +71,10 @@ CASES = [
     ("subfolder_module_is_checked",
      {"tools/check.c": inc("../server.h"), "server.h": ""},
      1, ["tools/check (tools) includes server (process)"]),
+    ("tool_outside_its_folder_fails",
+     {"check.c": "", "tools/policy.c": ""},
+     1, ["check (tools): the tools layer is exactly the modules in server/tools/",
+         "tools/policy (pure): the tools layer is exactly"]),
 ]
 
 

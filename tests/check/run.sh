@@ -288,6 +288,32 @@ sys.exit(changed != ["good.test"])' "$WORK/dns1.json" "$WORK/dns3.json"; then
 else
 	fail "dns id changes with the policy" "$(cat "$WORK/dns3.json")"
 fi
+# names that are not ASCII: dns --json stays valid JSON (valid UTF-8 as it
+# is, a byte that is not UTF-8 as U+FFFD), and the warnings on stderr are
+# escaped as -t escapes them (\xNN), never raw bytes
+odd=$(printf 'caf\303\251\377')
+mkdir -p "$WORK/etc2/odd"
+cp "$WORK/etc2/policies/good.test.txt" "$WORK/etc2/odd/$odd.txt"
+cp "$WORK/etc2/policies/good.test.txt" "$WORK/etc2/policies/$odd.txt"
+printf '[good.test]\npolicy = odd/%s.txt\n' "$odd" >>"$WORK/etc2/mta-stsd.conf"
+dns_json "$WORK/etc2/mta-stsd.conf" "$WORK/dns6.json"
+if why=$(python3 - "$WORK/dns6.json" "$WORK/dns.err" <<'EOF' 2>&1
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+doc = json.loads(raw.decode("utf-8"))
+good = [o for o in doc if o["domain"] == "good.test"]
+assert good and good[0]["policy_file"].endswith("odd/caf\u00e9\ufffd.txt"), \
+    "policy_file %r" % (good and good[0]["policy_file"])
+err = open(sys.argv[2], "rb").read()
+assert b"caf\\xc3\\xa9\\xff.txt" in err and all(b < 0x80 for b in err), \
+    "stderr %r" % err
+EOF
+); then
+	pass "dns --json and its warnings with names that are not ASCII"
+else
+	fail "dns --json and its warnings with names that are not ASCII" "$why"
+	show "dns stderr" "$WORK/dns.err"
+fi
 rm -rf "$WORK/etc2"
 
 # bodies for the broken servers

@@ -774,6 +774,8 @@ def json_logs_parse(env):
     check(raw.startswith(b"HTTP/1.1 "), "odd path answer %r" % raw[:60])
     run.raw_exchange(env, "mta-sts.a.example", b"GET / HTTP/1.1\r\nHost: mta-sts.\"a\\.example"
         b"\xc3\xa9\r\nConnection: close\r\n\r\n")
+    run.raw_exchange(env, "mta-sts.a.example", b"GET /caf\xc3\xa9\xff HTTP/1.1\r\nHost: "
+        b"mta-sts.a.example\r\nConnection: close\r\n\r\n")
     run.expect_handshake_refused(env, "mta-sts.unknown.example",
         run.client_ctx(env.pki, verify=False))
     env.write("policies/a.example.txt", run.simple_policy("a.example", "testing"))
@@ -791,6 +793,15 @@ def json_logs_parse(env):
     check(any(a["path"] == odd_path for a in accesses),
         "no access line whose decoded path is %r: %r" % (odd_path,
             [a["path"] for a in accesses]))
+    # UTF-8 stays the characters it encodes; a byte that is not UTF-8
+    # becomes U+FFFD, never a character it does not stand for
+    odd_host = 'mta-sts."a\\.example\u00e9'
+    check(any(a["host"] == odd_host for a in accesses),
+        "no access line whose decoded Host is %r: %r" % (odd_host,
+            [a["host"] for a in accesses]))
+    check(any(a["path"] == "/caf\u00e9\ufffd" for a in accesses),
+        "no access line whose decoded path is '/caf\u00e9\ufffd': %r" %
+        [a["path"] for a in accesses])
     codes = sorted(a["status"] for a in accesses)
     check(200 in codes and 404 in codes, "access statuses %r" % codes)
     for a in accesses:

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "health.h"
+#include "tools/health.h"
 
 static void
 test_parse_addr(void **state)
@@ -119,6 +119,11 @@ test_probe_verdicts(void **state)
 	assert_non_null(strstr(err, "503 Service Unavailable"));
 	assert_int_equal(probe("HTTP/1.1 2000 OK\r\n\r\n", "/healthz", 3, err,
 	    sizeof(err)), 1);
+	/* what the listener sent reaches the terminal escaped, never as it is */
+	assert_int_equal(probe("HTTP/1.1 503 \033[2J\xff\r\n\r\n", "/healthz",
+	    3, err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "\"HTTP/1.1 503 \\x1b[2J\\xff\""));
+	assert_null(strchr(err, '\033'));
 	assert_int_equal(probe("", "/healthz", 3, err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "answered nothing"));
 	/* a listener that never answers: given up after the timeout */

@@ -378,11 +378,6 @@ test_render(void **state)
 	n = records_zone_txt(tiny, sizeof(tiny), "x.example.com", "abc");
 	assert_int_equal(n, strlen("x.example.com. 3600 IN TXT \"abc\""));
 	assert_string_equal(tiny, "x.examp");
-
-	n = records_json_string(out, sizeof(out), "a\"b\\c\n\x01/");
-	assert_string_equal(out, "\"a\\\"b\\\\c\\n\\u0001/\"");
-	assert_int_equal(n, strlen(out));
-	assert_int_equal(records_json_string(NULL, 0, "ab"), 4);
 }
 
 int

@@ -21,6 +21,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "log.h"
+
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
 #endif
@@ -254,9 +256,13 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 			continue;
 		if (used + seq->buf.len + 3 >= sizeof(r->leaf_names))
 			break;
-		used += (size_t)snprintf(r->leaf_names + used,
-		    sizeof(r->leaf_names) - used, "%s%.*s", used ? ", " : "",
-		    (int)seq->buf.len, (const char *)seq->buf.p);
+		/* names a server sent reach check's output: made printable */
+		used += strlen(log_escape(r->leaf_names + used,
+		    sizeof(r->leaf_names) - used, used ? ", " : "", used ? 2 : 0,
+		    ""));
+		used += strlen(log_escape(r->leaf_names + used,
+		    sizeof(r->leaf_names) - used, (const char *)seq->buf.p,
+		    seq->buf.len, ""));
 	}
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = leaf->valid_to.year - 1900;
@@ -281,7 +287,8 @@ head_end(const char *buf, size_t len)
 	return 0;
 }
 
-/* copy a header value, blanks trimmed */
+/* copy a header value, blanks trimmed, escaped as the logs are: what a
+ * server sends reaches check's output and must not drive a terminal */
 static void
 header_value(const char *v, const char *e, char *out, size_t outsz)
 {
@@ -289,7 +296,19 @@ header_value(const char *v, const char *e, char *out, size_t outsz)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
 		e--;
-	snprintf(out, outsz, "%.*s", (int)(e - v), v);
+	log_escape(out, outsz, v, (size_t)(e - v), "");
+}
+
+int
+probe_status_code(const char *line)
+{
+	const char *d = line + 9;
+
+	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' ||
+	    line[7] > '9' || line[8] != ' ' || strspn(d, "0123456789") < 3 ||
+	    (d[3] != '\0' && d[3] != ' '))
+		return -1;
+	return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 }
 
 /*
@@ -345,13 +364,9 @@ dechunk(const char *buf, size_t len, char *out, size_t outsz, size_t *outlen)
 	}
 }
 
-/*
- * Parse what has arrived: buf[0..len), eof when the server closed. Returns 1
- * when the answer is complete (r filled), 0 when more is needed, -1 on a
- * broken answer (r->http_err).
- */
-static int
-parse_response(char *buf, size_t len, int eof, struct probe_result *r)
+int
+probe_parse_response(const char *buf, size_t len, int eof,
+    struct probe_result *r)
 {
 	size_t he = head_end(buf, len), clen = 0, blen;
 	const char *line, *end, *nl;
@@ -376,9 +391,8 @@ parse_response(char *buf, size_t len, int eof, struct probe_result *r)
 	/* status line */
 	nl = memchr(buf, '\n', he);
 	header_value(buf, nl, r->status_line, sizeof(r->status_line));
-	if (strncmp(r->status_line, "HTTP/1.", 7) != 0 ||
-	    strlen(r->status_line) < 12 || r->status_line[8] != ' ' ||
-	    sscanf(r->status_line + 9, "%3d", &r->status) != 1) {
+	if ((r->status = probe_status_code(r->status_line)) == -1) {
+		r->status = 0;
 		snprintf(r->http_err, sizeof(r->http_err), "the answer does not "
 		    "start with an HTTP/1.x status line: \"%.60s\"",
 		    r->status_line);
@@ -542,7 +556,7 @@ http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
 				    "reading the answer: %s", e);
 			}
 			/* what arrived may still say something (a status) */
-			parse_response(buf, len, 0, r);
+			probe_parse_response(buf, len, 0, r);
 			free(buf);
 			return -1;
 		} else
@@ -550,7 +564,7 @@ http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
 		if (len >= READ_MAX)
 			eof = 1;
 		buf[len] = '\0';
-		ret = parse_response(buf, len, eof, r);
+		ret = probe_parse_response(buf, len, eof, r);
 		if (ret == -1) {
 			free(buf);
 			return -1;

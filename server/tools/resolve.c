@@ -180,8 +180,7 @@ int
 resolve_query(const char *name, int type, struct resolve_result *out)
 {
 	unsigned char *ans;
-	ns_msg msg;
-	int n;
+	int n, rc;
 
 	memset(out, 0, sizeof(*out));
 	out->status = RESOLVE_FAIL;
@@ -217,10 +216,22 @@ resolve_query(const char *name, int type, struct resolve_result *out)
 		free(ans);
 		return 0;
 	}
-	if (ns_initparse(ans, n, &msg) < 0) {
+	rc = resolve_parse(ans, (size_t)n, type, out);
+	free(ans);
+	return rc;
+}
+
+int
+resolve_parse(const unsigned char *ans, size_t len, int type,
+    struct resolve_result *out)
+{
+	ns_msg msg;
+
+	memset(out, 0, sizeof(*out));
+	out->status = RESOLVE_FAIL;
+	if (len > ANSWER_MAX || ns_initparse(ans, (int)len, &msg) < 0) {
 		snprintf(out->why, sizeof(out->why), "the DNS answer cannot be "
 		    "parsed");
-		free(ans);
 		return 0;
 	}
 	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
@@ -233,11 +244,9 @@ resolve_query(const char *name, int type, struct resolve_result *out)
 		if (take_rr(&msg, &rr, type, out) == -1) {
 			snprintf(out->why, sizeof(out->why), "out of memory");
 			resolve_free(out);
-			free(ans);
 			return -1;
 		}
 	}
-	free(ans);
 	out->status = out->n > 0 ? RESOLVE_OK : RESOLVE_NODATA;
 	if (type == RESOLVE_MX && out->n > 1)
 		qsort(out->rr, out->n, sizeof(*out->rr), mx_cmp);

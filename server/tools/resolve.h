@@ -46,6 +46,16 @@ int resolve_init(unsigned timeout, unsigned attempts);
 enum { RESOLVE_A = 1, RESOLVE_MX = 15, RESOLVE_TXT = 16, RESOLVE_AAAA = 28 };
 int resolve_query(const char *name, int type, struct resolve_result *out);
 
+/*
+ * Parse a DNS answer message ans[0..len) as resolve_query does for type:
+ * the records of that type and class IN in the answer section, malformed
+ * ones skipped. Fills *out (RESOLVE_OK or RESOLVE_NODATA, RESOLVE_FAIL when
+ * the message does not parse); returns 0, or -1 when memory ran out. No
+ * I/O: tests/fuzz/fuzz_resolve.c feeds it anything.
+ */
+int resolve_parse(const unsigned char *ans, size_t len, int type,
+    struct resolve_result *out);
+
 /* Free the records of r; safe on a zeroed result. */
 void resolve_free(struct resolve_result *r);
 

@@ -1,6 +1,7 @@
-/* publish.h - what each domain must publish in DNS: `mta-stsd dns` */
-#ifndef MTA_STSD_PUBLISH_H
-#define MTA_STSD_PUBLISH_H
+/* tool.h - what the command-line tools (`check`, `dns`) share: their command
+ * line, and loading everything as the server would */
+#ifndef MTA_STSD_TOOL_H
+#define MTA_STSD_TOOL_H
 
 #include <getopt.h>
 #include <stdio.h>
@@ -10,20 +11,21 @@
 /*
  * Load the configuration and everything it names as the server would
  * (snapshot_build), printing every problem to stderr as "mta-stsd: error:
- * ..." / "mta-stsd: warning: ...". Returns the snapshot (one reference), or
- * NULL when nothing could be loaded. *nerrors gets the number of errors.
+ * ..." / "mta-stsd: warning: ..." (log_diagnostics). Returns the snapshot
+ * (one reference), or NULL when nothing could be loaded. *nerrors gets the
+ * number of errors.
  */
-struct snapshot *publish_load(const char *config_path, size_t *nerrors);
+struct snapshot *tool_load(const char *config_path, size_t *nerrors);
 
 /*
  * Turn a domain named on the command line into the lower-case name the
  * snapshot knows: a trailing dot is dropped; "mta-sts.<domain>" is refused
  * with a hint. Returns 0, or -1 after printing why to stderr.
  */
-int publish_domain_arg(const char *arg, char *out, size_t outsz);
+int tool_domain_arg(const char *arg, char *out, size_t outsz);
 
 /* What `dns` and `check` both take on their command line. */
-struct publish_args {
+struct tool_args {
 	const char *config_path;	/* -c, --config */
 	int json;			/* --json */
 	int first_domain;		/* argv[first_domain..argc-1] name domains */
@@ -35,19 +37,12 @@ struct publish_args {
  * in extra (at most 4, ending with a zeroed entry; NULL for none), whose
  * values go to on_extra(ctx, val, optarg), which returns 0, or -1 after
  * printing what is wrong. Then every domain named must pass
- * publish_domain_arg. usage prints the subcommand's help. Returns -1 when
+ * tool_domain_arg. usage prints the subcommand's help. Returns -1 when
  * the command is to run, else the exit status to return at once: 0 after
  * --help, 2 after a usage error (the reason printed to stderr).
  */
-int publish_args_parse(int argc, char **argv, const struct option *extra,
+int tool_args_parse(int argc, char **argv, const struct option *extra,
     int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
-    void (*usage)(FILE *fp), struct publish_args *a);
-
-/* Write s to fp as a JSON string literal (quotes and escapes included). */
-void publish_json_string(FILE *fp, const char *s);
-
-/* `mta-stsd dns [-c FILE] [--json] [domain...]`: argv[0] is "dns".
- * Returns the exit status. */
-int publish_main(int argc, char **argv);
+    void (*usage)(FILE *fp), struct tool_args *a);
 
 #endif

@@ -14,13 +14,15 @@
 
 #include "certs.h"
 #include "config.h"
+#include "json.h"
+#include "log.h"
 #include "names.h"
 #include "policy.h"
 #include "probe.h"
-#include "publish.h"
 #include "records.h"
 #include "resolve.h"
 #include "snapshot.h"
+#include "tool.h"
 
 #define DAY 86400L
 
@@ -114,25 +116,16 @@ fixf(char *buf, size_t size, const char *fmt, ...)
 	return buf;
 }
 
-/* a TXT text fit for a message: printable, cut at 120 bytes */
+/* a TXT text fit for a message: escaped as the logs are (quotes too), cut
+ * at 120 bytes */
 static void
 printable(const char *s, size_t len, char *out, size_t outsz)
 {
-	size_t n = 0;
+	size_t n = strlen(log_escape(out, outsz - 3, s, len > 120 ? 120 : len,
+	    "\""));
 
-	for (size_t i = 0; i < len && n + 5 < outsz; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i == 120) {
-			n += (size_t)snprintf(out + n, outsz - n, "...");
-			break;
-		}
-		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-			n += (size_t)snprintf(out + n, outsz - n, "\\x%02x", c);
-		else
-			out[n++] = (char)c;
-	}
-	out[n] = '\0';
+	if (len > 120)
+		memcpy(out + n, "...", 4);
 }
 
 /* ---- DNS: _mta-sts ---- */
@@ -489,13 +482,9 @@ check_answer(struct report *rep, const struct domain *dom,
 			    at, pr->http_err);
 		if (policy_parse(pr->body, pr->body_len, "served policy",
 		    &served, &d) == -1) {
-			char why[600] = "";
-			size_t n = 0;
+			char why[600];
 
-			for (size_t i = 0; i < d.n && n < sizeof(why); i++)
-				if (d.v[i].severity == DIAG_ERROR)
-					n += (size_t)snprintf(why + n, sizeof(why) - n,
-					    "%s%s", n ? "; " : "", d.v[i].text);
+			diag_join(&d, DIAG_ERROR, why, sizeof(why));
 			add(rep, SEV_ERROR, fixf(fix, sizeof(fix), "serve the "
 			    "policy this server holds (%s); mta-stsd -t checks a "
 			    "policy file", dom->policy_path), "the policy at %s%s "
@@ -692,13 +681,8 @@ print_json(const struct report *rep, int first)
 	enum severity w = worst(rep);
 
 	fputs(first ? "\n  " : ",\n  ", stdout);
-	fputs("{\"domain\": ", stdout);
-	publish_json_string(stdout, rep->domain);
-	fputs(", \"id\": ", stdout);
-	if (rep->id != NULL)
-		publish_json_string(stdout, rep->id);
-	else
-		fputs("null", stdout);
+	json_fput_member(stdout, "{", "domain", rep->domain);
+	json_fput_member(stdout, ", ", "id", rep->id);
 	printf(", \"status\": \"%s\", \"errors\": %zu, \"warnings\": %zu, "
 	    "\"infos\": %zu, \"findings\": [",
 	    w == SEV_INFO ? "ok" : sev_names[w], rep->count[SEV_ERROR],
@@ -706,9 +690,8 @@ print_json(const struct report *rep, int first)
 	for (size_t i = 0; i < rep->n; i++) {
 		printf("%s{\"severity\": \"%s\", \"message\": ", i ? ", " : "",
 		    sev_names[rep->v[i].sev]);
-		publish_json_string(stdout, rep->v[i].what);
-		fputs(", \"fix\": ", stdout);
-		publish_json_string(stdout, rep->v[i].fix);
+		json_fput_string(stdout, rep->v[i].what);
+		json_fput_member(stdout, ", ", "fix", rep->v[i].fix);
 		fputs("}", stdout);
 	}
 	fputs("]}", stdout);
@@ -768,14 +751,14 @@ check_main(int argc, char **argv)
 	};
 	const char *env;
 	struct options o = { CHECK_DEFAULT_TIMEOUT, 443, 0, NULL };
-	struct publish_args a;
+	struct tool_args a;
 	struct snapshot *snap;
 	struct report *reps;
 	size_t nreps = 0, nerrors, total[3] = { 0, 0, 0 };
 	char err[600];
 	int rc;
 
-	if ((rc = publish_args_parse(argc, argv, longopts, check_option, &o,
+	if ((rc = tool_args_parse(argc, argv, longopts, check_option, &o,
 	    usage, &a)) != -1)
 		return rc;
 	o.json = a.json;
@@ -799,7 +782,7 @@ check_main(int argc, char **argv)
 	if (resolve_init(o.timeout < 5 ? o.timeout : 5, 2) == -1)
 		fprintf(stderr, "mta-stsd: cannot read the resolver configuration "
 		    "(/etc/resolv.conf); DNS lookups will fail\n");
-	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
+	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
 		probe_done();
 		mbedtls_psa_crypto_free();
 		return 2;
@@ -819,7 +802,7 @@ check_main(int argc, char **argv)
 			struct report *rep = &reps[nreps++];
 			const struct domain *dom;
 
-			publish_domain_arg(argv[i], rep->domain,
+			tool_domain_arg(argv[i], rep->domain,
 			    sizeof(rep->domain));
 			if ((dom = snapshot_find(snap, rep->domain)) == NULL) {
 				add(rep, SEV_ERROR, "add a section for it or a "

@@ -1,111 +1,16 @@
 /* publish.c - what each domain must publish in DNS: `mta-stsd dns` */
 #include "publish.h"
 
-#include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <psa/crypto.h>
 
 #include "config.h"
+#include "json.h"
 #include "names.h"
 #include "records.h"
+#include "tool.h"
 
-
-struct snapshot *
-publish_load(const char *config_path, size_t *nerrors)
-{
-	struct snapshot *snap = NULL;
-	struct diag d = { 0 };
-	int rc;
-
-	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
-	for (size_t i = 0; i < d.n; i++)
-		fprintf(stderr, "mta-stsd: %s: %s\n",
-		    d.v[i].severity == DIAG_ERROR ? "error" : "warning",
-		    d.v[i].text);
-	*nerrors = d.nerrors;
-	diag_clear(&d);
-	if (rc == -1) {
-		fprintf(stderr, "mta-stsd: %s: nothing could be loaded (see "
-		    "above; mta-stsd -t -c %s lists every problem)\n",
-		    config_path, config_path);
-		return NULL;
-	}
-	return snap;
-}
-
-int
-publish_domain_arg(const char *arg, char *out, size_t outsz)
-{
-	size_t len = strlen(arg);
-	const char *inner;
-
-	if (len > 1 && arg[len - 1] == '.')
-		len--;
-	if (name_normalise(arg, len, out, outsz) == -1) {
-		fprintf(stderr, "mta-stsd: \"%s\" is not a domain name; name one "
-		    "like example.com\n", arg);
-		return -1;
-	}
-	if ((inner = name_policy_domain(out)) != NULL) {
-		fprintf(stderr, "mta-stsd: \"%s\" is the policy host; name the "
-		    "domain: %s\n", arg, inner);
-		return -1;
-	}
-	return 0;
-}
-
-int
-publish_args_parse(int argc, char **argv, const struct option *extra,
-    int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
-    void (*usage)(FILE *fp), struct publish_args *a)
-{
-	static const struct option common[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-	};
-	struct option longopts[3 + 4 + 1];
-	size_t n = 0;
-	int ch;
-
-	for (size_t i = 0; i < 3; i++)
-		longopts[n++] = common[i];
-	for (size_t i = 0; extra != NULL && extra[i].name != NULL && i < 4; i++)
-		longopts[n++] = extra[i];
-	memset(&longopts[n], 0, sizeof(longopts[n]));
-	a->config_path = CONFIG_DEFAULT_PATH;
-	a->json = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			a->config_path = optarg;
-			break;
-		case 'j':
-			a->json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case '?':
-			usage(stderr);
-			return 2;
-		default:
-			if (on_extra(ctx, ch, optarg) == -1)
-				return 2;
-		}
-	}
-	a->first_domain = optind;
-	for (int i = optind; i < argc; i++) {
-		char name[NAME_MAX_LEN + 1];
-
-		if (publish_domain_arg(argv[i], name, sizeof(name)) == -1)
-			return 2;
-	}
-	return -1;
-}
 
 static void
 usage(FILE *fp)
@@ -120,29 +25,6 @@ usage(FILE *fp)
 	    "\n"
 	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  --json   one JSON document (an array, one object per domain)\n");
-}
-
-void
-publish_json_string(FILE *fp, const char *s)
-{
-	char buf[2048];
-	size_t n = records_json_string(buf, sizeof(buf), s);
-
-	if (n < sizeof(buf)) {
-		fputs(buf, fp);
-		return;
-	}
-	{
-		char *big = malloc(n + 1);
-
-		if (big == NULL) {
-			fputs("\"\"", fp);
-			return;
-		}
-		records_json_string(big, n + 1, s);
-		fputs(big, fp);
-		free(big);
-	}
 }
 
 /* one domain as zone-file lines */
@@ -176,6 +58,17 @@ print_zone(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	    "at this server\n", dom->host);
 }
 
+/* one TXT record as a JSON object, after sep (which opens it) */
+static void
+print_json_record(FILE *fp, const char *sep, const char *owner,
+    const char *value)
+{
+	json_fput_member(fp, sep, "name", owner);
+	fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\"", RECORDS_TTL);
+	json_fput_member(fp, ", ", "value", value);
+	fputc('}', fp);
+}
+
 /* one domain as a JSON object */
 static void
 print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
@@ -185,12 +78,9 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	const struct domain_conf *dc = config_find_domain(&s->cfg, dom->name);
 	char owner[NAME_MAX_LEN + 16], value[RECORDS_RUA_MAX + 32];
 
-	fputs("{\"domain\": ", fp);
-	publish_json_string(fp, dom->name);
-	fputs(", \"policy_host\": ", fp);
-	publish_json_string(fp, dom->host);
-	fputs(", \"id\": ", fp);
-	publish_json_string(fp, id);
+	json_fput_member(fp, "{", "domain", dom->name);
+	json_fput_member(fp, ", ", "policy_host", dom->host);
+	json_fput_member(fp, ", ", "id", id);
 	fprintf(fp, ", \"id_pinned\": %s, \"mode\": \"%s\", \"max_age\": %lu",
 	    dc != NULL && dc->policy_id != NULL ? "true" : "false",
 	    policy_mode_name(dom->policy.mode), dom->policy.max_age);
@@ -198,10 +88,10 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	for (size_t i = 0; i < dom->policy.nmx; i++) {
 		if (i > 0)
 			fputs(", ", fp);
-		publish_json_string(fp, dom->policy.mx[i]);
+		json_fput_string(fp, dom->policy.mx[i]);
 	}
-	fputs("], \"policy_file\": ", fp);
-	publish_json_string(fp, dom->policy_path);
+	fputc(']', fp);
+	json_fput_member(fp, ", ", "policy_file", dom->policy_path);
 	fputs(", \"tlsrpt\": ", fp);
 	if (rua == NULL)
 		fputs("null", fp);
@@ -217,7 +107,7 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 			snprintf(uri, sizeof(uri), "%.*s", (int)n, p);
 			if (p != rua)
 				fputs(", ", fp);
-			publish_json_string(fp, uri);
+			json_fput_string(fp, uri);
 			p += n;
 			if (*p == ',')
 				p++;
@@ -227,36 +117,27 @@ print_json(FILE *fp, const struct snapshot *s, const struct domain *dom)
 	fputs(", \"records\": [", fp);
 	snprintf(owner, sizeof(owner), "_mta-sts.%s.", dom->name);
 	records_sts_value(id, value, sizeof(value));
-	fputs("{\"name\": ", fp);
-	publish_json_string(fp, owner);
-	fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ", RECORDS_TTL);
-	publish_json_string(fp, value);
-	fputc('}', fp);
+	print_json_record(fp, "{", owner, value);
 	if (rua != NULL) {
 		snprintf(owner, sizeof(owner), "_smtp._tls.%s.", dom->name);
 		records_tlsrpt_value(rua, value, sizeof(value));
-		fputs(", {\"name\": ", fp);
-		publish_json_string(fp, owner);
-		fprintf(fp, ", \"ttl\": %d, \"type\": \"TXT\", \"value\": ",
-		    RECORDS_TTL);
-		publish_json_string(fp, value);
-		fputc('}', fp);
+		print_json_record(fp, ", {", owner, value);
 	}
-	fputs("], \"address_needed\": ", fp);
+	fputc(']', fp);
 	snprintf(owner, sizeof(owner), "%s.", dom->host);
-	publish_json_string(fp, owner);
+	json_fput_member(fp, ", ", "address_needed", owner);
 	fputs("}", fp);
 }
 
 int
 publish_main(int argc, char **argv)
 {
-	struct publish_args a;
+	struct tool_args a;
 	struct snapshot *snap;
 	size_t nerrors, nprinted = 0;
 	int rc;
 
-	if ((rc = publish_args_parse(argc, argv, NULL, NULL, NULL, usage,
+	if ((rc = tool_args_parse(argc, argv, NULL, NULL, NULL, usage,
 	    &a)) != -1)
 		return rc;
 	rc = 0;
@@ -264,7 +145,7 @@ publish_main(int argc, char **argv)
 		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
 		return 1;
 	}
-	if ((snap = publish_load(a.config_path, &nerrors)) == NULL) {
+	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
 		mbedtls_psa_crypto_free();
 		return 1;
 	}
@@ -293,7 +174,7 @@ publish_main(int argc, char **argv)
 		char name[NAME_MAX_LEN + 1];
 		const struct domain *dom;
 
-		publish_domain_arg(argv[i], name, sizeof(name));
+		tool_domain_arg(argv[i], name, sizeof(name));
 		if ((dom = snapshot_find(snap, name)) == NULL) {
 			fprintf(stderr, "mta-stsd: %s: not served by this "
 			    "configuration (no [%s] section or %s/%s.txt, or it "

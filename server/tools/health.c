@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "probe.h"
+
 int
 health_parse_addr(const char *text, char *host, size_t hostlen, char *port,
     size_t portlen)
@@ -124,7 +127,7 @@ int
 health_probe(const char *addr, const char *path, int timeout, char *err,
     size_t errlen)
 {
-	char host[256], port[8], req[512], resp[256];
+	char host[256], port[8], req[512], resp[256], esc[sizeof(resp) * 4];
 	struct timespec deadline;
 	size_t sent = 0, got = 0, len;
 	int fd;
@@ -170,13 +173,12 @@ health_probe(const char *addr, const char *path, int timeout, char *err,
 	resp[got] = '\0';
 	if ((eol = strpbrk(resp, "\r\n")) != NULL)
 		*eol = '\0';
-	/* "HTTP/1.x 200" and then a space or the end of the line */
-	if (strncmp(resp, "HTTP/1.", 7) == 0 && (resp[7] == '0' || resp[7] == '1') &&
-	    resp[8] == ' ' && strncmp(resp + 9, "200", 3) == 0 &&
-	    (resp[12] == ' ' || resp[12] == '\0'))
+	if (probe_status_code(resp) == 200)
 		return 0;
+	/* what the listener sent may hold anything: escaped for the terminal */
 	snprintf(err, errlen, "%s port %s answered %s%s%s", host, port,
-	    got ? "\"" : "nothing", got ? resp : "", got ? "\"" : "");
+	    got ? "\"" : "nothing", got ? log_escape(esc, sizeof(esc), resp,
+	    strlen(resp), "\"") : "", got ? "\"" : "");
 	return 1;
 fail:
 	snprintf(err, errlen, "%s port %s: %s", host, port, strerror(errno));
