@@ -410,7 +410,7 @@ conn_scan(struct conn *c)
 static void
 conn_refuse_load(struct conn *c)
 {
-	char body[160];
+	char body[160], headers[256];
 	int blen, n;
 
 	if (c->refuse == 431)
@@ -420,10 +420,12 @@ conn_refuse_load(struct conn *c)
 	else
 		blen = snprintf(body, sizeof(body), "Bad Request: NUL byte in a "
 		    "request\n");
+	if (http_common_headers(headers, sizeof(headers)) == -1)
+		headers[0] = '\0';
 	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %u %s\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
-	    "Connection: close\r\n\r\n%s", c->refuse, c->refuse == 431 ?
-	    "Request Header Fields Too Large" : "Bad Request", blen, body);
+	    "%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+	    c->refuse, c->refuse == 431 ? "Request Header Fields Too Large" :
+	    "Bad Request", headers, blen, body);
 	c->out_off = 0;
 	c->out_len = (size_t)n;
 	c->refuse_sent = 1;

@@ -1146,6 +1146,26 @@ def pipelined_nul_request(env):
     check_eq(statuses(res["split"][0]), [200], "a GET followed by half a request")
 
 
+@test
+def refused_answers_carry_the_common_headers(env):
+    """The answers the pump writes itself (400 for a NUL byte, 431 for
+    headers over max_header_size) carry the same header fields as those
+    libmicrohttpd writes (a 404 here): one table in http.c serves both."""
+    start(env, make_conf(env, one_domain(env)))
+    common = ("content-type", "cache-control", "x-content-type-options")
+    got = {}
+    got[404] = exchange(env, req(path="/nothing", extra=CLOSE), 1)[0]
+    got[400] = exchange(env, req(extra=b"X-A: b\x00c\r\n"), 2)[0]
+    got[431] = exchange(env, req(extra=b"X-Pad: " + b"p" * 9000 + b"\r\n"), 3)[0]
+    for status, resps in sorted(got.items()):
+        check_eq(statuses(resps), [status], "the answer's status")
+    want = dict((k, got[404][0][1].get(k)) for k in common)
+    check(None not in want.values(), "libmicrohttpd's 404 lacks a common header: %r" % want)
+    for status in (400, 431):
+        have = dict((k, got[status][0][1].get(k)) for k in common)
+        check_eq(have, want, "the common headers of the %d the server writes itself" % status)
+
+
 def sized_request(total, fields=0):
     """A GET whose request line and headers (up to and including the blank
     line) are exactly total bytes, with Connection: close; fields extra
