@@ -1610,10 +1610,13 @@ def idle_connections_make_room(env):
 def idle_tls_connections_make_room(env):
     """max_connections = 100, all held by idle TLS connections (handshake
     done, nothing sent, idle_timeout 60 s): a new client is served, and the
-    connections closed to make room are the oldest."""
+    connections closed to make room are the oldest, and counted in
+    /metrics (mta_stsd_connections_shed_total{reason="make_room"})."""
     raise_nofile(4096)
+    aport = R.free_port()
     start(env, make_conf(env, one_domain(env), max_connections=100,
-        max_connections_per_ip=None, idle_timeout=60))
+        max_connections_per_ip=None, idle_timeout=60,
+        admin_listen="127.0.0.1:%d" % aport))
     socks = []
     for k in range(100):
         socks.append(attacker_tls(env, k % 10))
@@ -1633,6 +1636,15 @@ def idle_tls_connections_make_room(env):
         check(sum(first) >= 10, "only %d idle connections closed for 10 new ones"
             % sum(first))
         check_eq(first[:sum(first)], [1] * sum(first), "closed connections are the oldest")
+        c = R.http.client.HTTPConnection("127.0.0.1", aport, timeout=5)
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        st, body = r.status, r.read()
+        c.close()
+        m = re.search(rb'^mta_stsd_connections_shed_total\{reason="make_room"\} (\d+)$',
+            body, re.M)
+        check(st == 200 and m is not None, "no make_room series in /metrics (status %s)" % st)
+        check_eq(int(m.group(1)), sum(first), "connections closed to make room in /metrics")
     finally:
         for s in socks:
             s.close()
