@@ -140,10 +140,9 @@ struct conns {
 	size_t wake_n, wake_cap;
 	/* the limits line: when it was written, the counts it gave */
 	double limits_last;
-	unsigned long limits_seen[SHED_COUNT], limits_seen_to, limits_seen_ev;
+	unsigned long limits_seen[SHED_COUNT], limits_seen_to;
 };
 
-static atomic_ulong evicted;		/* connections closed to make room, all workers */
 
 
 static int
@@ -410,7 +409,7 @@ conn_scan(struct conn *c)
 static void
 conn_refuse_load(struct conn *c)
 {
-	char body[160];
+	char body[160], headers[256];
 	int blen, n;
 
 	if (c->refuse == 431)
@@ -420,10 +419,12 @@ conn_refuse_load(struct conn *c)
 	else
 		blen = snprintf(body, sizeof(body), "Bad Request: NUL byte in a "
 		    "request\n");
+	if (http_common_headers(headers, sizeof(headers)) == -1)
+		headers[0] = '\0';
 	n = snprintf((char *)c->out, sizeof(c->out), "HTTP/1.1 %u %s\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
-	    "Connection: close\r\n\r\n%s", c->refuse, c->refuse == 431 ?
-	    "Request Header Fields Too Large" : "Bad Request", blen, body);
+	    "%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+	    c->refuse, c->refuse == 431 ? "Request Header Fields Too Large" :
+	    "Bad Request", headers, blen, body);
 	c->out_off = 0;
 	c->out_len = (size_t)n;
 	c->refuse_sent = 1;
@@ -749,7 +750,7 @@ conn_make_room(struct evlist *lists, int of_ip)
 		log_debug("%s: closed to make room at %s (%s)", v->addr_text,
 		    of_ip ? "max_connections_per_ip" : "max_connections",
 		    why[k]);
-		atomic_fetch_add_explicit(&evicted, 1, memory_order_relaxed);
+		metrics_shed(SHED_MAKE_ROOM);
 		conn_close(v);
 		return 0;
 	}
@@ -805,7 +806,7 @@ conn_count_ip(struct conn *c, const char *key)
 static void
 limits_log(struct conns *cs, double now)
 {
-	unsigned long *seen = cs->limits_seen, cur[SHED_COUNT], to, ev, total = 0;
+	unsigned long *seen = cs->limits_seen, cur[SHED_COUNT], to, total = 0;
 
 	if (now - cs->limits_last < LIMIT_LOG_MS)
 		return;
@@ -816,8 +817,6 @@ limits_log(struct conns *cs, double now)
 	}
 	to = metrics_handshake_failed_count(HS_FAIL_TIMEOUT);
 	total += to - cs->limits_seen_to;
-	ev = atomic_load_explicit(&evicted, memory_order_relaxed);
-	total += ev - cs->limits_seen_ev;
 	if (total == 0)
 		return;
 	log_warn("limits in the last %d s: %lu refused at max_connections "
@@ -829,10 +828,10 @@ limits_log(struct conns *cs, double now)
 	    cur[SHED_PER_IP] - seen[SHED_PER_IP], (unsigned)cs->lim->max_per_ip,
 	    to - cs->limits_seen_to,
 	    cur[SHED_REQUEST_TIMEOUT] - seen[SHED_REQUEST_TIMEOUT],
-	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY], ev - cs->limits_seen_ev);
+	    cur[SHED_NO_MEMORY] - seen[SHED_NO_MEMORY],
+	    cur[SHED_MAKE_ROOM] - seen[SHED_MAKE_ROOM]);
 	memcpy(cs->limits_seen, cur, sizeof(cs->limits_seen));
 	cs->limits_seen_to = to;
-	cs->limits_seen_ev = ev;
 }
 
 static void conn_event(struct loop_fd *lf, uint32_t events);

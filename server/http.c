@@ -47,16 +47,39 @@ static const char body_400_target[] = "Bad Request: the request target "
 static const char body_421[] = "Misdirected Request: the Host header names "
     "another domain than the TLS server name\n";
 
-/* headers every response carries */
+/* the headers every response carries: ours (http_common_headers) and
+ * libmicrohttpd's (add_common_headers) alike */
+static const char *const common_headers[][2] = {
+	{ MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain" },
+	{ MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=60" },
+	{ "X-Content-Type-Options", "nosniff" },
+};
+#define NCOMMON (sizeof(common_headers) / sizeof(common_headers[0]))
+
 static int
 add_common_headers(struct MHD_Response *r)
 {
-	return MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/plain") == MHD_YES &&
-	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "max-age=60") == MHD_YES &&
-	    MHD_add_response_header(r, "X-Content-Type-Options",
-	    "nosniff") == MHD_YES ? 0 : -1;
+	for (size_t i = 0; i < NCOMMON; i++)
+		if (MHD_add_response_header(r, common_headers[i][0],
+		    common_headers[i][1]) != MHD_YES)
+			return -1;
+	return 0;
+}
+
+int
+http_common_headers(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < NCOMMON; i++) {
+		int n = snprintf(buf + off, len - off, "%s: %s\r\n",
+		    common_headers[i][0], common_headers[i][1]);
+
+		if (n < 0 || (size_t)n >= len - off)
+			return -1;
+		off += (size_t)n;
+	}
+	return (int)off;
 }
 
 static struct MHD_Response *

@@ -52,6 +52,14 @@ struct http_ops {
 #define HTTP_MAX_FIELDS 100
 
 /*
+ * Write the header lines every answer carries ("Name: value\r\n" each;
+ * the same ones libmicrohttpd's answers get) into buf, NUL-terminated, for
+ * an answer written without libmicrohttpd. Returns their length, or -1 when
+ * they do not fit in len bytes.
+ */
+int http_common_headers(char *buf, size_t len);
+
+/*
  * Start a libmicrohttpd daemon for one thread's decrypted connections: no
  * listening socket of its own (connections come from http_add), driven by
  * loop (its epoll descriptor and timer register there, and it runs once

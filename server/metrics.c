@@ -44,7 +44,7 @@ static const char *const hs_reasons[HS_FAIL_COUNT] = {
 };
 static const char *const shed_reasons[SHED_COUNT] = {
 	"max_connections", "max_connections_per_ip", "request_timeout",
-	"no_memory"
+	"no_memory", "make_room"
 };
 
 void

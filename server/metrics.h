@@ -22,6 +22,7 @@ enum metrics_shed {
 	SHED_PER_IP,
 	SHED_REQUEST_TIMEOUT,
 	SHED_NO_MEMORY,
+	SHED_MAKE_ROOM,		/* closed with nothing in flight for a new one */
 	SHED_COUNT
 };
 

@@ -1146,6 +1146,26 @@ def pipelined_nul_request(env):
     check_eq(statuses(res["split"][0]), [200], "a GET followed by half a request")
 
 
+@test
+def refused_answers_carry_the_common_headers(env):
+    """The answers the pump writes itself (400 for a NUL byte, 431 for
+    headers over max_header_size) carry the same header fields as those
+    libmicrohttpd writes (a 404 here): one table in http.c serves both."""
+    start(env, make_conf(env, one_domain(env)))
+    common = ("content-type", "cache-control", "x-content-type-options")
+    got = {}
+    got[404] = exchange(env, req(path="/nothing", extra=CLOSE), 1)[0]
+    got[400] = exchange(env, req(extra=b"X-A: b\x00c\r\n"), 2)[0]
+    got[431] = exchange(env, req(extra=b"X-Pad: " + b"p" * 9000 + b"\r\n"), 3)[0]
+    for status, resps in sorted(got.items()):
+        check_eq(statuses(resps), [status], "the answer's status")
+    want = dict((k, got[404][0][1].get(k)) for k in common)
+    check(None not in want.values(), "libmicrohttpd's 404 lacks a common header: %r" % want)
+    for status in (400, 431):
+        have = dict((k, got[status][0][1].get(k)) for k in common)
+        check_eq(have, want, "the common headers of the %d the server writes itself" % status)
+
+
 def sized_request(total, fields=0):
     """A GET whose request line and headers (up to and including the blank
     line) are exactly total bytes, with Connection: close; fields extra
@@ -1590,10 +1610,13 @@ def idle_connections_make_room(env):
 def idle_tls_connections_make_room(env):
     """max_connections = 100, all held by idle TLS connections (handshake
     done, nothing sent, idle_timeout 60 s): a new client is served, and the
-    connections closed to make room are the oldest."""
+    connections closed to make room are the oldest, and counted in
+    /metrics (mta_stsd_connections_shed_total{reason="make_room"})."""
     raise_nofile(4096)
+    aport = R.free_port()
     start(env, make_conf(env, one_domain(env), max_connections=100,
-        max_connections_per_ip=None, idle_timeout=60))
+        max_connections_per_ip=None, idle_timeout=60,
+        admin_listen="127.0.0.1:%d" % aport))
     socks = []
     for k in range(100):
         socks.append(attacker_tls(env, k % 10))
@@ -1613,6 +1636,15 @@ def idle_tls_connections_make_room(env):
         check(sum(first) >= 10, "only %d idle connections closed for 10 new ones"
             % sum(first))
         check_eq(first[:sum(first)], [1] * sum(first), "closed connections are the oldest")
+        c = R.http.client.HTTPConnection("127.0.0.1", aport, timeout=5)
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        st, body = r.status, r.read()
+        c.close()
+        m = re.search(rb'^mta_stsd_connections_shed_total\{reason="make_room"\} (\d+)$',
+            body, re.M)
+        check(st == 200 and m is not None, "no make_room series in /metrics (status %s)" % st)
+        check_eq(int(m.group(1)), sum(first), "connections closed to make room in /metrics")
     finally:
         for s in socks:
             s.close()
