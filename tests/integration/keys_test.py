@@ -487,16 +487,17 @@ def readme_tables():
     for line in m.group(1).splitlines():
         h = re.match(r"^### `\[([^\]]+)\]`", line)
         if h:
-            sec = {"server": "server", "defaults": "defaults"}.get(h.group(1), "domain")
+            sec = {"server": "server", "defaults": "defaults", "acme": "acme"}.get(
+                h.group(1), "domain")
             out.setdefault(sec, {})
             continue
         if sec is None or not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         for key in re.findall(r"`([a-z0-9_]+)`", cells[0]):
-            if sec == "server":
-                check(len(cells) == 3, "README [server] row is not key | default | meaning: "
-                    + line)
+            if sec in ("server", "acme"):
+                check(len(cells) == 3, "README [%s] row is not key | default | meaning: "
+                    % sec + line)
                 out[sec][key] = (cells[1], cells[2])
             else:
                 out[sec][key] = (None, cells[-1])
@@ -508,7 +509,7 @@ def readme_matches_key_table(env):
     rows = key_table()
     doc = readme_tables()
     problems = []
-    for sec in ("server", "defaults", "domain"):
+    for sec in ("server", "defaults", "domain", "acme"):
         table = {r["name"]: r for r in rows if r["section"] == sec}
         documented = doc.get(sec, {})
         for k in table:
@@ -517,7 +518,7 @@ def readme_matches_key_table(env):
         for k in documented:
             if k not in table:
                 problems.append("[%s] %s is in the README but not a key" % (sec, k))
-        if sec != "server":
+        if sec not in ("server", "acme"):
             continue
         for k, r in table.items():
             if k not in documented:
@@ -526,20 +527,20 @@ def readme_matches_key_table(env):
             words = re.findall(r"`([^`]*)`", cell)
             shown = ", ".join(words) if words else None
             if cell.strip() not in ("none",) and not words:
-                problems.append("[server] %s: README default %r is neither `value` nor none"
-                    % (k, cell))
+                problems.append("[%s] %s: README default %r is neither `value` nor none"
+                    % (sec, k, cell))
             if shown != r["default"]:
-                problems.append("[server] %s: README default %r, table default %r"
-                    % (k, shown, r["default"]))
+                problems.append("[%s] %s: README default %r, table default %r"
+                    % (sec, k, shown, r["default"]))
             says_restart = "restart to change" in meaning
             if says_restart != (r["apply"] == "restart"):
-                problems.append("[server] %s: README %s \"restart to change\", the table "
-                    "says %s" % (k, "has" if says_restart else "lacks", r["apply"]))
+                problems.append("[%s] %s: README %s \"restart to change\", the table "
+                    "says %s" % (sec, k, "has" if says_restart else "lacks", r["apply"]))
     for name in ("docs/mta-stsd.8", "mta-stsd.conf.example"):
         with open(os.path.join(REPO, name)) as f:
             text = f.read().replace("\\_", "_")
         for r in rows:
-            if r["section"] == "server" and not re.search(r"\b%s\b" % r["name"], text):
+            if r["section"] in ("server", "acme") and not re.search(r"\b%s\b" % r["name"], text):
                 problems.append("%s does not name %s" % (name, r["name"]))
     check(not problems, "README/docs and the key table disagree:\n  " + "\n  ".join(problems))
 
