@@ -43,7 +43,7 @@ endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
 # NOGNUTLS=1 (below) builds its own libmicrohttpd
-DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih jansson,libmicrohttpd inih jansson)
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
 	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
@@ -188,6 +188,7 @@ UNIT_trim = trim
 UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
+UNIT_acmed = acmed certs certset changes snapshot config policy records names diag strmap log json metrics
 UNIT_loop = log json loop
 UNIT_health = tools/health tools/probe log json
 UNIT_nettle_driver =

@@ -37,12 +37,15 @@ LAYERS = [
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
+    ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
+     ["core", "pure", "runtime", "loading", "services", "acme"]),
+    # tools: `certs` reads the manager's state files (acmed.h)
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
-     ["core", "pure", "runtime", "loading", "tools"]),
+     ["core", "pure", "runtime", "loading", "acme", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],
-     ["core", "pure", "runtime", "loading", "services", "tools",
+     ["core", "pure", "runtime", "loading", "services", "acme", "tools",
       "connections", "process"]),
 ]
 
