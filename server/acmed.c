@@ -475,24 +475,24 @@ acmed_check(const struct config *cfg, struct diag *d)
 {
 	const char *f = cfg->path;
 	size_t nerr = d->nerrors;
-	char probe[PATH_MAX];
 
 	if (cfg->acme.directory == NULL)
 		return 0;
-	/* the storage: there and writable, or makeable */
-	if (mkdir_p(cfg->acme.storage) == -1)
-		diag_err(d, f, 0, "[acme] storage %s cannot be made: %s; make "
-		    "it (mode 0700) writable by the server's user",
-		    cfg->acme.storage, strerror(errno));
-	else if (snprintf(probe, sizeof(probe), "%s/.write-test",
-	    cfg->acme.storage) > 0) {
-		if (acmed_write_file(probe, "", 0) == -1)
-			diag_err(d, f, 0, "[acme] storage %s is not writable by "
-			    "this user: %s; give it to the server's user "
-			    "(chown) with mode 0700", cfg->acme.storage,
-			    strerror(errno));
-		else
-			unlink(probe);
+	/* the storage: there and writable, or makeable (-t makes nothing) */
+	{
+		char dir[PATH_MAX];
+		char *slash;
+
+		snprintf(dir, sizeof(dir), "%s", cfg->acme.storage);
+		while (access(dir, F_OK) == -1 && (slash = strrchr(dir, '/')) !=
+		    NULL && slash != dir)
+			*slash = '\0';
+		if (access(dir, W_OK | X_OK) == -1)
+			diag_err(d, f, 0, "[acme] storage %s: %s %s is not "
+			    "writable by this user (%s); make the storage (mode "
+			    "0700) and give it to the server's user",
+			    cfg->acme.storage, strcmp(dir, cfg->acme.storage) == 0 ?
+			    "it" : "its parent", dir, strerror(errno));
 	}
 	if (cfg->acme.ca_file != NULL) {
 		mbedtls_x509_crt ca;
@@ -1174,7 +1174,7 @@ mdom_order(struct mdom *d, time_t now)
 		char esc[sizeof(d->st.last_error)];
 
 		d->st.retry_at = now + wait;
-		log_escape(esc, sizeof(esc), detail, strlen(detail), NULL);
+		log_escape(esc, sizeof(esc), detail, strlen(detail), "");
 		memcpy(d->st.last_error, esc, sizeof(esc));
 		mdom_save(d);
 		log_warn("acme: %s: order failed: %s; retrying in %ld s", host,
