@@ -189,7 +189,7 @@ UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
-UNIT_health = tools/health tools/probe log json
+UNIT_health = tools/health httpresp diag log json
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -285,7 +285,7 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe log json
+FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad

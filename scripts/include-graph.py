@@ -29,7 +29,7 @@ import sys
 LAYERS = [
     ("core", ["loglevel", "diag", "strmap", "json"],
      ["core"]),
-    ("pure", ["names", "policy", "records", "config", "changes"],
+    ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
@@ -39,11 +39,13 @@ LAYERS = [
      ["core", "pure", "runtime", "loading", "services"]),
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "tools"]),
+    ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
+     ["core", "pure", "runtime", "loading", "services", "acme"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],
      ["core", "pure", "runtime", "loading", "services", "tools",
-      "connections", "process"]),
+      "connections", "acme", "process"]),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
