@@ -42,8 +42,8 @@ INSTALL_DEPS = no
 endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
-# NOGNUTLS=1 (below) builds its own libmicrohttpd
-DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
+# NOGNUTLS=1 (below) builds its own libmicrohttpd; jansson: the ACME client's JSON
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih) jansson
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
 	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
@@ -115,9 +115,13 @@ $(error pkg-config does not find $(DEP_MISSING): install their development files
 endif
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
-DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(filter-out jansson,$(DEP_PKGS)) 2>/dev/null)
+# jansson (Debian: libjansson-dev) is linked statically, as nettle is: only
+# the functions called come along, and there is no shared library to map
+# (resident pages) or to copy into the container image
+JANSSON_LIBS := -Wl,-Bstatic $(shell pkg-config --libs --static jansson 2>/dev/null) -Wl,-Bdynamic
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) $(JANSSON_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
@@ -189,7 +193,7 @@ UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
-UNIT_health = tools/health tools/probe log json
+UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
 UNIT_x509gen = names json jose x509gen
 UNIT_nettle_driver =
@@ -287,7 +291,7 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe log json
+FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
