@@ -33,7 +33,7 @@ LAYERS = [
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
-    ("loading", ["certs", "certset", "trim", "snapshot"],
+    ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
