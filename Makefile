@@ -197,6 +197,9 @@ UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
 UNIT_x509gen = names json jose x509gen
+# acme.c's pure parsers (the rest of it is linked, not called)
+ACME_OBJS = acme jose x509gen httpc httpresp challenge certs names diag log json
+UNIT_acme = $(ACME_OBJS)
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
