@@ -214,6 +214,12 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 $(BUILD):
 	mkdir -p $(BUILD)
 
+# the ACME protocol's test driver (tests/acme/order.c): one order, the chain
+# on stdout; tests/acme/order_test.py runs it against Pebble
+$(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< \
+		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
+
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
 $(BUILD)/failalloc.so: tests/faults/failalloc.c | $(BUILD)
@@ -240,10 +246,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
