@@ -29,17 +29,18 @@ import sys
 LAYERS = [
     ("core", ["loglevel", "diag", "strmap", "json"],
      ["core"]),
-    ("pure", ["names", "policy", "records", "config", "changes"],
+    ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
-    ("loading", ["certs", "certset", "trim", "snapshot"],
+    ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
+    # the ACME client (issue 13), started by the process layer
     ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
      ["core", "pure", "runtime", "loading", "services", "acme"]),
-    # tools: `certs` reads the manager's state files (acmed.h)
+    # tools: `certs` reads the manager\'s state files (acmed.h)
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "acme", "tools"]),
     ("connections", ["conn"],

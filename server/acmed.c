@@ -22,18 +22,13 @@
 #include <jansson.h>
 #include <mbedtls/x509_crt.h>
 
+#include "acme.h"
 #include "certs.h"
 #include "log.h"
 #include "metrics.h"
 #include "snapshot.h"
-
-#if __has_include("acme.h") && __has_include("x509gen.h")
-#define ACMED_HAVE_PROTOCOL 1
-#include "acme.h"
 #include "x509gen.h"
-#else
-#define ACMED_HAVE_PROTOCOL 0
-#endif
+
 
 /* ------------------------------------------------------------------ */
 /* timing (pure)                                                       */
@@ -576,9 +571,7 @@ static struct acmed {
 	struct acmed_bucket bucket;
 	time_t last_progress;
 	char owner[300];
-#if ACMED_HAVE_PROTOCOL
 	struct acme_client *client;
-#endif
 } am = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* a copy of what the manager reads of cfg, or NULL */
@@ -963,14 +956,14 @@ store_pair(const char *host, const char *suffix, const char *chain_pem,
 	stored_paths(am.cfg, host, suffix, dir, chain, key, sizeof(dir));
 	snprintf(dom, sizeof(dom), "%s", host + 8);
 	if (mkdir_p(dir) == -1) {
-		snprintf(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "cannot make %.200s: %s", dir, strerror(errno));
 		return -1;
 	}
 	tchain[0] = tkey[0] = '\0';
 	if (write_temp(key, key_pem, strlen(key_pem), tkey, sizeof(tkey)) == -1 ||
 	    write_temp(chain, chain_pem, strlen(chain_pem), tchain,
 	    sizeof(tchain)) == -1) {
-		snprintf(err, errlen, "cannot write in %s: %s", dir,
+		snprintf(err, errlen, "cannot write in %.200s: %s", dir,
 		    strerror(errno));
 		goto out;
 	}
@@ -985,7 +978,7 @@ store_pair(const char *host, const char *suffix, const char *chain_pem,
 	*nb = ck->not_before;
 	*na = ck->not_after;
 	if (rename(tkey, key) == -1 || rename(tchain, chain) == -1) {
-		snprintf(err, errlen, "cannot rename into %s: %s", dir,
+		snprintf(err, errlen, "cannot rename into %.200s: %s", dir,
 		    strerror(errno));
 		goto out;
 	}
@@ -1002,7 +995,16 @@ out:
 	return rc;
 }
 
-#if ACMED_HAVE_PROTOCOL
+static int stopping(void);
+
+/* acme.c's cancel question: a stop ends an order between requests */
+static int
+client_cancelled(void *arg)
+{
+	(void)arg;
+	return stopping();
+}
+
 /* the client, made (and its account ensured) at the first order */
 static struct acme_client *
 client_get(struct acme_error *e)
@@ -1021,6 +1023,7 @@ client_get(struct acme_error *e)
 	s.storage = am.cfg->acme.storage;
 	s.challenge = (int)config_number(am.cfg, "challenge");
 	s.preferred_issuer = am.cfg->acme.preferred_issuer;
+	s.cancelled = client_cancelled;
 	if ((am.client = acme_client_new(&s, err, sizeof(err))) == NULL) {
 		e->kind = ACME_LOCAL;
 		snprintf(e->detail, sizeof(e->detail), "%s", err);
@@ -1073,13 +1076,11 @@ out:
 	mbedtls_pk_free(&key);
 	return rc;
 }
-#endif
 
 /* the metrics result of an error kind */
 static enum metrics_acme_result
 result_of(int kind)
 {
-#if ACMED_HAVE_PROTOCOL
 	switch (kind) {
 	case ACME_OK: return ACME_RESULT_OK;
 	case ACME_RATE_LIMITED: return ACME_RESULT_RATE_LIMITED;
@@ -1087,10 +1088,6 @@ result_of(int kind)
 	case ACME_INVALID: return ACME_RESULT_INVALID;
 	default: return ACME_RESULT_FAILED;
 	}
-#else
-	(void)kind;
-	return ACME_RESULT_FAILED;
-#endif
 }
 
 /*
@@ -1103,18 +1100,17 @@ mdom_order(struct mdom *d, time_t now)
 	char host[300], when[2][32];
 	int kind = -1;
 	long retry_after = -1;
-	char detail[300] = "";
+	char detail[360] = "", ari_id[sizeof(d->st.ari_id)] = "";
 	time_t nb = 0, na = 0, ari_s = 0, ari_e = 0;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 	log_info("acme: %s: ordering (%s)", host,
 	    d->stored_na != 0 || d->served_na != 0 ? "renewal" : "first issuance");
 	d->st.last_attempt = now;
-#if ACMED_HAVE_PROTOCOL
 	{
 		unsigned kt = config_number(am.cfg, "key_type");
 		struct acme_error e = { 0 };
-		char *chain = NULL;
+		char *chain = NULL, ae_text[128];
 		int rc;
 
 		e.retry_after = -1;
@@ -1135,16 +1131,15 @@ mdom_order(struct mdom *d, time_t now)
 			    &ae) != 0)
 				ari_s = ari_e = 0;
 		}
+		if (rc == 0 && chain != NULL && acme_cert_id(chain, strlen(chain),
+		    ari_id, sizeof(ari_id), ae_text, sizeof(ae_text)) == -1)
+			ari_id[0] = '\0';
 		free(chain);
 		kind = rc == 0 ? ACME_OK : e.kind;
 		retry_after = e.retry_after;
 		snprintf(detail, sizeof(detail), "%s%s%s", e.detail,
 		    e.type[0] ? " " : "", e.type);
 	}
-#else
-	(void)store_pair;	/* called by order_one */
-	snprintf(detail, sizeof(detail), "this build has no ACME protocol");
-#endif
 	metrics_acme_order(result_of(kind));
 	if (na != 0) {
 		d->st.not_after = na;
@@ -1153,6 +1148,7 @@ mdom_order(struct mdom *d, time_t now)
 		d->st.failures = 0;
 		d->st.retry_at = 0;
 		d->st.last_error[0] = '\0';
+		memcpy(d->st.ari_id, ari_id, sizeof(ari_id));
 		d->stored_nb = nb;
 		d->stored_na = na;
 		mdom_save(d);
@@ -1383,12 +1379,10 @@ acmed_main(void *arg)
 			    !config_str_differs(c->acme.email, am.cfg->acme.email) &&
 			    !config_str_differs(c->acme.ca_file, am.cfg->acme.ca_file) &&
 			    !config_str_differs(c->acme.eab_kid, am.cfg->acme.eab_kid);
-#if ACMED_HAVE_PROTOCOL
 			if (!same && am.client != NULL) {
 				acme_client_free(am.client);
 				am.client = NULL;
 			}
-#endif
 			(void)same;
 			if (am.cfg == NULL || config_number(c, "orders_per_hour") !=
 			    am.bucket.per_hour)
@@ -1445,11 +1439,9 @@ acmed_stop(void)
 	pthread_mutex_unlock(&am.lock);
 	pthread_join(am.thread, NULL);
 	am.running = 0;
-#if ACMED_HAVE_PROTOCOL
 	if (am.client != NULL)
 		acme_client_free(am.client);
 	am.client = NULL;
-#endif
 	for (size_t i = 0; i < am.n; i++)
 		free(am.v[i].name);
 	free(am.v);
