@@ -41,7 +41,8 @@ LAYERS = [
     ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
      ["core", "pure", "runtime", "loading", "services", "acme"]),
     # tools: `certs` reads the manager\'s state files (acmed.h)
-    ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
+    ("tools", ["resolve", "probe", "publish", "check", "health", "tool",
+               "certstate"],
      ["core", "pure", "runtime", "loading", "acme", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
