@@ -1277,17 +1277,26 @@ manage_pass(void)
 				continue;
 			snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 			now = time(NULL);
+			if (am.cfg->acme.addresses != NULL && now < d->dns_at) {
+				if (next == 0 || d->dns_at < next)
+					next = d->dns_at;
+				continue;
+			}
+			/* the budget first: only a domain about to be ordered
+			 * is looked up in DNS (not thousands waiting) */
+			if (!acmed_bucket_take(&am.bucket, now, &wait)) {
+				waiting++;
+				if (next == 0 || now + wait < next)
+					next = now + wait;
+				continue;
+			}
 			if (am.cfg->acme.addresses != NULL) {
-				if (now < d->dns_at) {
-					if (next == 0 || d->dns_at < next)
-						next = d->dns_at;
-					continue;
-				}
 				if (!dns_points_here(host, what, sizeof(what))) {
 					long again = acmed_dns_recheck(++d->dns_checks);
 
 					d->state = D_WAITING_DNS;
 					d->dns_at = now + again;
+					am.bucket.tokens += 1.0;	/* unused */
 					metrics_acme_skipped_dns();
 					log_info("acme: %s: not ordered: the name "
 					    "resolves to %s, not to this server "
@@ -1301,12 +1310,6 @@ manage_pass(void)
 				d->state = D_PENDING;
 				d->dns_checks = 0;
 				d->dns_at = 0;
-			}
-			if (!acmed_bucket_take(&am.bucket, now, &wait)) {
-				waiting++;
-				if (next == 0 || now + wait < next)
-					next = now + wait;
-				continue;
 			}
 			r = acmed_lock_take(locks, host, am.owner, now,
 			    config_number(am.cfg, "lock_timeout"));

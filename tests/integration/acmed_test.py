@@ -139,6 +139,24 @@ def domain_without_certificate_is_ordered_and_backs_off(env):
 
 
 @test
+def orders_paced_by_the_budget(env):
+    """orders_per_hour = 1: of three new domains one is ordered, the two
+    others wait for the budget: the progress line says so, /metrics counts
+    them pending, and no second order starts."""
+    for d in ("a.test", "b.test", "c.test"):
+        env.write("policies/%s.txt" % d, run.simple_policy(d))
+    srv = env.start(conf(env, "orders_per_hour = 1\n"), ready=False)
+    tail = harness.LogTail(srv.log_path)
+    tail.wait(r"acme: 0 of 3 domains have certificates; 2 waiting for the order budget",
+        20, "the progress line")
+    wait_for(lambda: metric(env, "mta_stsd_acme_domains", {"state": "pending"}) == 2, 5,
+        "two domains pending")
+    time.sleep(1)
+    check_eq(len(re.findall(r"acme: mta-sts\.\w\.test: ordering", srv.log())), 1,
+        "orders begun")
+
+
+@test
 def hand_managed_certificate_wins_unless_expired(env):
     """cert_dir and the storage both hold a certificate for mta-sts.a.test:
     the hand-managed one is served while valid, the ACME one once it has
