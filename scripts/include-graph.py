@@ -35,7 +35,7 @@ LAYERS = [
      ["core", "runtime"]),
     ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
-    ("services", ["metrics", "tls", "http", "admin", "reload"],
+    ("services", ["metrics", "tls", "http", "admin", "reload", "http01"],
      ["core", "pure", "runtime", "loading", "services"]),
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "tools"]),
