@@ -14,6 +14,7 @@ Output: one line per test, "PASS name", "FAIL name: reason" or
 Exit status 1 when any test failed. Python 3 standard library only.
 """
 
+import contextlib
 import datetime
 import http.client
 import os
@@ -438,6 +439,41 @@ class Conn(http.client.HTTPSConnection):
 
     def connect(self):
         self.sock = tls_connect(self.port, self.sni, self.ctx, self.addr)
+
+
+@contextlib.contextmanager
+def pipelined_flood(port, sni, ctx, count=20000, source=None):
+    """A client that keeps one request in flight: on one TLS connection to
+    127.0.0.1:port (from the address source when given), a thread of its own
+    writes count GETs of the policy (Host: sni) at once and nothing reads the
+    answers, so with a 4 KiB receive buffer the server's answers soon block.
+    Yields the TLS socket; on exit it is closed and the thread joined."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(5.0)
+        if source is not None:
+            raw.bind((source, 0))
+        raw.connect(("127.0.0.1", port))
+        s = ctx.wrap_socket(raw, server_hostname=sni)
+    except BaseException:
+        raw.close()
+        raise
+    payload = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (WELL_KNOWN, sni)).encode() * count
+
+    def flood():
+        try:
+            s.settimeout(30.0)
+            s.sendall(payload)
+        except (OSError, ssl.SSLError):
+            pass
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    try:
+        yield s
+    finally:
+        s.close()
+        t.join(5.0)
 
 
 def request(conn, method, path, host, body=None):
