@@ -1483,6 +1483,43 @@ def option_V(env):
 
 
 @test
+def option_help_long(env):
+    """--help is -h: the usage on stdout, nothing on stderr, exit 0."""
+    r = run([BINARY, "--help"])
+    check_eq(r.returncode, 0, "--help exit status")
+    check_eq(r.stderr, b"", "--help stderr")
+    check_eq(r.stdout, run([BINARY, "-h"]).stdout, "--help output (against -h's)")
+
+
+@test
+def option_version_long(env):
+    """--version is -V: the versions on stdout, nothing on stderr, exit 0."""
+    r = run([BINARY, "--version"])
+    check_eq(r.returncode, 0, "--version exit status")
+    check_eq(r.stderr, b"", "--version stderr")
+    check(r.stdout.startswith(b"mta-stsd "), "--version stdout: %r" % r.stdout[:200])
+    check_eq(r.stdout, run([BINARY, "-V"]).stdout, "--version output (against -V's)")
+
+
+@test
+def unknown_option_named_exit_2(env):
+    """An unknown option (short or long) or a missing argument: exit 2, a
+    first line on stderr that names the option, then the usage; nothing on
+    stdout."""
+    for argv, name in ((["--nope"], "--nope"), (["-Z"], "Z"), (["-t", "--help=x"], "--help"),
+            (["-c"], "c")):
+        r = run([BINARY] + argv)
+        err = r.stderr.decode(errors="replace")
+        first = err.split("\n", 1)[0].replace(BINARY, "mta-stsd")
+        check_eq(r.returncode, 2, "%s exit status" % " ".join(argv))
+        check(re.search(r"(?<![\w-])%s\b" % re.escape(name), first) is not None,
+            "%s: the first line on stderr does not name %s: %r" % (" ".join(argv), name, first))
+        check(re.search(r"(?m)^usage: ", err) is not None,
+            "%s: no usage on stderr: %r" % (" ".join(argv), err[:200]))
+        check_eq(r.stdout, b"", "%s stdout" % " ".join(argv))
+
+
+@test
 def missing_config_file_exit_1(env):
     r = run([BINARY, "-c", env.path("does-not-exist.conf")])
     check_eq(r.returncode, 1, "exit status for a missing config file")
