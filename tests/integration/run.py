@@ -639,14 +639,21 @@ def no_sni_served_with_default_domain(env):
     served_ok(env, "example.com", c1)
 
 
-@test
-def tls12_client(env):
+def handshake_with(env, ctx):
+    """Start a server for example.com and shake hands with ctx: returns the
+    domain's certificate, the version and the suite negotiated."""
     sec, cert = env.domain("example.com")
     env.start(env.server_section() + sec)
-    ctx = client_ctx(env.pki, max_version=ssl.TLSVersion.TLSv1_2)
     s = tls_connect(env.port, "mta-sts.example.com", ctx)
     version, cipher = s.version(), s.cipher()[0]
     s.close()
+    return cert, version, cipher
+
+
+@test
+def tls12_client(env):
+    ctx = client_ctx(env.pki, max_version=ssl.TLSVersion.TLSv1_2)
+    cert, version, cipher = handshake_with(env, ctx)
     check_eq(version, "TLSv1.2", "negotiated version")
     check(cipher.startswith("ECDHE-") or cipher.startswith("DHE-"),
         "TLS 1.2 suite %s is not forward secret" % cipher)
@@ -657,12 +664,8 @@ def tls12_client(env):
 
 @test
 def tls13_client(env):
-    sec, cert = env.domain("example.com")
-    env.start(env.server_section() + sec)
     ctx = client_ctx(env.pki, min_version=ssl.TLSVersion.TLSv1_3)
-    s = tls_connect(env.port, "mta-sts.example.com", ctx)
-    version = s.version()
-    s.close()
+    cert, version, _ = handshake_with(env, ctx)
     check_eq(version, "TLSv1.3", "negotiated version")
     served_ok(env, "example.com", cert, ctx=ctx)
 
@@ -1239,30 +1242,30 @@ def t_bad_policy_file_line(env):
         [r"example\.com\.txt:2: .*enforced"])
 
 
+def config_test_bad_line(env, bad_line, then=""):
+    """bad_line at the end of [server], before a good domain: -t must name
+    mta-stsd.conf and its line number, followed by the regex then."""
+    sec, _ = env.domain("example.com")
+    conf = env.server_section() + bad_line + "\n" + sec
+    line = conf.splitlines().index(bad_line) + 1
+    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: %s" % (line, then)])
+
+
 @test
 def t_ini_syntax_error(env):
-    sec, _ = env.domain("example.com")
-    conf = env.server_section() + "this line has no equals sign\n" + sec
-    line = conf.splitlines().index("this line has no equals sign") + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: " % line])
+    config_test_bad_line(env, "this line has no equals sign")
 
 
 @test
 def t_overlong_line(env):
-    sec, _ = env.domain("example.com")
     long_line = "access_log = /var/log/" + "a" * 230 + ".log"
     check(len(long_line) > 200, "test setup")
-    conf = env.server_section() + long_line + "\n" + sec
-    line = conf.splitlines().index(long_line) + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: " % line])
+    config_test_bad_line(env, long_line)
 
 
 @test
 def t_unknown_key(env):
-    sec, _ = env.domain("example.com")
-    conf = env.server_section() + "frobnicate = yes\n" + sec
-    line = conf.splitlines().index("frobnicate = yes") + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: .*frobnicate" % line])
+    config_test_bad_line(env, "frobnicate = yes", ".*frobnicate")
 
 
 @test
