@@ -37,12 +37,15 @@ LAYERS = [
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload", "http01"],
      ["core", "pure", "runtime", "loading", "services"]),
+    # the ACME client (issue 13), started by the process layer
+    ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
+     ["core", "pure", "runtime", "loading", "services", "acme"]),
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],
-     ["core", "pure", "runtime", "loading", "services", "tools",
+     ["core", "pure", "runtime", "loading", "services", "acme", "tools",
       "connections", "process"]),
 ]
 

@@ -57,6 +57,8 @@ struct server {
 	unsigned nworkers;
 	struct conn_limits limits;	/* changed by reloads */
 	struct loop_fd sig;		/* signalfd, watched by worker 0 */
+	struct admin admin;		/* the admin listener, on worker 0 */
+	struct http01 http01;		/* the HTTP-01 listener, on worker 0 */
 	const struct config *cfg;	/* read while the loops start, not after */
 };
 
@@ -119,7 +121,9 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(cfg) == -1 ? -1 : http01_start(cfg);
+	if (admin_start(&srv.admin, cfg) == -1)
+		return -1;
+	return http01_start(&srv.http01, cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -155,7 +159,7 @@ server_configure(const struct config *cfg)
 {
 	conn_limits_apply(&srv.limits, cfg, srv.nworkers);
 	http_configure(cfg);
-	admin_configure(cfg);
+	admin_configure(&srv.admin, cfg);
 }
 
 /*
@@ -273,7 +277,7 @@ worker_after(void *arg, double now)
 	struct worker *w = arg;
 
 	(void)now;
-	admin_set_ready(conns_accepting(w->conns));
+	admin_set_ready(&srv.admin, conns_accepting(w->conns));
 }
 
 /*
@@ -303,7 +307,8 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(w->loop) == -1 || http01_attach(w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1 ||
+		    http01_attach(&srv.http01, w->loop) == -1)
 			goto out;
 		reload_start(w->loop, &ops);
 	} else {
@@ -403,7 +408,7 @@ server_release(void)
 	free(srv.workers);
 	srv.workers = NULL;
 	srv.nworkers = 0;
-	admin_stop();
-	http01_stop();
+	admin_stop(&srv.admin);
+	http01_stop(&srv.http01);
 	reload_stop();
 }
