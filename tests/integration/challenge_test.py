@@ -29,13 +29,14 @@ import os
 import re
 import socket
 import ssl
+import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness      # noqa: E402  (server sections, admin client)
 import run as R     # noqa: E402  (the integration framework: PKI, Env, Server)
 import runner       # noqa: E402  (the runner every Python suite shares)
+import sni_test as S    # noqa: E402  (hand-made ClientHellos, the record reader)
 from run import Fail, check, check_eq, WELL_KNOWN  # noqa: E402
 
 DOMAIN = "example.com"
@@ -250,6 +251,153 @@ def tls_alpn_01_challenge_written_while_running(env):
             s.close()
     os.remove(os.path.join(storage(env), "challenges", "tls-alpn-01", HOST + ".pem"))
     R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
+
+
+def tls13_hello_alpn(name, group, rnd, sid, alpn):
+    """sni_test's TLS 1.3 ClientHello (SNI name, one key share of group) with
+    an ALPN extension offering the protocols alpn."""
+    share_len = {S.GROUP_P521: 133, S.GROUP_X25519: 32}[group]
+    share = (b"\x04" if group == S.GROUP_P521 else b"") + os.urandom(
+        share_len - (1 if group == S.GROUP_P521 else 0))
+    ks_entry = struct.pack("!HH", group, len(share)) + share
+    names = b"".join(bytes([len(p)]) + p.encode() for p in alpn)
+    exts = S.sni_ext([name])
+    exts += S.ext(0x0010, struct.pack("!H", len(names)) + names)
+    exts += S.ext(0x002b, b"\x02\x03\x04")
+    exts += S.ext(0x000a, struct.pack("!HHH", 4, S.GROUP_P521, S.GROUP_X25519))
+    exts += S.ext(0x000d, b"\x00\x08\x04\x03\x08\x04\x04\x01\x08\x07")
+    exts += S.ext(0x0033, struct.pack("!H", len(ks_entry)) + ks_entry)
+    exts += S.ext(0x002d, b"\x01\x01")
+    return S.hello_record(S.hello_body(exts, (0x1301, 0x1302, 0x1303), rnd, sid))
+
+
+def hrr_alpn(env, alpn1, alpn2):
+    """A ClientHello offering alpn1 that gets a HelloRetryRequest, then a
+    second one offering alpn2 (both for HOST): the server's first record
+    after the HelloRetryRequest, described."""
+    rnd, sid = os.urandom(32), os.urandom(32)
+    s, rd = S.connect(env)
+    try:
+        s.sendall(tls13_hello_alpn(HOST, S.GROUP_P521, rnd, sid, alpn1))
+        first = S.describe(rd.record())
+        if first != "HelloRetryRequest":
+            raise Fail("the first ClientHello (ALPN %s) got %s, expected a "
+                "HelloRetryRequest: the test's ClientHello is wrong" % (alpn1, first))
+        s.sendall(b"\x14\x03\x03\x00\x01\x01" +
+            tls13_hello_alpn(HOST, S.GROUP_X25519, rnd, sid, alpn2))
+        nxt = rd.record()
+        while nxt is not None and nxt[0] == 20:
+            nxt = rd.record()
+        return S.describe(nxt)
+    finally:
+        s.close()
+
+
+@test
+def tls_alpn_01_second_client_hello_keeps_the_offer(env):
+    """After a HelloRetryRequest the second ClientHello must offer what the
+    first did: acme-tls/1 alone both times completes (ServerHello), a change
+    to or from acme-tls/1 alone is refused with illegal_parameter."""
+    start(env)
+    put_tls_challenge(env, HOST)
+    check_eq(hrr_alpn(env, [ACME_TLS], [ACME_TLS]), "handshake ServerHello",
+        "acme-tls/1 alone in both ClientHellos")
+    check_eq(hrr_alpn(env, ["http/1.1"], ["http/1.1"]), "handshake ServerHello",
+        "http/1.1 in both ClientHellos")
+    for a1, a2 in (([ACME_TLS], [ACME_TLS, "http/1.1"]), (["http/1.1"], [ACME_TLS])):
+        check_eq(hrr_alpn(env, a1, a2), "alert illegal_parameter",
+            "ALPN %s, then %s" % (a1, a2))
+
+
+# ---------------------------------------------------------------- HTTP-01
+
+def http_get(port, path, method="GET", body=None):
+    """A raw HTTP/1.1 request (the path exactly as given): (status, headers, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=R.IO_TIMEOUT)
+    try:
+        c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        c.putheader("Host", HOST)
+        if body is not None:
+            c.putheader("Content-Length", str(len(body)))
+        c.endheaders(body)
+        r = c.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        c.close()
+
+
+@test
+def http_01_token_served_everything_else_404(env):
+    """http_listen answers GET (and HEAD) /.well-known/acme-challenge/<token>
+    with the key authorization (200, text/plain); other paths, other methods,
+    unknown tokens and tokens with '..' or '/' get 404."""
+    hport = R.free_port()
+    start(env, http_port=hport)
+    put_http_challenge(env, TOKEN, KEY_AUTH)
+    # a file outside the http-01 directory that a path could try to reach
+    with open(os.path.join(storage(env), "challenges", "secret"), "w") as f:
+        f.write("secret")
+    harness.wait_for(lambda: http_get(hport, "/")[0] == 404, R.START_TIMEOUT,
+        "the HTTP-01 listener answering")
+    st, headers, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN)
+    check_eq(st, 200, "GET of the token: status")
+    check_eq(body, KEY_AUTH.encode(), "GET of the token: body")
+    check(headers.get("Content-Type", "").startswith("text/plain"),
+        "Content-Type %r, expected text/plain" % headers.get("Content-Type"))
+    for path in ("/", WELL_KNOWN, "/.well-known/acme-challenge/",
+            "/.well-known/acme-challenge/unknownToken",
+            "/.well-known/acme-challenge/../secret",
+            "/.well-known/acme-challenge/..%2fsecret",
+            "/.well-known/acme-challenge/%2e%2e/secret",
+            "/.well-known/acme-challenge/" + TOKEN + "/x",
+            "/.well-known/acme-challenge/" + TOKEN + "x",
+            "/.well-known/acme-challenge//" + TOKEN,
+            "/x/../.well-known/acme-challenge/" + TOKEN,
+            "/metrics"):
+        st, _, body = http_get(hport, path)
+        check_eq(st, 404, "GET %s: status" % path)
+        check(b"secret" not in body and KEY_AUTH.encode() not in body,
+            "GET %s: the answer holds what it must not" % path)
+    st, _, _ = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="POST")
+    check_eq(st, 404, "POST of the token: status")
+    st, _, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="POST",
+        body=b"x" * 3000)
+    check_eq(st, 404, "POST of the token with a body: status")
+    check(KEY_AUTH.encode() not in body, "POST with a body got the key authorization")
+    st, _, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, body=b"y" * 3000)
+    check_eq((st, body), (200, KEY_AUTH.encode()), "GET of the token with a body")
+    st, headers, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="HEAD")
+    check_eq(st, 200, "HEAD of the token: status")
+    check_eq(headers.get("Content-Length"), str(len(KEY_AUTH)), "HEAD: Content-Length")
+    check_eq(answered(env, "http-01"), 3, "http-01 challenges answered")
+    # removed: 404 (read each time, nothing cached)
+    os.remove(os.path.join(storage(env), "challenges", "http-01", TOKEN))
+    check_eq(http_get(hport, "/.well-known/acme-challenge/" + TOKEN)[0], 404,
+        "GET of a removed token: status")
+    check_eq(answered(env, "http-01"), 3, "http-01 challenges answered")
+    # the TLS listener is unaffected
+    R.served_ok(env, DOMAIN)
+
+
+@test
+def http_01_listener_only_with_acme(env):
+    """http_listen without [acme] directory (ACME off) listens nowhere."""
+    hport = R.free_port()
+    env.aport = R.free_port()
+    text = harness.server_section(env, admin_listen="127.0.0.1:%d" % env.aport)
+    text += "[acme]\nhttp_listen = 127.0.0.1:%d\n" % hport
+    sec, _ = env.domain(DOMAIN)
+    env.start(text + sec)
+    R.served_ok(env, DOMAIN)
+    s = socket.socket()
+    s.settimeout(R.IO_TIMEOUT)
+    try:
+        s.connect(("127.0.0.1", hport))
+        raise Fail("something listens on http_listen with ACME off")
+    except ConnectionRefusedError:
+        pass
+    finally:
+        s.close()
 
 
 # ---------------------------------------------------------------- runner
