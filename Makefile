@@ -303,6 +303,8 @@ FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
 FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parsers of the CA's JSON, certificates and chains
+FUZZ_acme = $(ACME_OBJS)
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -310,7 +312,8 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
-FUZZERS = names policy config records tls probe resolve
+FUZZ_SEEDS_acme = tests/fuzz/corpus/acme
+FUZZERS = names policy config records tls probe resolve acme
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
