@@ -77,6 +77,7 @@ class Env:
         self.pebble = None
         self.pebble_log = os.path.join(self.dir, "pebble.log")
         self.notes = []
+        self.cleanups = []
         self.cert = os.path.join(self.dir, "pebble-cert.pem")
         key = os.path.join(self.dir, "pebble-key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -143,6 +144,9 @@ class Env:
         return p.returncode, p.stdout, p.stderr
 
     def stop(self):
+        for fn in self.cleanups:
+            fn()
+        self.cleanups = []
         if self.pebble is not None and self.pebble.poll() is None:
             self.pebble.terminate()
             try:
@@ -206,6 +210,96 @@ def pubkey_of_cert(pem):
 def pubkey_of_key(path):
     return subprocess.run(["openssl", "pkey", "-in", path, "-pubout"],
                           capture_output=True, text=True, check=True).stdout
+
+
+# ---------------------------------------------------------------- a scripted CA
+
+class FakeCA:
+    """A small HTTPS ACME server on 127.0.0.1 answering what a test scripts:
+    the directory (with renewalInfo), nonces (each answer a new one), newAccount
+    (201), and newOrder with the status, headers and body of `order_answer`. It
+    records each request (method, path, the JWS's nonce) for the test."""
+
+    def __init__(self, env, order_answer):
+        import base64
+        import http.server
+        import threading
+        ca = self
+        self.requests = []
+        self.issued = []
+        self.order_answer = order_answer
+
+        def b64d(s):
+            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body=b"", ctype="application/json", headers=()):
+                nonce = "n%06d" % len(ca.issued)
+                ca.issued.append(nonce)
+                self.send_response(status)
+                self.send_header("Replay-Nonce", nonce)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_HEAD(self):
+                ca.requests.append(("HEAD", self.path, None))
+                self.answer(200)
+
+            def do_GET(self):
+                ca.requests.append(("GET", self.path, None))
+                base = "https://127.0.0.1:%d" % ca.port
+                if self.path == "/dir":
+                    self.answer(200, json.dumps({
+                        "newNonce": base + "/nonce", "newAccount": base + "/acct",
+                        "newOrder": base + "/order", "renewalInfo": base + "/renewal-info",
+                        "meta": {"termsOfService": base + "/tos"}}).encode())
+                elif self.path.startswith("/renewal-info/"):
+                    self.answer(200, json.dumps({"suggestedWindow": {
+                        "start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},
+                        "explanationURL": "https://acme.example.com/docs/ari"}).encode(),
+                        headers=[("Retry-After", "21600")])
+                else:
+                    self.answer(404, b"{}")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                try:
+                    prot = json.loads(b64d(json.loads(body)["protected"]))
+                except (ValueError, KeyError):
+                    prot = {}
+                ca.requests.append(("POST", self.path, prot.get("nonce")))
+                if self.path == "/acct":
+                    self.answer(201, b'{"status":"valid"}', headers=[
+                        ("Location", "https://127.0.0.1:%d/acct/1" % ca.port)])
+                elif self.path == "/order":
+                    status, ctype, text, headers = ca.order_answer
+                    self.answer(status, text.encode(), ctype, headers)
+                else:
+                    self.answer(404, b"{}")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(env.cert, env.key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = "https://127.0.0.1:%d/dir" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        env.cleanups.append(self.stop)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ---------------------------------------------------------------- tests
@@ -389,6 +483,62 @@ def renewal_info_absent_in_pebble_2_4(env):
     else:
         check(p.returncode == 0 and p.stdout.strip() == "no renewalInfo",
               "want \"no renewalInfo\": exit %d %s %s" % (p.returncode, p.stdout, p.stderr))
+
+
+@test
+def renewal_info_window_from_a_ca_that_offers_it(env):
+    ca = FakeCA(env, (500, "text/plain", "", []))
+    cert = os.path.join(REPO, "tests", "data", "acme", "ari-cert.pem")
+    p = subprocess.run([ORDER, "--directory", ca.url, "--ca-file", env.cert, "--storage",
+                        env.storage, "--ari", cert], capture_output=True, text=True, timeout=60)
+    env.notes.append("%s%s%s" % (p.stdout, p.stderr, ca.requests))
+    # RFC 9773's examples: the identifier of section 4.1, the window of 4.2
+    check(("GET", "/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", None) in ca.requests,
+          "no GET of the RFC's certificate identifier: %s" % ca.requests)
+    check(p.returncode == 0 and p.stdout == "window 1735790400 1735876800 retry-after 21600\n",
+          "exit %d, output %r" % (p.returncode, p.stdout))
+
+
+def scripted_order(env, answer):
+    """one order against a FakeCA whose newOrder answers `answer`"""
+    ca = FakeCA(env, answer)
+    rc, out, err = env.order(expect_ok=False, directory=ca.url)
+    check(rc == 1 and out == "", "exit %d, output %r" % (rc, out[:100]))
+    return ca, err
+
+
+@test
+def rate_limited_with_retry_after(env):
+    ca, err = scripted_order(env, (429, "application/problem+json", json.dumps({
+        "type": "urn:ietf:params:acme:error:rateLimited",
+        "detail": "too many new orders (300) from this account in the last 3h0m0s"}),
+        [("Retry-After", "3600")]))
+    check("acme-order: rate-limited: too many new orders (300)" in err and
+          "(retry after 3600 s)" in err, "not a rate limit with its Retry-After:\n%s" % err)
+
+
+@test
+def server_error_is_a_server_error(env):
+    ca, err = scripted_order(env, (500, "text/html", "<html>oops</html>",
+                                   [("Retry-After", "120")]))
+    check("acme-order: server: the CA answered HTTP 500 (text/html)" in err and
+          "(retry after 120 s)" in err, "not a server error:\n%s" % err)
+
+
+@test
+def every_answers_nonce_is_kept(env):
+    ca, err = scripted_order(env, (400, "application/problem+json", json.dumps({
+        "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+        "detail": "will not issue for \"mta-sts.a.test\"\n\u001b[31m"}), []))
+    heads = [r for r in ca.requests if r[0] == "HEAD"]
+    posts = [r for r in ca.requests if r[0] == "POST"]
+    # the directory's GET already carried a nonce: no HEAD is needed at all,
+    # and each POST uses the nonce of the answer before it
+    check(len(heads) == 0 and len(posts) == 2, "requests: %s" % ca.requests)
+    check([p[2] for p in posts] == ca.issued[:2],
+          "the POSTs' nonces %s are not the answers' %s" % ([p[2] for p in posts], ca.issued))
+    check("acme-order: rejected: will not issue for \"mta-sts.a.test\"\\x0a\\x1b[31m" in err,
+          "the CA's detail is not escaped:\n%s" % err)
 
 
 # ---------------------------------------------------------------- runner
