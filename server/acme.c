@@ -994,6 +994,8 @@ read_file(const char *path, size_t *len)
 		buf[*len] = '\0';
 	}
 	fclose(fp);
+	if (buf == NULL)
+		errno = EFBIG;	/* over 1 MiB (or out of memory): no key file */
 	return buf;
 }
 
@@ -1354,12 +1356,14 @@ answer_authz(struct acme_client *c, const char *url, struct acme_authz_info *a,
 		rc = poll_authz(c, url, type, &polled, e);
 		acme_authz_info_free(&polled);
 		if (rc < 0 && e->kind == ACME_INVALID) {
-			char detail[sizeof(e->detail)], esc[128];
+			char esc[128], line[sizeof(e->detail) + sizeof(esc) + 64];
 
-			memcpy(detail, e->detail, sizeof(detail));
 			escape_into(esc, sizeof(esc), name, strlen(name));
-			snprintf(e->detail, sizeof(e->detail), "%s: %s validation failed: %s", esc,
-			    type, detail);
+			snprintf(line, sizeof(line), "%s: %s validation failed: %s", esc, type,
+			    e->detail);
+			/* cut to fit (the parts are escaped already) */
+			snprintf(e->detail, sizeof(e->detail), "%.*s", (int)sizeof(e->detail) - 1,
+			    line);
 		}
 	}
 	if (material(c, name, ch, keyauth, 0) < 0)
