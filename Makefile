@@ -194,6 +194,7 @@ UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
+UNIT_httpc = httpc httpresp diag
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -207,6 +208,11 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# the HTTPS client's command-line driver for tests/integration/httpc_test.py
+HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
+$(BUILD)/httpc-fetch: tests/integration/httpc_fetch.c $(HTTPC_FETCH_OBJS) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< $(HTTPC_FETCH_OBJS) $(LIBS)
 
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
@@ -234,10 +240,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -272,7 +278,7 @@ $(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
+		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd build-asan/httpc-fetch \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
 # libFuzzer harnesses (clang from Debian), each run for FUZZ_TIME seconds from
@@ -291,6 +297,8 @@ FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
 FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parser of the CA's HTTP answers
+FUZZ_httpc = httpc httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -298,7 +306,8 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
-FUZZERS = names policy config records tls probe resolve
+FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
+FUZZERS = names policy config records tls probe resolve httpc
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
