@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/psa_util.h>
@@ -259,8 +260,56 @@ challenge_tls_remove(const char *name)
 	return challenge_unlink(tls_dir, name, ".pem");
 }
 
-/* the certificate(s) and the matching key in pem[0..len] (len counts the
- * NUL, as mbedTLS' PEM parsers want it) as a new certkey, or NULL */
+/* id-pe-acmeIdentifier, 1.3.6.1.5.5.7.1.31 (RFC 8737 section 6.1), DER */
+static const unsigned char acme_identifier_oid[] = {
+	0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x1f
+};
+
+/*
+ * mbedTLS refuses a certificate with a critical extension it does not know;
+ * the challenge certificate's id-pe-acmeIdentifier is critical (RFC 8737
+ * section 3). Accept it when it holds what it must, an OCTET STRING of the
+ * 32 bytes of a SHA-256 digest; refuse every other unknown extension.
+ */
+static int
+challenge_ext_cb(void *ctx, mbedtls_x509_crt const *crt,
+    mbedtls_x509_buf const *oid, int critical, const unsigned char *p,
+    const unsigned char *end)
+{
+	(void)ctx;
+	(void)crt;
+	(void)critical;
+	if (oid->len != sizeof(acme_identifier_oid) ||
+	    memcmp(oid->p, acme_identifier_oid, oid->len) != 0)
+		return MBEDTLS_ERR_X509_INVALID_EXTENSIONS;
+	if (end - p != 2 + 32 || p[0] != 0x04 || p[1] != 32)
+		return MBEDTLS_ERR_X509_INVALID_EXTENSIONS;
+	return 0;
+}
+
+/* the first PEM certificate of pem (NUL-terminated) into chain */
+static int
+challenge_parse_cert(mbedtls_x509_crt *chain, const unsigned char *pem)
+{
+	mbedtls_pem_context ctx;
+	const unsigned char *der;
+	size_t used, len;
+	int ret;
+
+	mbedtls_pem_init(&ctx);
+	ret = mbedtls_pem_read_buffer(&ctx, "-----BEGIN CERTIFICATE-----",
+	    "-----END CERTIFICATE-----", pem, NULL, 0, &used);
+	if (ret == 0) {
+		der = mbedtls_pem_get_buffer(&ctx, &len);
+		ret = mbedtls_x509_crt_parse_der_with_ext_cb(chain, der, len, 1,
+		    challenge_ext_cb, NULL);
+	}
+	mbedtls_pem_free(&ctx);
+	return ret;
+}
+
+/* the certificate and the matching key in pem[0..len] (len counts the NUL,
+ * as mbedTLS' PEM parsers want it) as a new certkey, or NULL */
 static struct certkey *
 challenge_parse(const unsigned char *pem, size_t len)
 {
@@ -271,7 +320,8 @@ challenge_parse(const unsigned char *pem, size_t len)
 	atomic_init(&ck->refs, 1);
 	mbedtls_x509_crt_init(&ck->chain);
 	mbedtls_pk_init(&ck->key);
-	if (mbedtls_x509_crt_parse(&ck->chain, pem, len) != 0 ||
+	if (len == 0 || pem[len - 1] != '\0' ||
+	    challenge_parse_cert(&ck->chain, pem) != 0 ||
 	    mbedtls_pk_parse_key(&ck->key, pem, len, NULL, 0,
 	    mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE) != 0 ||
 	    mbedtls_pk_check_pair(&ck->chain.pk, &ck->key,

@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "http.h"
+#include "http01.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -118,7 +119,7 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(cfg);
+	return admin_start(cfg) == -1 ? -1 : http01_start(cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -302,7 +303,7 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(w->loop) == -1)
+		    admin_attach(w->loop) == -1 || http01_attach(w->loop) == -1)
 			goto out;
 		reload_start(w->loop, &ops);
 	} else {
@@ -403,5 +404,6 @@ server_release(void)
 	srv.workers = NULL;
 	srv.nworkers = 0;
 	admin_stop();
+	http01_stop();
 	reload_stop();
 }

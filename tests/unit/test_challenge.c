@@ -28,9 +28,14 @@ static char dir[] = "/tmp/test_challenge.XXXXXX";
 static char storage[sizeof(dir) + 16];
 static char *pair;			/* made by openssl in setup */
 
-/* a certificate + key file made with the openssl command line */
+#define DIGEST "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define ACME_EXT "1.3.6.1.5.5.7.1.31=critical,DER:0420" DIGEST
+
+/* a TLS-ALPN-01 challenge certificate (RFC 8737: SAN the name, and ext, for
+ * the critical id-pe-acmeIdentifier holding a SHA-256 digest: ACME_EXT) +
+ * its key, made with the openssl command line */
 static char *
-make_pair(void)
+make_pair(const char *ext)
 {
 	char cmd[1024], path[256], *buf;
 	FILE *f;
@@ -39,9 +44,9 @@ make_pair(void)
 	snprintf(path, sizeof(path), "%s/pair.pem", dir);
 	snprintf(cmd, sizeof(cmd), "cd %s && openssl req -x509 -newkey ec "
 	    "-pkeyopt ec_paramgen_curve:P-256 -noenc -subj /CN=mta-sts.example.com "
-	    "-addext subjectAltName=DNS:mta-sts.example.com -days 2 "
+	    "-addext subjectAltName=DNS:mta-sts.example.com -days 2 -addext %s "
 	    "-keyout k.pem -out c.pem 2>/dev/null && cat c.pem k.pem > pair.pem",
-	    dir);
+	    dir, ext);
 	if (system(cmd) != 0 || (f = fopen(path, "r")) == NULL)
 		return NULL;
 	fseek(f, 0, SEEK_END);
@@ -63,7 +68,7 @@ setup(void **state)
 	if (psa_crypto_init() != PSA_SUCCESS || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(storage, sizeof(storage), "%s/acme", dir);
-	pair = make_pair();
+	pair = make_pair(ACME_EXT);
 	return pair == NULL ? -1 : 0;
 }
 
@@ -155,6 +160,30 @@ test_tls_bad_file(void **state)
 	assert_int_equal(challenge_tls_put("mta-sts.bad.example", ""), 0);
 	assert_null(challenge_tls_get("mta-sts.bad.example"));
 	assert_int_equal(challenge_tls_remove("mta-sts.bad.example"), 0);
+}
+
+/* the one unknown critical extension accepted is a well-formed
+ * id-pe-acmeIdentifier */
+static void
+test_tls_extension_checked(void **state)
+{
+	static const char *const bad[] = {
+		"1.3.6.1.5.5.7.1.31=critical,DER:0410" "00112233445566778899aabbccddeeff",
+		"1.3.6.1.5.5.7.1.31=critical,DER:0320" DIGEST,
+		"1.3.6.1.5.5.7.1.99=critical,DER:0420" DIGEST,
+		NULL
+	};
+
+	(void)state;
+	for (int i = 0; bad[i] != NULL; i++) {
+		char *p = make_pair(bad[i]);
+
+		assert_non_null(p);
+		assert_int_equal(challenge_tls_put("mta-sts.ext.example", p), 0);
+		assert_null(challenge_tls_get("mta-sts.ext.example"));
+		free(p);
+	}
+	assert_int_equal(challenge_tls_remove("mta-sts.ext.example"), 0);
 }
 
 static void
@@ -250,6 +279,7 @@ main(void)
 		cmocka_unit_test(test_init_makes_directories),
 		cmocka_unit_test(test_tls_round_trip),
 		cmocka_unit_test(test_tls_bad_file),
+		cmocka_unit_test(test_tls_extension_checked),
 		cmocka_unit_test(test_http_round_trip),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_symlink_not_followed),
