@@ -1555,7 +1555,7 @@ new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
 	free(payload);
 	if (rc < 0)
 		return -1;
-	if (r.status != 201 || r.location == NULL) {
+	if (r.status / 100 != 2 || r.location == NULL) {
 		httpc_resp_free(&r);
 		return fail(e, ACME_SERVER, "newOrder answered %d without the order's Location",
 		    r.status);

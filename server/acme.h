@@ -148,19 +148,24 @@ struct acme_authz_info {
 /* The status word s as enum acme_status (ACME_ST_UNKNOWN when none). */
 int acme_status_parse(const char *s);
 
-/* The directory object: 0, or -1 with err saying what is missing. */
+/* buf[0..len) as the directory object: 0 with *d filled, or -1 with err
+ * saying what is missing (*d then holds nothing). */
 int acme_parse_directory(const char *buf, size_t len, struct acme_directory *d,
     char *err, size_t errlen);
+/* Free what d holds and zero it (harmless on a zeroed one). */
 void acme_directory_free(struct acme_directory *d);
 
-/* An order object: 0, or -1 with err. */
+/* buf[0..len) as an order object: 0 with *o filled, or -1 with err (*o empty). */
 int acme_parse_order(const char *buf, size_t len, struct acme_order_info *o,
     char *err, size_t errlen);
+/* Free what o holds and zero it (harmless on a zeroed one). */
 void acme_order_info_free(struct acme_order_info *o);
 
-/* An authorization object: 0, or -1 with err. */
+/* buf[0..len) as an authorization object (challenges without type or URL
+ * skipped, at most ACME_MAX_CHALLENGES): 0 with *a filled, or -1 with err. */
 int acme_parse_authz(const char *buf, size_t len, struct acme_authz_info *a,
     char *err, size_t errlen);
+/* Free what a holds and zero it (harmless on a zeroed one). */
 void acme_authz_info_free(struct acme_authz_info *a);
 
 /* The challenge of type in a, or NULL. */
