@@ -1528,8 +1528,8 @@ download(struct acme_client *c, const char *url, char **chain_pem, struct acme_e
 
 /* newOrder for names; the order's URL in *url and its state in *o */
 static int
-new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
-    struct acme_order_info *o, struct acme_error *e)
+new_order(struct acme_client *c, const char *const *names, size_t n, const char *replaces,
+    char **url, struct acme_order_info *o, struct acme_error *e)
 {
 	json_t *ids = json_array(), *body;
 	char *payload, err[256];
@@ -1543,6 +1543,11 @@ new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
 			ids = NULL;
 		}
 	body = ids != NULL ? json_pack("{s:o}", "identifiers", ids) : NULL;
+	if (body != NULL && replaces != NULL &&
+	    json_object_set_new(body, "replaces", json_string(replaces)) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (payload == NULL)
@@ -1553,6 +1558,12 @@ new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
 			rc = post(c, c->dir.new_order, payload, &r, e);
 	}
 	free(payload);
+	if (rc < 0 && replaces != NULL && (strcmp(e->type, ACME_ERR_PREFIX "alreadyReplaced") == 0 ||
+	    strcmp(e->type, ACME_ERR_PREFIX "malformed") == 0)) {
+		/* RFC 9773 section 5: a CA that will not take it gets the order without */
+		log_info("acme: the CA refused \"replaces\" (%s): ordering without it", e->detail);
+		return new_order(c, names, n, NULL, url, o, e);
+	}
 	if (rc < 0)
 		return -1;
 	if (r.status / 100 != 2 || r.location == NULL) {
@@ -1574,8 +1585,16 @@ int
 acme_order(struct acme_client *c, const char *const *names, size_t n,
     const mbedtls_pk_context *key, char **chain_pem, struct acme_error *e)
 {
+	return acme_order_replacing(c, names, n, key, NULL, chain_pem, e);
+}
+
+int
+acme_order_replacing(struct acme_client *c, const char *const *names, size_t n,
+    const mbedtls_pk_context *key, const char *old_pem, char **chain_pem, struct acme_error *e)
+{
 	struct acme_order_info o;
-	char *url = NULL;
+	char *url = NULL, id[512], err[256];
+	const char *replaces = NULL;
 	int rc = -1;
 
 	*chain_pem = NULL;
@@ -1583,8 +1602,14 @@ acme_order(struct acme_client *c, const char *const *names, size_t n,
 		return fail(e, ACME_LOCAL, "an order needs at least one name");
 	if (acme_account(c, e) < 0)
 		return -1;
+	if (old_pem != NULL && c->dir.renewal_info != NULL) {
+		if (acme_cert_id(old_pem, strlen(old_pem), id, sizeof(id), err, sizeof(err)) == 0)
+			replaces = id;
+		else
+			log_debug("acme: no \"replaces\" in the order for %s: %s", names[0], err);
+	}
 	memset(&o, 0, sizeof(o));
-	if (new_order(c, names, n, &url, &o, e) < 0)
+	if (new_order(c, names, n, replaces, &url, &o, e) < 0)
 		return -1;
 	log_debug("acme: order %s for %s (%zu names): %s", url, names[0], n,
 	    status_names[o.status]);

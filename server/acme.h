@@ -85,6 +85,16 @@ int acme_order(struct acme_client *c, const char *const *names, size_t n,
     const mbedtls_pk_context *key, char **chain_pem, struct acme_error *e);
 
 /*
+ * acme_order for a renewal: when the directory offers ARI and old_pem (the
+ * certificate being replaced, leaf first; NULL: none) has an ARI identifier,
+ * the newOrder carries it as "replaces" (RFC 9773 section 5), which a CA may
+ * exempt from its rate limits; a CA refusing it gets the order without.
+ */
+int acme_order_replacing(struct acme_client *c, const char *const *names, size_t n,
+    const mbedtls_pk_context *key, const char *old_pem, char **chain_pem,
+    struct acme_error *e);
+
+/*
  * ARI (RFC 9773): the CA's suggested renewal window for the certificate
  * (leaf first in cert_pem). 0 with *start, *end (and e->retry_after: when
  * to ask again, -1 when the CA said nothing); 1 when the directory offers

@@ -217,15 +217,17 @@ def pubkey_of_key(path):
 class FakeCA:
     """A small HTTPS ACME server on 127.0.0.1 answering what a test scripts:
     the directory (with renewalInfo), nonces (each answer a new one), newAccount
-    (201), and newOrder with the status, headers and body of `order_answer`. It
-    records each request (method, path, the JWS's nonce) for the test."""
+    (201), and newOrder with the status, headers and body of `order_answer` (or
+    of each in turn, when it is a list). It records each request (method, path,
+    the JWS's nonce) and each POST's payload for the test."""
 
-    def __init__(self, env, order_answer):
+    def __init__(self, env, order_answer, renewal_info=True):
         import base64
         import http.server
         import threading
         ca = self
         self.requests = []
+        self.payloads = []
         self.issued = []
         self.order_answer = order_answer
 
@@ -259,10 +261,11 @@ class FakeCA:
                 ca.requests.append(("GET", self.path, None))
                 base = "https://127.0.0.1:%d" % ca.port
                 if self.path == "/dir":
-                    self.answer(200, json.dumps({
-                        "newNonce": base + "/nonce", "newAccount": base + "/acct",
-                        "newOrder": base + "/order", "renewalInfo": base + "/renewal-info",
-                        "meta": {"termsOfService": base + "/tos"}}).encode())
+                    d = {"newNonce": base + "/nonce", "newAccount": base + "/acct",
+                         "newOrder": base + "/order", "meta": {"termsOfService": base + "/tos"}}
+                    if renewal_info:
+                        d["renewalInfo"] = base + "/renewal-info"
+                    self.answer(200, json.dumps(d).encode())
                 elif self.path.startswith("/renewal-info/"):
                     self.answer(200, json.dumps({"suggestedWindow": {
                         "start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},
@@ -274,15 +277,21 @@ class FakeCA:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 try:
-                    prot = json.loads(b64d(json.loads(body)["protected"]))
+                    jws = json.loads(body)
+                    prot = json.loads(b64d(jws["protected"]))
+                    payload = json.loads(b64d(jws["payload"])) if jws["payload"] else None
                 except (ValueError, KeyError):
-                    prot = {}
+                    prot, payload = {}, None
                 ca.requests.append(("POST", self.path, prot.get("nonce")))
+                ca.payloads.append((self.path, payload))
                 if self.path == "/acct":
                     self.answer(201, b'{"status":"valid"}', headers=[
                         ("Location", "https://127.0.0.1:%d/acct/1" % ca.port)])
                 elif self.path == "/order":
-                    status, ctype, text, headers = ca.order_answer
+                    answers = ca.order_answer
+                    if isinstance(answers, list):   # one each time, the last repeated
+                        answers = answers.pop(0) if len(answers) > 1 else answers[0]
+                    status, ctype, text, headers = answers
                     self.answer(status, text.encode(), ctype, headers)
                 else:
                     self.answer(404, b"{}")
@@ -540,6 +549,37 @@ def every_answers_nonce_is_kept(env):
     check("acme-order: rejected: will not issue for \"mta-sts.a.test\"\\x0a\\x1b[31m" in err,
           "the CA's detail is not escaped:\n%s" % err)
 
+
+@test
+def renewal_order_carries_replaces(env):
+    ca = FakeCA(env, [
+        (409, "application/problem+json", json.dumps({
+            "type": "urn:ietf:params:acme:error:alreadyReplaced",
+            "detail": "the certificate was already replaced"}), []),
+        (400, "application/problem+json", json.dumps({
+            "type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail": "no"}), [])])
+    old = os.path.join(REPO, "tests", "data", "acme", "ari-cert.pem")
+    rc, _, err = env.order("--replaces", old, expect_ok=False, directory=ca.url)
+    orders = [p for path, p in ca.payloads if path == "/order"]
+    check(len(orders) == 2, "want two newOrders (with replaces, then without): %s" % orders)
+    check(orders[0].get("replaces") == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+          "the first newOrder does not replace the RFC 9773 example: %s" % orders[0])
+    check("replaces" not in orders[1] and orders[1]["identifiers"] == orders[0]["identifiers"],
+          "the second newOrder: %s" % orders[1])
+    check(rc == 1 and "acme-order: rejected: no" in err, "exit %d:\n%s" % (rc, err))
+
+
+@test
+def no_replaces_without_renewal_info(env):
+    ca = FakeCA(env, (400, "application/problem+json", json.dumps({
+        "type": "urn:ietf:params:acme:error:rejectedIdentifier", "detail": "no"}), []),
+        renewal_info=False)
+    old = os.path.join(REPO, "tests", "data", "acme", "ari-cert.pem")
+    env.order("--replaces", old, expect_ok=False, directory=ca.url)
+    orders = [p for path, p in ca.payloads if path == "/order"]
+    check(len(orders) == 1 and "replaces" not in orders[0],
+          "a directory without renewalInfo got: %s" % orders)
 
 # ---------------------------------------------------------------- runner
 
