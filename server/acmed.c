@@ -809,6 +809,11 @@ take_input(struct input *in)
 		v[i].served_nb = in->served[i][0];
 		v[i].served_na = in->served[i][1];
 		v[i].served_acme = in->served_acme[i];
+		/* a stored certificate we did not write (another instance
+		 * sharing the storage): read its dates and state again */
+		if (v[i].loaded && v[i].served_acme &&
+		    v[i].served_na != v[i].stored_na)
+			v[i].loaded = 0;
 	}
 	for (size_t k = 0; k < am.n; k++)
 		free(am.v[k].name);
