@@ -566,6 +566,7 @@ static struct acmed {
 	struct input *pending;		/* the latest update, or NULL */
 	struct config *pending_cfg;
 	void (*reload)(const char *why);
+	unsigned stop_wait;		/* shutdown_timeout, seconds */
 	/* the thread's own */
 	struct config *cfg;
 	struct mdom *v;
@@ -678,6 +679,7 @@ acmed_update(const struct config *cfg, const struct snapshot *s)
 	if ((c = settings_copy(cfg)) == NULL)
 		goto oom;
 	pthread_mutex_lock(&am.lock);
+	am.stop_wait = config_number(cfg, "shutdown_timeout");
 	input_free(am.pending);
 	settings_free(am.pending_cfg);
 	am.pending = in;
@@ -1031,6 +1033,7 @@ client_get(struct acme_error *e)
 	s.challenge = (int)config_number(am.cfg, "challenge");
 	s.preferred_issuer = am.cfg->acme.preferred_issuer;
 	s.cancelled = client_cancelled;
+	s.timeout_s = 15;	/* per request: a stop waits for one at most */
 	if ((am.client = acme_client_new(&s, err, sizeof(err))) == NULL) {
 		e->kind = ACME_LOCAL;
 		snprintf(e->detail, sizeof(e->detail), "%s", err);
@@ -1477,13 +1480,25 @@ acmed_start(const struct config *cfg, void (*reload)(const char *why))
 void
 acmed_stop(void)
 {
+	struct timespec ts;
+
 	if (!am.running)
 		return;
 	pthread_mutex_lock(&am.lock);
 	am.stop = 1;
 	pthread_cond_signal(&am.cond);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)am.stop_wait + 1;
 	pthread_mutex_unlock(&am.lock);
-	pthread_join(am.thread, NULL);
+	/* an order stops between two requests to the CA; one request still
+	 * under way may outlast shutdown_timeout: then the process ends
+	 * without waiting for it (its lock expires after lock_timeout) */
+	if (pthread_timedjoin_np(am.thread, NULL, &ts) != 0) {
+		log_warn("acme: the certificate manager is still waiting for the "
+		    "CA after shutdown_timeout: not waiting for it");
+		am.running = 0;
+		return;		/* its state stays allocated: the process ends */
+	}
 	am.running = 0;
 	if (am.client != NULL)
 		acme_client_free(am.client);
