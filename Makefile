@@ -182,6 +182,7 @@ UNIT_policy = diag names policy
 UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
 UNIT_certset = diag names strmap changes certs certset
+UNIT_challenge = diag names certs challenge
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
+#include "challenge.h"
 #include "log.h"
 #include "reload.h"
 #include "server.h"
@@ -323,6 +324,13 @@ main(int argc, char **argv)
 	    trim_unused_libraries());
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	/* ACME on: the challenge store the listeners answer from (as the user) */
+	if (cfg.acme.directory != NULL && challenge_init(cfg.acme.storage) == -1) {
+		log_err("[acme] storage %s: cannot make challenges/ in it: %s; it "
+		    "must be a directory the server's user can write",
+		    cfg.acme.storage, strerror(errno));
+		goto out;
+	}
 	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{

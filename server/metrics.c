@@ -29,6 +29,7 @@ static atomic_ulong hs_ok;
 static atomic_ulong hs_failed[HS_FAIL_COUNT];
 static atomic_ulong shed[SHED_COUNT];
 static atomic_ulong conns_opened, conns_closed;
+static atomic_ulong challenges[METRICS_CHALLENGE_COUNT];
 static time_t started = 0;
 
 /* pushed by reloads and publication, never pulled from them */
@@ -41,6 +42,9 @@ static struct snapshot *served;		/* one reference, for per-domain series */
 
 static const char *const hs_reasons[HS_FAIL_COUNT] = {
 	"unknown_sni", "no_sni", "protocol", "timeout", "limit"
+};
+static const char *const challenge_types[METRICS_CHALLENGE_COUNT] = {
+	"tls-alpn-01", "http-01"
 };
 static const char *const shed_reasons[SHED_COUNT] = {
 	"max_connections", "max_connections_per_ip", "request_timeout",
@@ -73,6 +77,12 @@ void
 metrics_shed(enum metrics_shed why)
 {
 	atomic_fetch_add_explicit(&shed[why], 1, memory_order_relaxed);
+}
+
+void
+metrics_challenge_answered(enum metrics_challenge type)
+{
+	atomic_fetch_add_explicit(&challenges[type], 1, memory_order_relaxed);
 }
 
 void
@@ -260,6 +270,13 @@ metrics_render(int per_domain, size_t *len)
 		out_printf(&o, "mta_stsd_tls_handshake_failures_total{reason="
 		    "\"%s\"} %lu\n", hs_reasons[i],
 		    atomic_load_explicit(&hs_failed[i], memory_order_relaxed));
+
+	family(&o, "mta_stsd_acme_challenges_answered_total", "counter",
+	    "ACME challenges answered (a CA's validation), by type.");
+	for (int i = 0; i < METRICS_CHALLENGE_COUNT; i++)
+		out_printf(&o, "mta_stsd_acme_challenges_answered_total{type="
+		    "\"%s\"} %lu\n", challenge_types[i],
+		    atomic_load_explicit(&challenges[i], memory_order_relaxed));
 
 	family(&o, "mta_stsd_connections_open", "gauge",
 	    "Client connections open now.");

@@ -26,6 +26,13 @@ enum metrics_shed {
 	SHED_COUNT
 };
 
+/* which ACME challenge was answered */
+enum metrics_challenge {
+	METRICS_CHALLENGE_TLS_ALPN,	/* tls-alpn-01: a handshake on the TLS listener */
+	METRICS_CHALLENGE_HTTP,		/* http-01: a GET on http_listen */
+	METRICS_CHALLENGE_COUNT
+};
+
 /* A request was answered with this status. */
 void metrics_request(unsigned status);
 
@@ -37,6 +44,9 @@ void metrics_handshake_failed(enum metrics_hs_fail why);
 
 /* A connection was shed (refused or closed early) for this reason. */
 void metrics_shed(enum metrics_shed why);
+
+/* An ACME challenge (a CA's validation request) was answered. */
+void metrics_challenge_answered(enum metrics_challenge type);
 
 /* Connections opened / closed (the difference is the open count). */
 void metrics_conn_opened(void);

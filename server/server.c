@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "http.h"
+#include "http01.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -57,6 +58,7 @@ struct server {
 	struct conn_limits limits;	/* changed by reloads */
 	struct loop_fd sig;		/* signalfd, watched by worker 0 */
 	struct admin admin;		/* the admin listener, on worker 0 */
+	struct http01 http01;		/* the HTTP-01 listener, on worker 0 */
 	const struct config *cfg;	/* read while the loops start, not after */
 };
 
@@ -119,7 +121,9 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(&srv.admin, cfg);
+	if (admin_start(&srv.admin, cfg) == -1)
+		return -1;
+	return http01_start(&srv.http01, cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -303,7 +307,8 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(&srv.admin, w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1 ||
+		    http01_attach(&srv.http01, w->loop) == -1)
 			goto out;
 		reload_start(w->loop, &ops);
 	} else {
@@ -404,5 +409,6 @@ server_release(void)
 	srv.workers = NULL;
 	srv.nworkers = 0;
 	admin_stop(&srv.admin);
+	http01_stop(&srv.http01);
 	reload_stop();
 }
