@@ -142,19 +142,22 @@ report_change(void *arg, const struct config_key *k, const char *was,
 {
 	const struct config *cfg = arg;
 	char running[512];
+	const char *sec = k->section == CONFIG_SECTION_ACME ? "[acme] " : "";
 
-	if (k->section != CONFIG_SECTION_SERVER)
+	if (k->section != CONFIG_SECTION_SERVER &&
+	    k->section != CONFIG_SECTION_ACME)
 		return;
 	if (k->apply != CONFIG_APPLY_RESTART) {
-		log_info("reload: %s changed from %s to %s", k->name, was, now);
+		log_info("reload: %s%s changed from %s to %s", sec, k->name, was,
+		    now);
 		return;
 	}
 	config_key_format(k, rl.boot_cfg, running, sizeof(running));
 	if (!config_key_differs(k, rl.boot_cfg, cfg))
-		log_info("reload: %s is %s again, as running", k->name, now);
+		log_info("reload: %s%s is %s again, as running", sec, k->name, now);
 	else
-		log_warn("reload: %s changed from %s to %s; restart mta-stsd to "
-		    "apply (until then it stays %s)", k->name, running, now,
+		log_warn("reload: %s%s changed from %s to %s; restart mta-stsd to "
+		    "apply (until then it stays %s)", sec, k->name, running, now,
 		    running);
 }
 
