@@ -42,8 +42,8 @@ INSTALL_DEPS = no
 endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
-# NOGNUTLS=1 (below) builds its own libmicrohttpd
-DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
+# NOGNUTLS=1 (below) builds its own libmicrohttpd; jansson: the ACME client's JSON
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih) jansson
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
 	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
@@ -115,9 +115,13 @@ $(error pkg-config does not find $(DEP_MISSING): install their development files
 endif
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
-DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(filter-out jansson,$(DEP_PKGS)) 2>/dev/null)
+# jansson (Debian: libjansson-dev) is linked statically, as nettle is: only
+# the functions called come along, and there is no shared library to map
+# (resident pages) or to copy into the container image
+JANSSON_LIBS := -Wl,-Bstatic $(shell pkg-config --libs --static jansson 2>/dev/null) -Wl,-Bdynamic
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) $(JANSSON_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
@@ -190,7 +194,8 @@ UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
-UNIT_health = tools/health tools/probe log json
+UNIT_health = tools/health httpresp diag log json
+UNIT_httpc = httpc httpresp diag
 UNIT_jose = json jose
 UNIT_x509gen = names json jose x509gen
 UNIT_nettle_driver =
@@ -206,6 +211,11 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# the HTTPS client's command-line driver for tests/integration/httpc_test.py
+HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
+$(BUILD)/httpc-fetch: tests/integration/httpc_fetch.c $(HTTPC_FETCH_OBJS) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< $(HTTPC_FETCH_OBJS) $(LIBS)
 
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
@@ -233,10 +243,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -271,7 +281,7 @@ $(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
+		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd build-asan/httpc-fetch \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
 # libFuzzer harnesses (clang from Debian), each run for FUZZ_TIME seconds from
@@ -288,8 +298,10 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe log json
+FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parser of the CA's HTTP answers
+FUZZ_httpc = httpc httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -297,7 +309,8 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
-FUZZERS = names policy config records tls probe resolve
+FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
+FUZZERS = names policy config records tls probe resolve httpc
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \

@@ -29,7 +29,7 @@ import sys
 LAYERS = [
     ("core", ["loglevel", "diag", "strmap", "json"],
      ["core"]),
-    ("pure", ["names", "policy", "records", "config", "changes"],
+    ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
