@@ -195,9 +195,12 @@ UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
-UNIT_httpc = httpc httpresp diag
 UNIT_jose = json jose
 UNIT_x509gen = names json jose x509gen
+# acme.c's pure parsers (the rest of it is linked, not called)
+ACME_OBJS = acme jose x509gen httpc httpresp challenge certs names diag log json
+UNIT_acme = $(ACME_OBJS)
+UNIT_httpc = httpc httpresp diag
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -211,6 +214,12 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# the ACME protocol's test driver (tests/acme/order.c): one order, the chain
+# on stdout; tests/acme/order_test.py runs it against Pebble
+$(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< \
+		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
 
 # the HTTPS client's command-line driver for tests/integration/httpc_test.py
 HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
@@ -243,10 +252,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -300,6 +309,8 @@ FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
 FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parsers of the CA's JSON, certificates and chains
+FUZZ_acme = $(ACME_OBJS)
 # the ACME client's parser of the CA's HTTP answers
 FUZZ_httpc = httpc httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
@@ -309,8 +320,9 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
+FUZZ_SEEDS_acme = tests/fuzz/corpus/acme
 FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
-FUZZERS = names policy config records tls probe resolve httpc
+FUZZERS = names policy config records tls probe resolve httpc acme
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
