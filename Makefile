@@ -193,6 +193,7 @@ UNIT_trim = trim
 UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
+UNIT_acmed = acmed $(ACME_OBJS) certset changes snapshot config policy records strmap metrics
 UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
