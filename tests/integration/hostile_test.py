@@ -1377,8 +1377,13 @@ def out_of_file_descriptors(env):
     socks, errs = open_many(env, 150, 50)
     try:
         check(srv.proc.poll() is None, "the server died when it ran out of descriptors")
-        check(len(errs) > 0, "all 150 connections succeeded under a limit of 48 "
-            "descriptors: the limit did not apply, the test proves nothing")
+        # the limit applied: handshakes failed, or (a connection whose
+        # handshake completed but whose socketpair could not be made is
+        # dropped after the client's side is done) the server saw EMFILE
+        check(len(errs) > 0 or "Too many open files" in srv.log(),
+            "all 150 connections succeeded under a limit of 48 descriptors "
+            "and the server never ran out: the limit did not apply, the test "
+            "proves nothing")
     finally:
         for so in socks:
             so.close()
