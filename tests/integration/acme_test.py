@@ -209,27 +209,53 @@ class Dns:
 # ---------------------------------------------------------------- Pebble
 
 class Relay:
-    """A TCP relay in front of Pebble's ACME port. down() closes its
-    listening socket (connections are refused, as when the CA is stopped);
-    up() listens again on the same port. Pebble builds its URLs from the
-    Host header, so every URL the client gets goes through the relay too."""
+    """A TCP relay in front of Pebble's ACME port, in one of three modes:
+    up (relays), down (its listening socket closed: connections are refused,
+    as when the CA is stopped) and "500" (it terminates TLS with Pebble's
+    certificate and answers every request 500 with an ACME problem document,
+    as a CA with an internal error). Switching mode closes the connections
+    in progress. Pebble builds its URLs from the Host header, so every URL
+    the client is given goes through the relay too."""
 
     def __init__(self, target_port):
         self.target = target_port
         self.port = R.free_port()
         self.lsock = None
-        self.stopping = False
+        self.mode = "down"
+        self.conns = []
+        self.lock = threading.Lock()
         self.up()
 
+    def _listen(self):
+        if self.lsock is None:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.port))
+            s.listen(64)
+            self.lsock = s
+            threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _drop_conns(self):
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def up(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(64)
-        self.lsock = s
-        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        self._drop_conns()
+        self.mode = "up"
+        self._listen()
+
+    def error500(self):
+        self._drop_conns()
+        self.mode = "500"
+        self._listen()
 
     def down(self):
+        self.mode = "down"
         s, self.lsock = self.lsock, None
         if s is not None:
             try:
@@ -237,6 +263,7 @@ class Relay:
             except OSError:
                 pass
             s.close()
+        self._drop_conns()
 
     def _accept(self, lsock):
         while True:
@@ -244,13 +271,54 @@ class Relay:
                 c, _ = lsock.accept()
             except OSError:
                 return
+            with self.lock:
+                self.conns.append(c)
+            if self.mode == "500":
+                threading.Thread(target=self._answer_500, args=(c,), daemon=True).start()
+                continue
             try:
                 u = socket.create_connection(("127.0.0.1", self.target), timeout=5)
             except OSError:
                 c.close()
                 continue
+            with self.lock:
+                self.conns.append(u)
             for a, b in ((c, u), (u, c)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _answer_500(c):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(PEBBLE_CERT, PEBBLE_KEY)
+        body = (b'{"type": "urn:ietf:params:acme:error:serverInternal", '
+            b'"detail": "the test CA answers 500", "status": 500}')
+        try:
+            c.settimeout(10)
+            t = ctx.wrap_socket(c, server_side=True)
+            while True:
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        return
+                    req += chunk
+                head, rest = req.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                need = int(m.group(1)) if m else 0
+                while len(rest) < need:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        return
+                    rest += chunk
+                t.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
+                    b"Content-Type: application/problem+json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+                t.close()
+                return
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            c.close()
 
     @staticmethod
     def _pipe(src, dst):
@@ -590,11 +658,12 @@ def ca_down_keeps_serving_and_backs_off(env):
     """a.test is issued; then the CA goes down (the relay in front of Pebble
     stops listening: connections refused, as with Pebble stopped - Pebble
     itself keeps its state, so the same account works when it is back) and
-    b.test is added (policy file + SIGHUP). b.test's order fails with
-    "order failed: ...; retrying in N s", twice with a longer wait the second
-    time, mta_stsd_acme_orders_total counts failures with a non-ok result,
-    and a.test keeps its certificate throughout. When the CA is back, b.test
-    gets its certificate."""
+    b.test is added (policy file + SIGHUP). b.test's order fails: "order
+    failed: ...; retrying in N s". Then the CA answers 500 to everything:
+    the next attempt fails too, with a longer wait (back-off), and
+    mta_stsd_acme_orders_total counts both failures (result failed or
+    server_error, and server_error for the 500). a.test keeps its
+    certificate throughout; when the CA is back, b.test gets one."""
     need_env()
     Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
         "mta-sts.b.test": "127.0.0.1"})
@@ -607,22 +676,25 @@ def ca_down_keeps_serving_and_backs_off(env):
     env.write("policies/b.test.txt", R.simple_policy("b.test"))
     harness.sighup(srv)
     rx = r"acme: mta-sts\.b\.test: order failed: .*; retrying in (\d+) s"
-    m1 = tail.wait(rx, 60, "first failed order of b.test")
+    m1 = tail.wait(rx, 60, "first failed order of b.test (CA down)")
     n1 = int(m1.group(1))
-    env.info.append("first retry in %d s" % n1)
-    check(0 < n1 <= 120, "first retry in %d s: expected 1..120 s" % n1)
+    env.info.append("CA down: %s" % m1.group(0))
+    check(0 < n1 <= 120, "first retry in %d s: expected 1..120 s for this test" % n1)
     check_eq(served_by_pebble(env.port, "a.test", root), a_der,
         "a.test's certificate while the CA is down")
-    m2 = tail.wait(rx, n1 + 45, "second failed order of b.test")
+    p.relay.error500()
+    m2 = tail.wait(rx, n1 + 45, "second failed order of b.test (CA answering 500)")
     n2 = int(m2.group(1))
-    env.info.append("second retry in %d s" % n2)
+    env.info.append("CA answering 500: %s" % m2.group(0))
     check(n2 > n1, "back-off did not grow: retrying in %d s, then %d s" % (n1, n2))
     failed = sum(metric(env.aport, "mta_stsd_acme_orders_total", {"result": r})
         for r in ("failed", "server_error"))
     check(failed >= 2, "mta_stsd_acme_orders_total counts %d failed orders, expected >= 2"
         % failed)
+    check(metric(env.aport, "mta_stsd_acme_orders_total", {"result": "server_error"}) >= 1,
+        'mta_stsd_acme_orders_total{result="server_error"} did not count the 500')
     check_eq(served_by_pebble(env.port, "a.test", root), a_der,
-        "a.test's certificate while the CA is down")
+        "a.test's certificate while the CA answers 500")
     p.relay.up()
     wait_issued(env.port, ["b.test"], root, timeout=n2 + 60)
     check_eq(served_by_pebble(env.port, "a.test", root), a_der, "a.test's certificate")
@@ -721,6 +793,7 @@ def restart_serves_stored_without_new_order(env):
     got = wait_issued(env.port, domains, root)
     orders = p.orders()
     problem = srv.stop()
+    srv.exit_expected = True
     check(problem is None, "first instance: %s" % problem)
     srv2 = start_acme(env, conf, name="mta-stsd2.conf")
     for d in domains:
@@ -734,29 +807,45 @@ def restart_serves_stored_without_new_order(env):
         "'ordering' lines after the restart")
 
 
+def two_instances(env, p, domains, addresses1, addresses2):
+    """Start two mta-stsd processes at once, on 127.0.0.1 and 127.0.0.3 (same
+    port), sharing one storage directory; returns (srv1, aport1, srv2, aport2)."""
+    storage = env.path("shared-acme")
+    conf1 = acme_conf(env, p, domains, storage=storage,
+        extra_acme="addresses = %s\n" % addresses1)
+    aport1 = env.aport
+    aport2 = R.free_port()
+    conf2 = acme_conf(env, p, domains, storage=storage,
+        extra_acme="addresses = %s\n" % addresses2,
+        listen=["127.0.0.3:%d" % env.port], aport=aport2)
+    srvs = []
+    for name, text in (("mta-stsd.conf", conf1), ("mta-stsd2.conf", conf2)):
+        srv = R.Server(env, env.write(name, text))
+        env.servers.append(srv)
+        srvs.append(srv.start())
+    srvs[0].wait_ready([("127.0.0.1", env.port)])
+    srvs[1].wait_ready([("127.0.0.3", env.port)])
+    return srvs[0], aport1, srvs[1], aport2
+
+
 @test
 def two_instances_share_storage_one_order_each(env):
     """Two mta-stsd processes, one on 127.0.0.1, one on 127.0.0.3 (same
-    port), sharing one storage directory. dnsmasq points mta-sts.a.test at
-    the first and mta-sts.b.test at the second, so Pebble validates a.test on
-    one and b.test on the other, whichever of them placed the order. Each
-    domain is ordered exactly once (Pebble's log), and both instances serve
-    both domains with the same certificate."""
+    port), started together, sharing one storage directory, both allowed to
+    order (addresses = both). dnsmasq points mta-sts.a.test at the first and
+    mta-sts.b.test at the second, so Pebble validates a.test on one and
+    b.test on the other, whichever of them placed the order. Each domain is
+    ordered exactly once (Pebble's log: orders, validations, issued
+    certificates; both processes' metrics), and both instances serve both
+    domains with the same certificate."""
     need_env()
     domains = ["a.test", "b.test"]
     Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
         "mta-sts.b.test": "127.0.0.3"})
     p = Pebble(env, tls_port=env.port)
     root = p.root_pem()
-    storage = env.path("shared-acme")
-    acme = "addresses = 127.0.0.1, 127.0.0.3\n"
-    conf1 = acme_conf(env, p, domains, storage=storage, extra_acme=acme)
-    srv1 = start_acme(env, conf1)
-    aport1 = env.aport
-    env.aport = R.free_port()
-    conf2 = acme_conf(env, p, domains, storage=storage, extra_acme=acme,
-        listen=["127.0.0.3:%d" % env.port], aport=env.aport)
-    srv2 = start_acme(env, conf2, name="mta-stsd2.conf", addr="127.0.0.3")
+    both = "127.0.0.1, 127.0.0.3"
+    srv1, aport1, srv2, aport2 = two_instances(env, p, domains, both, both)
     one = wait_issued(env.port, domains, root)
     two = wait_issued(env.port, domains, root, addr="127.0.0.3")
     time.sleep(3)
@@ -767,11 +856,34 @@ def two_instances_share_storage_one_order_each(env):
     for d in domains:
         check_eq(p.validations("mta-sts." + d), 1, "validations of mta-sts.%s" % d)
     ok = (metric(aport1, "mta_stsd_acme_orders_total", {"result": "ok"}) +
-        metric(env.aport, "mta_stsd_acme_orders_total", {"result": "ok"}))
+        metric(aport2, "mta_stsd_acme_orders_total", {"result": "ok"}))
     check_eq(ok, 2.0, "successful orders counted by both instances together")
     env.info.append("orders placed: instance 1 %d, instance 2 %d" % (
         log_count(srv1, r"acme: mta-sts\.[a-z.]+: ordering"),
         log_count(srv2, r"acme: mta-sts\.[a-z.]+: ordering")))
+
+
+@test
+def validation_answered_by_the_other_instance(env):
+    """Two instances sharing storage as above, but only the first may order
+    (the second's addresses = 127.0.0.9, which no name resolves to). Pebble
+    validates mta-sts.b.test on 127.0.0.3, the second instance, which
+    answers from the challenge material the first wrote to the shared
+    storage: both domains are issued, each once, and served by both."""
+    need_env()
+    domains = ["a.test", "b.test"]
+    Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
+        "mta-sts.b.test": "127.0.0.3"})
+    p = Pebble(env, tls_port=env.port)
+    root = p.root_pem()
+    srv1, _, srv2, _ = two_instances(env, p, domains, "127.0.0.1, 127.0.0.3", "127.0.0.9")
+    one = wait_issued(env.port, domains, root)
+    two = wait_issued(env.port, domains, root, addr="127.0.0.3")
+    for d in domains:
+        check(one[d] == two[d], "mta-sts.%s: the two instances serve different leaves" % d)
+    check_eq(p.issued(), 2, "certificates Pebble issued (one per domain)")
+    check_eq(log_count(srv2, r"acme: mta-sts\.[a-z.]+: ordering"), 0,
+        "orders placed by the second instance")
 
 
 @test
