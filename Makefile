@@ -190,6 +190,8 @@ UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
 UNIT_loop = log json loop
 UNIT_health = tools/health tools/probe log json
+UNIT_jose = json jose
+UNIT_x509gen = names json jose x509gen
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))

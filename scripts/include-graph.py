@@ -33,16 +33,19 @@ LAYERS = [
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
-    ("loading", ["certs", "certset", "trim", "snapshot"],
+    ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
     ("services", ["metrics", "tls", "http", "admin", "reload"],
      ["core", "pure", "runtime", "loading", "services"]),
+    # the ACME client (issue 13), started by the process layer
+    ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
+     ["core", "pure", "runtime", "loading", "services", "acme"]),
     ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
      ["core", "pure", "runtime", "loading", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],
-     ["core", "pure", "runtime", "loading", "services", "tools",
+     ["core", "pure", "runtime", "loading", "services", "acme", "tools",
       "connections", "process"]),
 ]
 

@@ -1,5 +1,6 @@
 /* main.c - command line, start-up order, privileges */
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ usage(FILE *fp)
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
 	    "       mta-stsd health [--ready] [--timeout sec] [addr]\n"
-	    "       mta-stsd -h | -V | --keys\n"
+	    "       mta-stsd -h | --help | -V | --version | --keys\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
 	    "domain chosen by SNI.\n"
@@ -45,8 +46,8 @@ usage(FILE *fp)
 	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -t       test the configuration, policies and certificates,\n"
 	    "           print every problem, exit 1 if there is an error\n"
-	    "  -h       show this help\n"
-	    "  -V       show the version and the library versions\n"
+	    "  -h       show this help (also --help)\n"
+	    "  -V       show the version and the library versions (also --version)\n"
 	    "  --keys   list the configuration keys: section, key, type, default,\n"
 	    "           what a change needs (live, rebuild or restart)\n"
 	    "\n"
@@ -238,6 +239,11 @@ test_as_server_user(const char *config_path)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
@@ -253,7 +259,8 @@ main(int argc, char **argv)
 		print_keys();
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
+	/* an unknown option: getopt_long's message names it, then the usage */
+	while ((ch = getopt_long(argc, argv, "c:htV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;

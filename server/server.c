@@ -56,6 +56,7 @@ struct server {
 	unsigned nworkers;
 	struct conn_limits limits;	/* changed by reloads */
 	struct loop_fd sig;		/* signalfd, watched by worker 0 */
+	struct admin admin;		/* the admin listener, on worker 0 */
 	const struct config *cfg;	/* read while the loops start, not after */
 };
 
@@ -118,7 +119,7 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(cfg);
+	return admin_start(&srv.admin, cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -154,7 +155,7 @@ server_configure(const struct config *cfg)
 {
 	conn_limits_apply(&srv.limits, cfg, srv.nworkers);
 	http_configure(cfg);
-	admin_configure(cfg);
+	admin_configure(&srv.admin, cfg);
 }
 
 /*
@@ -272,7 +273,7 @@ worker_after(void *arg, double now)
 	struct worker *w = arg;
 
 	(void)now;
-	admin_set_ready(conns_accepting(w->conns));
+	admin_set_ready(&srv.admin, conns_accepting(w->conns));
 }
 
 /*
@@ -302,7 +303,7 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1)
 			goto out;
 		reload_start(w->loop, &ops);
 	} else {
@@ -402,6 +403,6 @@ server_release(void)
 	free(srv.workers);
 	srv.workers = NULL;
 	srv.nworkers = 0;
-	admin_stop();
+	admin_stop(&srv.admin);
 	reload_stop();
 }
