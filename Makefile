@@ -42,8 +42,8 @@ INSTALL_DEPS = no
 endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
-# NOGNUTLS=1 (below) builds its own libmicrohttpd
-DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
+# NOGNUTLS=1 (below) builds its own libmicrohttpd; jansson: the ACME client's JSON
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih) jansson
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
 	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
@@ -115,9 +115,13 @@ $(error pkg-config does not find $(DEP_MISSING): install their development files
 endif
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
-DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(filter-out jansson,$(DEP_PKGS)) 2>/dev/null)
+# jansson (Debian: libjansson-dev) is linked statically, as nettle is: only
+# the functions called come along, and there is no shared library to map
+# (resident pages) or to copy into the container image
+JANSSON_LIBS := -Wl,-Bstatic $(shell pkg-config --libs --static jansson 2>/dev/null) -Wl,-Bdynamic
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) $(JANSSON_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called
 LINK_GC = -Wl,--gc-sections
@@ -182,16 +186,21 @@ UNIT_policy = diag names policy
 UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
 UNIT_certset = diag names strmap changes certs certset
+UNIT_challenge = diag names certs challenge
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
+UNIT_acmed = acmed $(ACME_OBJS) certset changes snapshot config policy records strmap metrics
 UNIT_loop = log json loop
-UNIT_health = tools/health tools/probe log json
+UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
 UNIT_x509gen = names json jose x509gen
+# acme.c's pure parsers (the rest of it is linked, not called)
+ACME_OBJS = acme jose x509gen httpc httpresp challenge certs names diag log json
+UNIT_acme = $(ACME_OBJS)
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -205,6 +214,12 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# the ACME protocol's test driver (tests/acme/order.c): one order, the chain
+# on stdout; tests/acme/order_test.py runs it against Pebble
+$(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< \
+		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
 
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
@@ -232,10 +247,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -287,7 +302,7 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe log json
+FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad

@@ -29,7 +29,7 @@ import sys
 LAYERS = [
     ("core", ["loglevel", "diag", "strmap", "json"],
      ["core"]),
-    ("pure", ["names", "policy", "records", "config", "changes"],
+    ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
@@ -40,8 +40,10 @@ LAYERS = [
     # the ACME client (issue 13), started by the process layer
     ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
      ["core", "pure", "runtime", "loading", "services", "acme"]),
-    ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
-     ["core", "pure", "runtime", "loading", "tools"]),
+    # tools: `certs` reads the manager\'s state files (acmed.h)
+    ("tools", ["resolve", "probe", "publish", "check", "health", "tool",
+               "certstate"],
+     ["core", "pure", "runtime", "loading", "acme", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],

@@ -293,6 +293,7 @@ watch_sync(void)
 	const struct snapshot *s = snapshot_current();
 	struct watch *v = NULL;
 	size_t n = 0;
+	char acme_dir[PATH_MAX];
 
 	if (rl.ino_lf.fd == -1 || s == NULL)
 		return;
@@ -302,6 +303,9 @@ watch_sync(void)
 	watch_want_parent(&v, &n, s->cfg.cert_dir, 1);
 	if (s->cfg.cert_dir != NULL)
 		watch_want_cert_dir(&v, &n, s->cfg.cert_dir);
+	/* the ACME storage's certificates: one more cert_dir */
+	if (snapshot_acme_dir(&s->cfg, acme_dir, sizeof(acme_dir)) != NULL)
+		watch_want_cert_dir(&v, &n, acme_dir);
 	for (int i = 0; i < 2; i++) {
 		watch_want_file(&v, &n, s->cfg.default_certs[i].cert);
 		watch_want_file(&v, &n, s->cfg.default_certs[i].key);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acmed.h"
 #include "admin.h"
 #include "conn.h"
 #include "http.h"
@@ -61,6 +63,41 @@ struct server {
 };
 
 static struct server srv = { .sig = { .fd = -1 } };
+
+/* the ACME manager's reload requests, from its thread to worker 0: the
+ * reason under a lock, then a write to the eventfd worker 0 watches */
+static struct {
+	struct loop_fd lf;
+	pthread_mutex_t lock;
+	char why[320];			/* the latest reason given */
+	char asked[320];		/* worker 0's copy, passed to reload */
+} acme_wake = { .lf = { .fd = -1 }, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* the manager thread asks for a reload (thread-safe) */
+static void
+server_acme_reload(const char *why)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&acme_wake.lock);
+	snprintf(acme_wake.why, sizeof(acme_wake.why), "%s", why);
+	pthread_mutex_unlock(&acme_wake.lock);
+	(void)!write(acme_wake.lf.fd, &one, sizeof(one));
+}
+
+/* worker 0 turns the manager's request into a reload */
+static void
+server_on_acme(struct loop_fd *lf, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	(void)!read(lf->fd, &v, sizeof(v));
+	pthread_mutex_lock(&acme_wake.lock);
+	memcpy(acme_wake.asked, acme_wake.why, sizeof(acme_wake.asked));
+	pthread_mutex_unlock(&acme_wake.lock);
+	reload_request(acme_wake.asked);
+}
 
 /* one listening socket for la; SO_REUSEPORT when several workers share it */
 static int
@@ -180,6 +217,11 @@ server_publish(void *arg, struct snapshot *s)
 	}
 	metrics_snapshot(s);
 	snapshot_publish(s);
+	/* the certificate manager starts with the first snapshot that has
+	 * [acme] directory, and hears of every one after */
+	if (s->cfg.acme.directory != NULL && acme_wake.lf.fd != -1)
+		acmed_start(&s->cfg, server_acme_reload);
+	acmed_update(&s->cfg, s);
 }
 
 /* reload's word that the first load failed: nothing to serve, exit */
@@ -305,6 +347,12 @@ worker_loop(struct worker *w)
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
 		    admin_attach(&srv.admin, w->loop) == -1)
 			goto out;
+		acme_wake.lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		acme_wake.lf.cb = server_on_acme;
+		acme_wake.lf.arg = w;
+		if (acme_wake.lf.fd == -1 ||
+		    loop_fd_add(w->loop, &acme_wake.lf, EPOLLIN) == -1)
+			goto out;
 		reload_start(w->loop, &ops);
 	} else {
 		w->ctl.cb = worker_on_mailbox;
@@ -320,8 +368,13 @@ out:
 		stop_workers();
 	conns_free(w->conns);
 	w->conns = NULL;
-	if (main_worker)
+	if (main_worker) {
+		acmed_stop();		/* may still ask for a reload */
 		reload_stop();		/* its descriptors are in this loop */
+		if (acme_wake.lf.fd != -1)
+			close(acme_wake.lf.fd);
+		acme_wake.lf.fd = -1;
+	}
 	loop_free(w->loop);
 	w->loop = NULL;
 	snapshot_publish(NULL);

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""ACME challenge answering tests for mta-stsd (RFC 8737 TLS-ALPN-01, RFC 8555 HTTP-01).
+
+    python3 tests/integration/challenge_test.py [--binary build/mta-stsd] [-k SUBSTRING] [-v]
+
+The test writes the challenge material itself, where the ACME client would
+([acme] storage, challenges/tls-alpn-01/<name>.pem and challenges/http-01/<token>),
+with a challenge certificate made by the openssl command (self-signed, SAN
+the name, the critical id-pe-acmeIdentifier extension). Checks: a ClientHello
+offering only acme-tls/1 for a name with a challenge gets that certificate,
+ALPN acme-tls/1, and the connection closed right after the handshake; any
+other client (http/1.1, or acme-tls/1 together with http/1.1) gets the normal
+certificate and the policy; acme-tls/1 for a name without a challenge, or
+with ACME off, is refused like an unknown SNI (unrecognized_name, counted as
+unknown_sni). The HTTP-01 listener (http_listen) answers
+/.well-known/acme-challenge/<token> with the key authorization and everything
+else with 404. /metrics counts the answers
+(mta_stsd_acme_challenges_answered_total{type=...}).
+
+Uses the PKI, Env and Server helpers of run.py (same directory). Output: one
+line per test, "PASS name", "FAIL name: reason" or "SKIP name: why", then
+"N passed, N failed". Python 3 standard library and the openssl command;
+loopback only; bounded in time.
+"""
+
+import hashlib
+import http.client
+import os
+import re
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness      # noqa: E402  (server sections, admin client)
+import run as R     # noqa: E402  (the integration framework: PKI, Env, Server)
+import runner       # noqa: E402  (the runner every Python suite shares)
+from run import Fail, check, check_eq, WELL_KNOWN  # noqa: E402
+
+DOMAIN = "example.com"
+HOST = "mta-sts." + DOMAIN
+ACME_TLS = "acme-tls/1"
+UNRECOGNIZED = r"UNRECOGNIZED_NAME|unrecognized name|alert number 112"
+TOKEN = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+KEY_AUTH = TOKEN + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+# an unreachable directory: ACME is on, nothing is ever ordered in these tests
+DIRECTORY = "https://127.0.0.1:9/directory"
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def challenge_cert(env, name, key_authorization=KEY_AUTH):
+    """A TLS-ALPN-01 challenge certificate for name (RFC 8737 section 3) made
+    by openssl: PEM certificate then PEM key, and the certificate's DER."""
+    digest = hashlib.sha256(key_authorization.encode()).hexdigest()
+    d = env.path("chal-" + name)
+    os.makedirs(d, exist_ok=True)
+    R.run_ok(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-noenc", "-days", "7", "-subj", "/CN=" + name,
+        "-addext", "subjectAltName=DNS:" + name,
+        "-addext", "1.3.6.1.5.5.7.1.31=critical,DER:0420" + digest,
+        "-keyout", d + "/key.pem", "-out", d + "/cert.pem"])
+    with open(d + "/cert.pem") as f:
+        cert = f.read()
+    with open(d + "/key.pem") as f:
+        key = f.read()
+    return cert + key, ssl.PEM_cert_to_DER_cert(cert)
+
+
+def storage(env):
+    return env.path("acme")
+
+
+def put_tls_challenge(env, name):
+    """Write name's challenge file as the ACME client does; returns its DER."""
+    pem, der = challenge_cert(env, name)
+    d = os.path.join(storage(env), "challenges", "tls-alpn-01")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name + ".pem"), "w") as f:
+        f.write(pem)
+    os.chmod(os.path.join(d, name + ".pem"), 0o600)
+    return der
+
+
+def put_http_challenge(env, token, key_authorization):
+    d = os.path.join(storage(env), "challenges", "http-01")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, token), "w") as f:
+        f.write(key_authorization)
+
+
+def start(env, acme=True, http_port=None, domains=(DOMAIN,)):
+    """A server for domains (hand-managed certificates), with an admin
+    listener, ACME on (an unreachable directory) or off; returns the
+    certificates by domain."""
+    env.aport = R.free_port()
+    settings = {"admin_listen": "127.0.0.1:%d" % env.aport}
+    text = harness.server_section(env, **settings)
+    if acme:
+        text += "[acme]\ndirectory = %s\nstorage = %s\n" % (DIRECTORY, storage(env))
+        if http_port is not None:
+            text += "http_listen = 127.0.0.1:%d\n" % http_port
+    certs = {}
+    for d in domains:
+        sec, certs[d] = env.domain(d)
+        text += sec
+    env.start(text)
+    return certs
+
+
+def metric(env, name, labels):
+    """The value of one series of /metrics (0 when it is absent)."""
+    body = harness.admin_get(env.aport, "/metrics")[2].decode()
+    m = re.search(r"(?m)^%s\{%s\} (\d+)$" % (re.escape(name), re.escape(labels)), body)
+    return int(m.group(1)) if m else None
+
+
+def answered(env, kind):
+    return metric(env, "mta_stsd_acme_challenges_answered_total", 'type="%s"' % kind)
+
+
+def unknown_sni(env):
+    return metric(env, "mta_stsd_tls_handshake_failures_total", 'reason="unknown_sni"')
+
+
+def acme_ctx(env, alpn=(ACME_TLS,), max_version=None):
+    return R.client_ctx(env.pki, verify=False, alpn=list(alpn), max_version=max_version)
+
+
+def closed_after_handshake(s):
+    """True when the server ends the connection (close_notify or FIN) without
+    sending anything, within the I/O timeout."""
+    s.settimeout(R.IO_TIMEOUT)
+    try:
+        data = s.recv(4096)
+    except socket.timeout:
+        return False
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+        return True
+    if data:
+        raise Fail("the server sent %r after an acme-tls/1 handshake" % data[:100])
+    return True
+
+
+# ---------------------------------------------------------------- TLS-ALPN-01
+
+@test
+def tls_alpn_01_challenge_certificate_then_close(env):
+    """acme-tls/1 alone, for a name with a challenge: the challenge certificate,
+    ALPN acme-tls/1, then the server closes; TLS 1.3 and TLS 1.2."""
+    certs = start(env)
+    der = put_tls_challenge(env, HOST)
+    for version in (None, ssl.TLSVersion.TLSv1_2):
+        what = "acme-tls/1 over %s" % ("TLS 1.2" if version else "TLS 1.3")
+        s = R.tls_connect(env.port, HOST, acme_ctx(env, max_version=version))
+        try:
+            got = s.getpeercert(binary_form=True)
+            check(got == der, "%s: not the challenge certificate%s" % (what,
+                " (the domain's normal one)" if got == certs[DOMAIN].der else ""))
+            check_eq(s.selected_alpn_protocol(), ACME_TLS, what + ": ALPN selected")
+            check(closed_after_handshake(s), "%s: the connection stayed open %s s "
+                "after the handshake" % (what, R.IO_TIMEOUT))
+        finally:
+            s.close()
+    check_eq(answered(env, "tls-alpn-01"), 2, "tls-alpn-01 challenges answered")
+    check_eq(answered(env, "http-01"), 0, "http-01 challenges answered")
+
+
+@test
+def tls_alpn_01_other_clients_get_the_normal_certificate(env):
+    """With a challenge pending, http/1.1 alone, acme-tls/1 with http/1.1, and no
+    ALPN get the domain's certificate, http/1.1 and the policy."""
+    certs = start(env)
+    put_tls_challenge(env, HOST)
+    for offer in (["http/1.1"], [ACME_TLS, "http/1.1"], ["http/1.1", ACME_TLS], None):
+        ctx = R.client_ctx(env.pki, alpn=offer)
+        conn = R.Conn(env.port, HOST, ctx)
+        try:
+            conn.connect()
+            check(conn.sock.getpeercert(binary_form=True) == certs[DOMAIN].der,
+                "ALPN %s: not the domain's certificate" % offer)
+            if offer is not None:
+                check_eq(conn.sock.selected_alpn_protocol(), "http/1.1",
+                    "ALPN selected when offering %s" % offer)
+            status, _, body = R.request(conn, "GET", WELL_KNOWN, HOST)
+        finally:
+            conn.close()
+        check_eq(status, 200, "ALPN %s: status" % offer)
+        check_eq(body, R.normalised(DOMAIN), "ALPN %s: body" % offer)
+    check_eq(answered(env, "tls-alpn-01"), 0, "tls-alpn-01 challenges answered")
+
+
+@test
+def tls_alpn_01_without_challenge_refused_like_unknown_sni(env):
+    """acme-tls/1 alone for a name with no challenge (a served domain, another
+    name, a name whose challenge was removed) fails with unrecognized_name,
+    counted as unknown_sni; no certificate is shown."""
+    start(env)
+    put_tls_challenge(env, "mta-sts.other.example")
+    os.remove(os.path.join(storage(env), "challenges", "tls-alpn-01",
+        "mta-sts.other.example.pem"))
+    before = unknown_sni(env)
+    names = (HOST, "mta-sts.other.example", "mta-sts.none.example")
+    for name in names:
+        R.expect_handshake_refused(env, name, acme_ctx(env), reason=UNRECOGNIZED)
+    R.expect_handshake_refused(env, HOST, acme_ctx(env, max_version=ssl.TLSVersion.TLSv1_2),
+        reason=UNRECOGNIZED)
+    check_eq(unknown_sni(env) - before, len(names) + 1, "handshakes counted as unknown_sni")
+    check_eq(answered(env, "tls-alpn-01"), 0, "tls-alpn-01 challenges answered")
+    # the domain itself is still served
+    R.served_ok(env, DOMAIN)
+
+
+@test
+def tls_alpn_01_acme_off_no_challenge_answered(env):
+    """ACME off ([acme] directory not set): a challenge file where the
+    storage would be is never read; acme-tls/1 is refused like an unknown SNI."""
+    start(env, acme=False)
+    d = os.path.join(env.dir, "acme")      # the default storage
+    pem, _ = challenge_cert(env, HOST)
+    os.makedirs(os.path.join(d, "challenges", "tls-alpn-01"), exist_ok=True)
+    with open(os.path.join(d, "challenges", "tls-alpn-01", HOST + ".pem"), "w") as f:
+        f.write(pem)
+    R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
+    check_eq(answered(env, "tls-alpn-01"), 0, "tls-alpn-01 challenges answered")
+    R.served_ok(env, DOMAIN)
+
+
+@test
+def tls_alpn_01_challenge_written_while_running(env):
+    """The challenge is read when the ClientHello comes (another instance may
+    have written it): a file written, replaced and removed while the server
+    runs is seen each time."""
+    start(env)
+    R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
+    for _ in range(2):
+        der = put_tls_challenge(env, HOST)
+        s = R.tls_connect(env.port, HOST, acme_ctx(env))
+        try:
+            check(s.getpeercert(binary_form=True) == der,
+                "not the challenge certificate written last")
+        finally:
+            s.close()
+    os.remove(os.path.join(storage(env), "challenges", "tls-alpn-01", HOST + ".pem"))
+    R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
+
+
+# ---------------------------------------------------------------- runner
+
+def main():
+    return runner.main(R, TESTS, __doc__.split("\n")[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
