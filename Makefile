@@ -201,6 +201,7 @@ UNIT_x509gen = names json jose x509gen
 # acme.c's pure parsers (the rest of it is linked, not called)
 ACME_OBJS = acme jose x509gen httpc httpresp challenge certs names diag log json
 UNIT_acme = $(ACME_OBJS)
+UNIT_httpc = httpc httpresp diag
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
@@ -220,6 +221,11 @@ $(BUILD):
 $(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(MBEDTLS_DEP)
 	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< \
 		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
+
+# the HTTPS client's command-line driver for tests/integration/httpc_test.py
+HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
+$(BUILD)/httpc-fetch: tests/integration/httpc_fetch.c $(HTTPC_FETCH_OBJS) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< $(HTTPC_FETCH_OBJS) $(LIBS)
 
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
@@ -247,10 +253,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/acme-order
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -285,7 +291,7 @@ $(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
+		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd build-asan/httpc-fetch \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
 # libFuzzer harnesses (clang from Debian), each run for FUZZ_TIME seconds from
@@ -304,6 +310,10 @@ FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
 FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parsers of the CA's JSON, certificates and chains
+FUZZ_acme = $(ACME_OBJS)
+# the ACME client's parser of the CA's HTTP answers
+FUZZ_httpc = httpc httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -311,7 +321,9 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
-FUZZERS = names policy config records tls probe resolve
+FUZZ_SEEDS_acme = tests/fuzz/corpus/acme
+FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
+FUZZERS = names policy config records tls probe resolve httpc acme
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \

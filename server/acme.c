@@ -994,6 +994,8 @@ read_file(const char *path, size_t *len)
 		buf[*len] = '\0';
 	}
 	fclose(fp);
+	if (buf == NULL)
+		errno = EFBIG;	/* over 1 MiB (or out of memory): no key file */
 	return buf;
 }
 
@@ -1354,12 +1356,14 @@ answer_authz(struct acme_client *c, const char *url, struct acme_authz_info *a,
 		rc = poll_authz(c, url, type, &polled, e);
 		acme_authz_info_free(&polled);
 		if (rc < 0 && e->kind == ACME_INVALID) {
-			char detail[sizeof(e->detail)], esc[128];
+			char esc[128], line[sizeof(e->detail) + sizeof(esc) + 64];
 
-			memcpy(detail, e->detail, sizeof(detail));
 			escape_into(esc, sizeof(esc), name, strlen(name));
-			snprintf(e->detail, sizeof(e->detail), "%s: %s validation failed: %s", esc,
-			    type, detail);
+			snprintf(line, sizeof(line), "%s: %s validation failed: %s", esc, type,
+			    e->detail);
+			/* cut to fit (the parts are escaped already) */
+			snprintf(e->detail, sizeof(e->detail), "%.*s", (int)sizeof(e->detail) - 1,
+			    line);
 		}
 	}
 	if (material(c, name, ch, keyauth, 0) < 0)
@@ -1524,8 +1528,8 @@ download(struct acme_client *c, const char *url, char **chain_pem, struct acme_e
 
 /* newOrder for names; the order's URL in *url and its state in *o */
 static int
-new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
-    struct acme_order_info *o, struct acme_error *e)
+new_order(struct acme_client *c, const char *const *names, size_t n, const char *replaces,
+    char **url, struct acme_order_info *o, struct acme_error *e)
 {
 	json_t *ids = json_array(), *body;
 	char *payload, err[256];
@@ -1539,6 +1543,11 @@ new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
 			ids = NULL;
 		}
 	body = ids != NULL ? json_pack("{s:o}", "identifiers", ids) : NULL;
+	if (body != NULL && replaces != NULL &&
+	    json_object_set_new(body, "replaces", json_string(replaces)) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (payload == NULL)
@@ -1549,9 +1558,15 @@ new_order(struct acme_client *c, const char *const *names, size_t n, char **url,
 			rc = post(c, c->dir.new_order, payload, &r, e);
 	}
 	free(payload);
+	if (rc < 0 && replaces != NULL && (strcmp(e->type, ACME_ERR_PREFIX "alreadyReplaced") == 0 ||
+	    strcmp(e->type, ACME_ERR_PREFIX "malformed") == 0)) {
+		/* RFC 9773 section 5: a CA that will not take it gets the order without */
+		log_info("acme: the CA refused \"replaces\" (%s): ordering without it", e->detail);
+		return new_order(c, names, n, NULL, url, o, e);
+	}
 	if (rc < 0)
 		return -1;
-	if (r.status != 201 || r.location == NULL) {
+	if (r.status / 100 != 2 || r.location == NULL) {
 		httpc_resp_free(&r);
 		return fail(e, ACME_SERVER, "newOrder answered %d without the order's Location",
 		    r.status);
@@ -1570,8 +1585,16 @@ int
 acme_order(struct acme_client *c, const char *const *names, size_t n,
     const mbedtls_pk_context *key, char **chain_pem, struct acme_error *e)
 {
+	return acme_order_replacing(c, names, n, key, NULL, chain_pem, e);
+}
+
+int
+acme_order_replacing(struct acme_client *c, const char *const *names, size_t n,
+    const mbedtls_pk_context *key, const char *old_pem, char **chain_pem, struct acme_error *e)
+{
 	struct acme_order_info o;
-	char *url = NULL;
+	char *url = NULL, id[512], err[256];
+	const char *replaces = NULL;
 	int rc = -1;
 
 	*chain_pem = NULL;
@@ -1579,8 +1602,14 @@ acme_order(struct acme_client *c, const char *const *names, size_t n,
 		return fail(e, ACME_LOCAL, "an order needs at least one name");
 	if (acme_account(c, e) < 0)
 		return -1;
+	if (old_pem != NULL && c->dir.renewal_info != NULL) {
+		if (acme_cert_id(old_pem, strlen(old_pem), id, sizeof(id), err, sizeof(err)) == 0)
+			replaces = id;
+		else
+			log_debug("acme: no \"replaces\" in the order for %s: %s", names[0], err);
+	}
 	memset(&o, 0, sizeof(o));
-	if (new_order(c, names, n, &url, &o, e) < 0)
+	if (new_order(c, names, n, replaces, &url, &o, e) < 0)
 		return -1;
 	log_debug("acme: order %s for %s (%zu names): %s", url, names[0], n,
 	    status_names[o.status]);

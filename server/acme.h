@@ -85,6 +85,16 @@ int acme_order(struct acme_client *c, const char *const *names, size_t n,
     const mbedtls_pk_context *key, char **chain_pem, struct acme_error *e);
 
 /*
+ * acme_order for a renewal: when the directory offers ARI and old_pem (the
+ * certificate being replaced, leaf first; NULL: none) has an ARI identifier,
+ * the newOrder carries it as "replaces" (RFC 9773 section 5), which a CA may
+ * exempt from its rate limits; a CA refusing it gets the order without.
+ */
+int acme_order_replacing(struct acme_client *c, const char *const *names, size_t n,
+    const mbedtls_pk_context *key, const char *old_pem, char **chain_pem,
+    struct acme_error *e);
+
+/*
  * ARI (RFC 9773): the CA's suggested renewal window for the certificate
  * (leaf first in cert_pem). 0 with *start, *end (and e->retry_after: when
  * to ask again, -1 when the CA said nothing); 1 when the directory offers
@@ -148,19 +158,24 @@ struct acme_authz_info {
 /* The status word s as enum acme_status (ACME_ST_UNKNOWN when none). */
 int acme_status_parse(const char *s);
 
-/* The directory object: 0, or -1 with err saying what is missing. */
+/* buf[0..len) as the directory object: 0 with *d filled, or -1 with err
+ * saying what is missing (*d then holds nothing). */
 int acme_parse_directory(const char *buf, size_t len, struct acme_directory *d,
     char *err, size_t errlen);
+/* Free what d holds and zero it (harmless on a zeroed one). */
 void acme_directory_free(struct acme_directory *d);
 
-/* An order object: 0, or -1 with err. */
+/* buf[0..len) as an order object: 0 with *o filled, or -1 with err (*o empty). */
 int acme_parse_order(const char *buf, size_t len, struct acme_order_info *o,
     char *err, size_t errlen);
+/* Free what o holds and zero it (harmless on a zeroed one). */
 void acme_order_info_free(struct acme_order_info *o);
 
-/* An authorization object: 0, or -1 with err. */
+/* buf[0..len) as an authorization object (challenges without type or URL
+ * skipped, at most ACME_MAX_CHALLENGES): 0 with *a filled, or -1 with err. */
 int acme_parse_authz(const char *buf, size_t len, struct acme_authz_info *a,
     char *err, size_t errlen);
+/* Free what a holds and zero it (harmless on a zeroed one). */
 void acme_authz_info_free(struct acme_authz_info *a);
 
 /* The challenge of type in a, or NULL. */

@@ -487,8 +487,10 @@ static int
 dial(struct conn *c, const struct httpc_url *u, unsigned timeout_s,
     char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_ADDRCONFIG }, *res, *ai;
+	/* no AI_ADDRCONFIG: it drops ::1 where loopback is the only IPv6
+	 * address (a test's network namespace); an address of a family the
+	 * host cannot reach fails at once (ENETUNREACH) and the next is tried */
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char port[8], where[INET6_ADDRSTRLEN + 16];
 	struct conn all = { .fd = -1 };
 	unsigned char v4[4];

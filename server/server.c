@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "conn.h"
 #include "http.h"
+#include "http01.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -156,7 +157,7 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(&srv.admin, cfg);
+	return admin_start(&srv.admin, cfg) == -1 ? -1 : http01_start(cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -345,7 +346,7 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(&srv.admin, w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1 || http01_attach(w->loop) == -1)
 			goto out;
 		acme_wake.lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		acme_wake.lf.cb = server_on_acme;
@@ -457,5 +458,6 @@ server_release(void)
 	srv.workers = NULL;
 	srv.nworkers = 0;
 	admin_stop(&srv.admin);
+	http01_stop();
 	reload_stop();
 }

@@ -4,11 +4,12 @@
  *   acme-order --directory URL --ca-file F --storage DIR
  *       [--challenge tls-alpn-01|http-01] [--email E] [--no-agree]
  *       [--eab-kid K --eab-hmac-key H] [--preferred-issuer CN]
- *       [--key-type ecdsa|rsa] [--key-out FILE] [-v] NAME...
+ *       [--key-type ecdsa|rsa] [--key-out FILE] [--replaces OLD.pem] [-v] NAME...
  *   acme-order --directory URL --ca-file F --storage DIR --ari CERT.pem
  *
  * The first places one order for NAME... and writes the chain PEM to
- * stdout (the certificate key to --key-out). The second asks for the
+ * stdout (the certificate key to --key-out; --replaces: a renewal of
+ * OLD.pem, acme_order_replacing). The second asks for the
  * certificate's renewal window (ARI): "window <start> <end> retry-after <n>"
  * or "no renewalInfo". Exit 0; 1 with "acme-order: <kind>: <detail>" on
  * stderr when the CA or our side failed; 2 for a usage error. */
@@ -36,7 +37,7 @@ usage(void)
 	fprintf(stderr, "usage: acme-order --directory URL [--ca-file F] --storage DIR "
 	    "[--challenge tls-alpn-01|http-01] [--email E] [--no-agree] [--eab-kid K "
 	    "--eab-hmac-key H] [--preferred-issuer CN] [--key-type ecdsa|rsa] "
-	    "[--key-out FILE] [-v] NAME...\n"
+	    "[--key-out FILE] [--replaces OLD.pem] [-v] NAME...\n"
 	    "       acme-order --directory URL [--ca-file F] --storage DIR --ari CERT.pem\n");
 	return 2;
 }
@@ -97,11 +98,12 @@ ari(struct acme_client *c, const char *path)
 }
 
 static int
-order(struct acme_client *c, const char *const *names, size_t n, int rsa, const char *key_out)
+order(struct acme_client *c, const char *const *names, size_t n, int rsa, const char *key_out,
+    const char *replaces)
 {
 	mbedtls_pk_context key;
 	struct acme_error e;
-	char *chain = NULL;
+	char *chain = NULL, *old = NULL;
 	int rc;
 
 	mbedtls_pk_init(&key);
@@ -109,7 +111,14 @@ order(struct acme_client *c, const char *const *names, size_t n, int rsa, const 
 		fprintf(stderr, "acme-order: cannot make a certificate key\n");
 		return 1;
 	}
-	if (acme_order(c, names, n, &key, &chain, &e) < 0) {
+	if (replaces != NULL && (old = slurp(replaces)) == NULL) {
+		fprintf(stderr, "acme-order: cannot read %s\n", replaces);
+		mbedtls_pk_free(&key);
+		return 1;
+	}
+	rc = acme_order_replacing(c, names, n, &key, old, &chain, &e);
+	free(old);
+	if (rc < 0) {
 		mbedtls_pk_free(&key);
 		return report(&e);
 	}
@@ -151,11 +160,12 @@ main(int argc, char **argv)
 		{ "key-type", required_argument, NULL, 'y' },
 		{ "key-out", required_argument, NULL, 'o' },
 		{ "ari", required_argument, NULL, 'a' },
+		{ "replaces", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct acme_settings s;
 	struct acme_client *c;
-	const char *ari_cert = NULL, *key_out = NULL;
+	const char *ari_cert = NULL, *key_out = NULL, *replaces = NULL;
 	char err[512];
 	int opt, rsa = 0, rc;
 
@@ -173,6 +183,7 @@ main(int argc, char **argv)
 		case 'p': s.preferred_issuer = optarg; break;
 		case 'o': key_out = optarg; break;
 		case 'a': ari_cert = optarg; break;
+		case 'r': replaces = optarg; break;
 		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
 		case 't':
 			if (strcmp(optarg, "http-01") == 0)
@@ -211,7 +222,7 @@ main(int argc, char **argv)
 		rc = ari(c, ari_cert);
 	else
 		rc = order(c, (const char *const *)argv + optind, (size_t)(argc - optind), rsa,
-		    key_out);
+		    key_out, replaces);
 	acme_client_free(c);
 	return rc;
 }

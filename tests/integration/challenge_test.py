@@ -252,6 +252,97 @@ def tls_alpn_01_challenge_written_while_running(env):
     R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
 
 
+# ---------------------------------------------------------------- HTTP-01
+
+def http_get(port, path, method="GET", body=None):
+    """A raw HTTP/1.1 request (the path exactly as given): (status, headers, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=R.IO_TIMEOUT)
+    try:
+        c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        c.putheader("Host", HOST)
+        if body is not None:
+            c.putheader("Content-Length", str(len(body)))
+        c.endheaders(body)
+        r = c.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        c.close()
+
+
+@test
+def http_01_token_served_everything_else_404(env):
+    """http_listen answers GET (and HEAD) /.well-known/acme-challenge/<token>
+    with the key authorization (200, text/plain); other paths, other methods,
+    unknown tokens and tokens with '..' or '/' get 404."""
+    hport = R.free_port()
+    start(env, http_port=hport)
+    put_http_challenge(env, TOKEN, KEY_AUTH)
+    # a file outside the http-01 directory that a path could try to reach
+    with open(os.path.join(storage(env), "challenges", "secret"), "w") as f:
+        f.write("secret")
+    harness.wait_for(lambda: http_get(hport, "/")[0] == 404, R.START_TIMEOUT,
+        "the HTTP-01 listener answering")
+    st, headers, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN)
+    check_eq(st, 200, "GET of the token: status")
+    check_eq(body, KEY_AUTH.encode(), "GET of the token: body")
+    check(headers.get("Content-Type", "").startswith("text/plain"),
+        "Content-Type %r, expected text/plain" % headers.get("Content-Type"))
+    for path in ("/", WELL_KNOWN, "/.well-known/acme-challenge/",
+            "/.well-known/acme-challenge/unknownToken",
+            "/.well-known/acme-challenge/../secret",
+            "/.well-known/acme-challenge/..%2fsecret",
+            "/.well-known/acme-challenge/%2e%2e/secret",
+            "/.well-known/acme-challenge/" + TOKEN + "/x",
+            "/.well-known/acme-challenge/" + TOKEN + "x",
+            "/.well-known/acme-challenge//" + TOKEN,
+            "/x/../.well-known/acme-challenge/" + TOKEN,
+            "/metrics"):
+        st, _, body = http_get(hport, path)
+        check_eq(st, 404, "GET %s: status" % path)
+        check(b"secret" not in body and KEY_AUTH.encode() not in body,
+            "GET %s: the answer holds what it must not" % path)
+    st, _, _ = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="POST")
+    check_eq(st, 404, "POST of the token: status")
+    st, _, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="POST",
+        body=b"x" * 3000)
+    check_eq(st, 404, "POST of the token with a body: status")
+    check(KEY_AUTH.encode() not in body, "POST with a body got the key authorization")
+    st, _, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, body=b"y" * 3000)
+    check_eq((st, body), (200, KEY_AUTH.encode()), "GET of the token with a body")
+    st, headers, body = http_get(hport, "/.well-known/acme-challenge/" + TOKEN, method="HEAD")
+    check_eq(st, 200, "HEAD of the token: status")
+    check_eq(headers.get("Content-Length"), str(len(KEY_AUTH)), "HEAD: Content-Length")
+    check_eq(answered(env, "http-01"), 3, "http-01 challenges answered")
+    # removed: 404 (read each time, nothing cached)
+    os.remove(os.path.join(storage(env), "challenges", "http-01", TOKEN))
+    check_eq(http_get(hport, "/.well-known/acme-challenge/" + TOKEN)[0], 404,
+        "GET of a removed token: status")
+    check_eq(answered(env, "http-01"), 3, "http-01 challenges answered")
+    # the TLS listener is unaffected
+    R.served_ok(env, DOMAIN)
+
+
+@test
+def http_01_listener_only_with_acme(env):
+    """http_listen without [acme] directory (ACME off) listens nowhere."""
+    hport = R.free_port()
+    env.aport = R.free_port()
+    text = harness.server_section(env, admin_listen="127.0.0.1:%d" % env.aport)
+    text += "[acme]\nhttp_listen = 127.0.0.1:%d\n" % hport
+    sec, _ = env.domain(DOMAIN)
+    env.start(text + sec)
+    R.served_ok(env, DOMAIN)
+    s = socket.socket()
+    s.settimeout(R.IO_TIMEOUT)
+    try:
+        s.connect(("127.0.0.1", hport))
+        raise Fail("something listens on http_listen with ACME off")
+    except ConnectionRefusedError:
+        pass
+    finally:
+        s.close()
+
+
 # ---------------------------------------------------------------- runner
 
 def main():
