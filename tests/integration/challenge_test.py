@@ -29,13 +29,14 @@ import os
 import re
 import socket
 import ssl
+import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness      # noqa: E402  (server sections, admin client)
 import run as R     # noqa: E402  (the integration framework: PKI, Env, Server)
 import runner       # noqa: E402  (the runner every Python suite shares)
+import sni_test as S    # noqa: E402  (hand-made ClientHellos, the record reader)
 from run import Fail, check, check_eq, WELL_KNOWN  # noqa: E402
 
 DOMAIN = "example.com"
@@ -250,6 +251,62 @@ def tls_alpn_01_challenge_written_while_running(env):
             s.close()
     os.remove(os.path.join(storage(env), "challenges", "tls-alpn-01", HOST + ".pem"))
     R.expect_handshake_refused(env, HOST, acme_ctx(env), reason=UNRECOGNIZED)
+
+
+def tls13_hello_alpn(name, group, rnd, sid, alpn):
+    """sni_test's TLS 1.3 ClientHello (SNI name, one key share of group) with
+    an ALPN extension offering the protocols alpn."""
+    share_len = {S.GROUP_P521: 133, S.GROUP_X25519: 32}[group]
+    share = (b"\x04" if group == S.GROUP_P521 else b"") + os.urandom(
+        share_len - (1 if group == S.GROUP_P521 else 0))
+    ks_entry = struct.pack("!HH", group, len(share)) + share
+    names = b"".join(bytes([len(p)]) + p.encode() for p in alpn)
+    exts = S.sni_ext([name])
+    exts += S.ext(0x0010, struct.pack("!H", len(names)) + names)
+    exts += S.ext(0x002b, b"\x02\x03\x04")
+    exts += S.ext(0x000a, struct.pack("!HHH", 4, S.GROUP_P521, S.GROUP_X25519))
+    exts += S.ext(0x000d, b"\x00\x08\x04\x03\x08\x04\x04\x01\x08\x07")
+    exts += S.ext(0x0033, struct.pack("!H", len(ks_entry)) + ks_entry)
+    exts += S.ext(0x002d, b"\x01\x01")
+    return S.hello_record(S.hello_body(exts, (0x1301, 0x1302, 0x1303), rnd, sid))
+
+
+def hrr_alpn(env, alpn1, alpn2):
+    """A ClientHello offering alpn1 that gets a HelloRetryRequest, then a
+    second one offering alpn2 (both for HOST): the server's first record
+    after the HelloRetryRequest, described."""
+    rnd, sid = os.urandom(32), os.urandom(32)
+    s, rd = S.connect(env)
+    try:
+        s.sendall(tls13_hello_alpn(HOST, S.GROUP_P521, rnd, sid, alpn1))
+        first = S.describe(rd.record())
+        if first != "HelloRetryRequest":
+            raise Fail("the first ClientHello (ALPN %s) got %s, expected a "
+                "HelloRetryRequest: the test's ClientHello is wrong" % (alpn1, first))
+        s.sendall(b"\x14\x03\x03\x00\x01\x01" +
+            tls13_hello_alpn(HOST, S.GROUP_X25519, rnd, sid, alpn2))
+        nxt = rd.record()
+        while nxt is not None and nxt[0] == 20:
+            nxt = rd.record()
+        return S.describe(nxt)
+    finally:
+        s.close()
+
+
+@test
+def tls_alpn_01_second_client_hello_keeps_the_offer(env):
+    """After a HelloRetryRequest the second ClientHello must offer what the
+    first did: acme-tls/1 alone both times completes (ServerHello), a change
+    to or from acme-tls/1 alone is refused with illegal_parameter."""
+    start(env)
+    put_tls_challenge(env, HOST)
+    check_eq(hrr_alpn(env, [ACME_TLS], [ACME_TLS]), "handshake ServerHello",
+        "acme-tls/1 alone in both ClientHellos")
+    check_eq(hrr_alpn(env, ["http/1.1"], ["http/1.1"]), "handshake ServerHello",
+        "http/1.1 in both ClientHellos")
+    for a1, a2 in (([ACME_TLS], [ACME_TLS, "http/1.1"]), (["http/1.1"], [ACME_TLS])):
+        check_eq(hrr_alpn(env, a1, a2), "alert illegal_parameter",
+            "ALPN %s, then %s" % (a1, a2))
 
 
 # ---------------------------------------------------------------- HTTP-01
