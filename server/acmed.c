@@ -66,9 +66,10 @@ acmed_renewal_time(const char *name, time_t not_before, time_t not_after,
 }
 
 long
-acmed_backoff(unsigned failures, long retry_after, unsigned long rnd)
+acmed_backoff(unsigned failures, long base, long retry_after,
+    unsigned long rnd)
 {
-	double wait = 300;
+	double wait = (double)base;
 	long w;
 
 	for (unsigned i = 1; i < failures && wait < 86400; i++)
@@ -91,11 +92,12 @@ acmed_dns_recheck(unsigned checks)
 	return wait > 21600 ? 21600 : wait;
 }
 
-/* the most the bucket holds: about a minute's orders */
+/* the most the bucket holds: about ten minutes' orders (a few new
+ * domains are ordered at once; thousands at the hourly rate) */
 static double
 bucket_cap(const struct acmed_bucket *b)
 {
-	return 1.0 + (double)(b->per_hour / 60);
+	return 1.0 + (double)(b->per_hour / 6);
 }
 
 void
@@ -1104,7 +1106,7 @@ mdom_order(struct mdom *d, time_t now)
 	time_t nb = 0, na = 0, ari_s = 0, ari_e = 0;
 
 	snprintf(host, sizeof(host), "mta-sts.%s", d->name);
-	log_info("acme: %s: ordering (%s)", host,
+	log_info("acme: %s: ordering %s", host,
 	    d->stored_na != 0 || d->served_na != 0 ? "renewal" : "first issuance");
 	d->st.last_attempt = now;
 	{
@@ -1166,7 +1168,10 @@ mdom_order(struct mdom *d, time_t now)
 	}
 	d->st.failures++;
 	{
-		long wait = acmed_backoff(d->st.failures, retry_after, dice());
+		/* the CA unreachable or failing: soon again; refused or a
+		 * validation failed: slower, the CA counts those per name */
+		long wait = acmed_backoff(d->st.failures, kind == ACME_NETWORK ||
+		    kind == ACME_SERVER ? 60 : 300, retry_after, dice());
 		char esc[sizeof(d->st.last_error)];
 
 		d->st.retry_at = now + wait;
@@ -1272,17 +1277,26 @@ manage_pass(void)
 				continue;
 			snprintf(host, sizeof(host), "mta-sts.%s", d->name);
 			now = time(NULL);
+			if (am.cfg->acme.addresses != NULL && now < d->dns_at) {
+				if (next == 0 || d->dns_at < next)
+					next = d->dns_at;
+				continue;
+			}
+			/* the budget first: only a domain about to be ordered
+			 * is looked up in DNS (not thousands waiting) */
+			if (!acmed_bucket_take(&am.bucket, now, &wait)) {
+				waiting++;
+				if (next == 0 || now + wait < next)
+					next = now + wait;
+				continue;
+			}
 			if (am.cfg->acme.addresses != NULL) {
-				if (now < d->dns_at) {
-					if (next == 0 || d->dns_at < next)
-						next = d->dns_at;
-					continue;
-				}
 				if (!dns_points_here(host, what, sizeof(what))) {
 					long again = acmed_dns_recheck(++d->dns_checks);
 
 					d->state = D_WAITING_DNS;
 					d->dns_at = now + again;
+					am.bucket.tokens += 1.0;	/* unused */
 					metrics_acme_skipped_dns();
 					log_info("acme: %s: not ordered: the name "
 					    "resolves to %s, not to this server "
@@ -1296,12 +1310,6 @@ manage_pass(void)
 				d->state = D_PENDING;
 				d->dns_checks = 0;
 				d->dns_at = 0;
-			}
-			if (!acmed_bucket_take(&am.bucket, now, &wait)) {
-				waiting++;
-				if (next == 0 || now + wait < next)
-					next = now + wait;
-				continue;
 			}
 			r = acmed_lock_take(locks, host, am.owner, now,
 			    config_number(am.cfg, "lock_timeout"));

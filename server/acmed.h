@@ -88,17 +88,18 @@ unsigned long acmed_spread(const char *name, unsigned long span);
 time_t acmed_renewal_time(const char *name, time_t not_before,
     time_t not_after, time_t ari_start, time_t ari_end, unsigned long rnd);
 
-/* Seconds to wait after the failures-th failure in a row (>= 1): 300 s
- * doubled per failure, at most a day, +-20% by rnd; the CA's Retry-After
- * (retry_after, -1 none) when longer. */
-long acmed_backoff(unsigned failures, long retry_after, unsigned long rnd);
+/* Seconds to wait after the failures-th failure in a row (>= 1): base
+ * seconds doubled per failure, at most a day, +-20% by rnd; the CA's
+ * Retry-After (retry_after, -1 none) when longer. */
+long acmed_backoff(unsigned failures, long base, long retry_after,
+    unsigned long rnd);
 
 /* Seconds before the checks-th DNS recheck (>= 1) of a name that does not
  * point here: 10 min, doubling, at most 6 h. */
 long acmed_dns_recheck(unsigned checks);
 
 /* The order budget: a token bucket refilled at per_hour an hour, holding at
- * most 1 + per_hour / 60 (about a minute's orders at once). */
+ * most 1 + per_hour / 6 (about ten minutes' orders at once). */
 struct acmed_bucket {
 	double tokens;
 	time_t last;

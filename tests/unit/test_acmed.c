@@ -88,27 +88,31 @@ spread_of_10000_domains(void **state)
 		assert_true(per_day[d] >= 800);
 }
 
-/* 5 min doubling, a day at most, +-20%, Retry-After when longer */
+/* the base doubling, a day at most, +-20%, Retry-After when longer */
 static void
 backoff(void **state)
 {
 	(void)state;
 	/* rnd 5000 of 10000: the middle, no jitter */
-	assert_int_equal(acmed_backoff(1, -1, 5000), 300);
-	assert_int_equal(acmed_backoff(2, -1, 5000), 600);
-	assert_int_equal(acmed_backoff(5, -1, 5000), 4800);
-	assert_int_equal(acmed_backoff(40, -1, 5000), 86400);
+	assert_int_equal(acmed_backoff(1, 300, -1, 5000), 300);
+	assert_int_equal(acmed_backoff(2, 300, -1, 5000), 600);
+	assert_int_equal(acmed_backoff(5, 300, -1, 5000), 4800);
+	assert_int_equal(acmed_backoff(40, 300, -1, 5000), 86400);
 	/* the extremes of the jitter */
-	assert_int_equal(acmed_backoff(1, -1, 0), 240);
-	assert_int_equal(acmed_backoff(1, -1, 10000), 360);
+	assert_int_equal(acmed_backoff(1, 300, -1, 0), 240);
+	assert_int_equal(acmed_backoff(1, 300, -1, 10000), 360);
 	for (unsigned long r = 0; r < 50000; r += 7) {
-		long w = acmed_backoff(3, -1, r);
+		long w = acmed_backoff(3, 300, -1, r);
 
 		assert_true(w >= 960 && w <= 1440);
 	}
 	/* the CA's Retry-After wins when longer, not when shorter */
-	assert_int_equal(acmed_backoff(1, 7200, 5000), 7200);
-	assert_int_equal(acmed_backoff(3, 60, 5000), 1200);
+	assert_int_equal(acmed_backoff(1, 300, 7200, 5000), 7200);
+	assert_int_equal(acmed_backoff(3, 300, 60, 5000), 1200);
+	/* the CA unreachable: a minute first */
+	assert_int_equal(acmed_backoff(1, 60, -1, 5000), 60);
+	assert_int_equal(acmed_backoff(2, 60, -1, 5000), 120);
+	assert_int_equal(acmed_backoff(30, 60, -1, 5000), 86400);
 }
 
 static void
@@ -124,7 +128,7 @@ dns_recheck(void **state)
 
 /*
  * The order budget, driven for 10 simulated hours with orders always
- * waiting: never more than orders_per_hour + the bucket (1 + per_hour/60)
+ * waiting: never more than orders_per_hour + the bucket (1 + per_hour/6)
  * in any hour, and the sustained rate is orders_per_hour.
  */
 static void
@@ -134,7 +138,7 @@ bucket_paces_orders(void **state)
 
 	(void)state;
 	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
-		unsigned per_hour = rates[r], cap = 1 + per_hour / 60;
+		unsigned per_hour = rates[r], cap = 1 + per_hour / 6;
 		struct acmed_bucket b;
 		time_t t0 = 1700000000;
 		static unsigned long per_second[10 * 3600];
