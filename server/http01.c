@@ -15,10 +15,6 @@
 
 #define HTTP01_PREFIX "/.well-known/acme-challenge/"
 
-static struct MHD_Daemon *http01;
-static struct loop_fd http01_lf = { .fd = -1 };	/* libmicrohttpd's epoll set */
-static struct loop_hook http01_hook;
-
 static enum MHD_Result
 http01_reply(struct MHD_Connection *mc, unsigned status, void *body,
     size_t len, enum MHD_ResponseMemoryMode mode)
@@ -82,13 +78,14 @@ http01_handle(void *cls, struct MHD_Connection *mc, const char *url,
 }
 
 int
-http01_start(const struct config *cfg)
+http01_start(struct http01 *h, const struct config *cfg)
 {
 	const struct listen_addr *la = &cfg->acme.http_listen;
 
+	h->lf.fd = -1;
 	if (cfg->acme.directory == NULL || la->len == 0)
 		return 0;
-	http01 = MHD_start_daemon(MHD_USE_EPOLL | (la->ss.ss_family ==
+	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | (la->ss.ss_family ==
 	    AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL, http01_handle, NULL,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&la->ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
@@ -97,7 +94,7 @@ http01_start(const struct config *cfg)
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_END);
-	if (http01 == NULL) {
+	if (h->daemon == NULL) {
 		log_err("[acme] http_listen %s: cannot listen (in use, not an "
 		    "address of this host, or a port below 1024 without root or "
 		    "CAP_NET_BIND_SERVICE)", la->text);
@@ -110,11 +107,11 @@ http01_start(const struct config *cfg)
 static long
 http01_timeout_ms(void *arg, double now)
 {
+	struct http01 *h = arg;
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	(void)arg;
 	(void)now;
-	if (MHD_get_timeout(http01, &ms) != MHD_YES)
+	if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
 		return -1;
 	return ms > 1000000 ? 1000000 : (long)ms;
 }
@@ -123,9 +120,10 @@ http01_timeout_ms(void *arg, double now)
 static void
 http01_run(void *arg, double now)
 {
-	(void)arg;
+	struct http01 *h = arg;
+
 	(void)now;
-	MHD_run(http01);
+	MHD_run(h->daemon);
 }
 
 /* libmicrohttpd's epoll set is readable: http01_run, after this turn's
@@ -138,34 +136,36 @@ http01_on_event(struct loop_fd *lf, uint32_t events)
 }
 
 int
-http01_attach(struct loop *loop)
+http01_attach(struct http01 *h, struct loop *loop)
 {
 	const union MHD_DaemonInfo *di;
 
-	if (http01 == NULL)
+	if (h->daemon == NULL)
 		return 0;
-	if ((di = MHD_get_daemon_info(http01, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+	if ((di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD)) ==
+	    NULL) {
 		log_err("[acme] http_listen: libmicrohttpd has no epoll descriptor");
 		return -1;
 	}
-	http01_lf.fd = di->epoll_fd;
-	http01_lf.cb = http01_on_event;
-	if (loop_fd_add(loop, &http01_lf, EPOLLIN) == -1) {
+	h->lf.fd = di->epoll_fd;
+	h->lf.cb = http01_on_event;
+	if (loop_fd_add(loop, &h->lf, EPOLLIN) == -1) {
 		log_err("[acme] http_listen: cannot watch libmicrohttpd: %s",
 		    strerror(errno));
 		return -1;
 	}
-	http01_hook.before = http01_timeout_ms;
-	http01_hook.after = http01_run;
-	loop_hook_add(loop, &http01_hook);
+	h->hook.before = http01_timeout_ms;
+	h->hook.after = http01_run;
+	h->hook.arg = h;
+	loop_hook_add(loop, &h->hook);
 	return 0;
 }
 
 void
-http01_stop(void)
+http01_stop(struct http01 *h)
 {
-	if (http01 != NULL)
-		MHD_stop_daemon(http01);	/* closes its epoll set */
-	http01 = NULL;
-	http01_lf.fd = -1;
+	if (h->daemon != NULL)
+		MHD_stop_daemon(h->daemon);	/* closes its epoll set */
+	h->daemon = NULL;
+	h->lf.fd = -1;
 }

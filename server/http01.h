@@ -3,22 +3,31 @@
 #define MTA_STSD_HTTP01_H
 
 #include "config.h"
+#include "loop.h"
 
-struct loop;
+struct MHD_Daemon;
+
+/* One HTTP-01 listener; the caller keeps it (zeroed, then http01_start)
+ * and passes it to every call. */
+struct http01 {
+	struct MHD_Daemon *daemon;	/* NULL: not listening */
+	struct loop_fd lf;		/* libmicrohttpd's epoll set */
+	struct loop_hook hook;
+};
 
 /*
- * Start the HTTP-01 listener on cfg->acme.http_listen, a libmicrohttpd
+ * Start the HTTP-01 listener h on cfg->acme.http_listen, a libmicrohttpd
  * daemon of its own, plain HTTP: only when ACME is on ([acme] directory set)
  * and http_listen is not off; nothing otherwise. Called before privileges
  * are dropped (port 80). Returns 0 or -1 (logged).
  */
-int http01_start(const struct config *cfg);
+int http01_start(struct http01 *h, const struct config *cfg);
 
-/* Drive the HTTP-01 daemon from loop (its descriptor and timer register
- * there); nothing when it is not running. Returns 0 or -1 (logged). */
-int http01_attach(struct loop *loop);
+/* Drive h's daemon from loop (its descriptor and timer register there);
+ * nothing when it is not listening. Returns 0 or -1 (logged). */
+int http01_attach(struct http01 *h, struct loop *loop);
 
-/* Stop the HTTP-01 daemon (nothing when it is not running). */
-void http01_stop(void);
+/* Stop h's daemon (nothing when it is not listening; h may be started again). */
+void http01_stop(struct http01 *h);
 
 #endif

@@ -60,6 +60,7 @@ struct server {
 	struct conn_limits limits;	/* changed by reloads */
 	struct loop_fd sig;		/* signalfd, watched by worker 0 */
 	struct admin admin;		/* the admin listener, on worker 0 */
+	struct http01 http01;		/* the HTTP-01 listener, on worker 0 */
 	const struct config *cfg;	/* read while the loops start, not after */
 };
 
@@ -157,7 +158,9 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(&srv.admin, cfg) == -1 ? -1 : http01_start(cfg);
+	if (admin_start(&srv.admin, cfg) == -1)
+		return -1;
+	return http01_start(&srv.http01, cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -346,7 +349,8 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(&srv.admin, w->loop) == -1 || http01_attach(w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1 ||
+		    http01_attach(&srv.http01, w->loop) == -1)
 			goto out;
 		acme_wake.lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		acme_wake.lf.cb = server_on_acme;
@@ -458,6 +462,6 @@ server_release(void)
 	srv.workers = NULL;
 	srv.nworkers = 0;
 	admin_stop(&srv.admin);
-	http01_stop();
+	http01_stop(&srv.http01);
 	reload_stop();
 }
