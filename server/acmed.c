@@ -809,6 +809,11 @@ take_input(struct input *in)
 		v[i].served_nb = in->served[i][0];
 		v[i].served_na = in->served[i][1];
 		v[i].served_acme = in->served_acme[i];
+		/* a stored certificate we did not write (another instance
+		 * sharing the storage): read its dates and state again */
+		if (v[i].loaded && v[i].served_acme &&
+		    v[i].served_na != v[i].stored_na)
+			v[i].loaded = 0;
 	}
 	for (size_t k = 0; k < am.n; k++)
 		free(am.v[k].name);
@@ -1039,6 +1044,28 @@ client_get(struct acme_error *e)
 	return am.client;
 }
 
+/* the whole file at path, NUL-terminated and malloc'd, or NULL */
+static char *
+read_all(const char *path)
+{
+	FILE *fp = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (fp == NULL)
+		return NULL;
+	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) > 0 && n < (1L << 20) &&
+	    fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
+		if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else
+			buf[n] = '\0';
+	}
+	fclose(fp);
+	return buf;
+}
+
 /* one order of host with a new key of type t; stores the pair. 0 or -1 */
 static int
 order_one(const char *host, enum x509gen_key t, const char *suffix,
@@ -1057,8 +1084,19 @@ order_one(const char *host, enum x509gen_key t, const char *suffix,
 		snprintf(e->detail, sizeof(e->detail), "cannot make a key");
 		goto out;
 	}
-	if (acme_order(am.client, names, 1, &key, &chain, e) == -1)
-		goto out;
+	{
+		char dir[PATH_MAX], cpath[PATH_MAX], kpath[PATH_MAX];
+		char *old;
+		int r;
+
+		/* a renewal names the certificate it replaces (ARI) */
+		stored_paths(am.cfg, host, suffix, dir, cpath, kpath, sizeof(dir));
+		old = cpath[0] != '\0' ? read_all(cpath) : NULL;
+		r = acme_order_replacing(am.client, names, 1, &key, old, &chain, e);
+		free(old);
+		if (r == -1)
+			goto out;
+	}
 	if (store_pair(host, suffix, chain, key_pem, time(NULL), nb, na,
 	    e->detail, sizeof(e->detail)) == -1) {
 		e->kind = ACME_LOCAL;
