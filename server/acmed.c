@@ -566,6 +566,7 @@ static struct acmed {
 	struct input *pending;		/* the latest update, or NULL */
 	struct config *pending_cfg;
 	void (*reload)(const char *why);
+	unsigned stop_wait;		/* shutdown_timeout, seconds */
 	/* the thread's own */
 	struct config *cfg;
 	struct mdom *v;
@@ -576,36 +577,39 @@ static struct acmed {
 	struct acme_client *client;
 } am = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* a copy of what the manager reads of cfg, or NULL */
+/* *dst = a copy of src (NULL stays NULL); 0, or -1 when memory runs out */
+static int
+dup_opt(char **dst, const char *src)
+{
+	*dst = src != NULL ? strdup(src) : NULL;
+	return src != NULL && *dst == NULL ? -1 : 0;
+}
+
+/* a copy of what the manager reads of cfg (the [acme] strings and the
+ * numbers), or NULL */
 static struct config *
 settings_copy(const struct config *cfg)
 {
 	struct config *c = calloc(1, sizeof(*c));
-	const char *const *src[] = { (const char *const *)&cfg->acme.directory,
-	    (const char *const *)&cfg->acme.email, (const char *const *)&cfg->acme.storage,
-	    (const char *const *)&cfg->acme.ca_file, (const char *const *)&cfg->acme.eab_kid,
-	    (const char *const *)&cfg->acme.eab_hmac_key,
-	    (const char *const *)&cfg->acme.preferred_issuer,
-	    (const char *const *)&cfg->acme.addresses, (const char *const *)&cfg->path };
-	char **dst[sizeof(src) / sizeof(src[0])];
 
 	if (c == NULL)
 		return NULL;
-	dst[0] = &c->acme.directory; dst[1] = &c->acme.email;
-	dst[2] = &c->acme.storage; dst[3] = &c->acme.ca_file;
-	dst[4] = &c->acme.eab_kid; dst[5] = &c->acme.eab_hmac_key;
-	dst[6] = &c->acme.preferred_issuer; dst[7] = &c->acme.addresses;
-	dst[8] = &c->path;
-	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++)
-		if (*src[i] != NULL && (*dst[i] = strdup(*src[i])) == NULL)
-			goto fail;
+	if (dup_opt(&c->path, cfg->path) == -1 ||
+	    dup_opt(&c->acme.directory, cfg->acme.directory) == -1 ||
+	    dup_opt(&c->acme.email, cfg->acme.email) == -1 ||
+	    dup_opt(&c->acme.storage, cfg->acme.storage) == -1 ||
+	    dup_opt(&c->acme.ca_file, cfg->acme.ca_file) == -1 ||
+	    dup_opt(&c->acme.eab_kid, cfg->acme.eab_kid) == -1 ||
+	    dup_opt(&c->acme.eab_hmac_key, cfg->acme.eab_hmac_key) == -1 ||
+	    dup_opt(&c->acme.preferred_issuer, cfg->acme.preferred_issuer) == -1 ||
+	    dup_opt(&c->acme.addresses, cfg->acme.addresses) == -1) {
+		config_free(c);
+		free(c);
+		return NULL;
+	}
 	c->acme.http_listen = cfg->acme.http_listen;
 	memcpy(c->values, cfg->values, sizeof(c->values));
 	return c;
-fail:
-	config_free(c);
-	free(c);
-	return NULL;
 }
 
 static void
@@ -678,6 +682,7 @@ acmed_update(const struct config *cfg, const struct snapshot *s)
 	if ((c = settings_copy(cfg)) == NULL)
 		goto oom;
 	pthread_mutex_lock(&am.lock);
+	am.stop_wait = config_number(cfg, "shutdown_timeout");
 	input_free(am.pending);
 	settings_free(am.pending_cfg);
 	am.pending = in;
@@ -1031,6 +1036,7 @@ client_get(struct acme_error *e)
 	s.challenge = (int)config_number(am.cfg, "challenge");
 	s.preferred_issuer = am.cfg->acme.preferred_issuer;
 	s.cancelled = client_cancelled;
+	s.timeout_s = 15;	/* per request: a stop waits for one at most */
 	if ((am.client = acme_client_new(&s, err, sizeof(err))) == NULL) {
 		e->kind = ACME_LOCAL;
 		snprintf(e->detail, sizeof(e->detail), "%s", err);
@@ -1477,13 +1483,25 @@ acmed_start(const struct config *cfg, void (*reload)(const char *why))
 void
 acmed_stop(void)
 {
+	struct timespec ts;
+
 	if (!am.running)
 		return;
 	pthread_mutex_lock(&am.lock);
 	am.stop = 1;
 	pthread_cond_signal(&am.cond);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)am.stop_wait + 1;
 	pthread_mutex_unlock(&am.lock);
-	pthread_join(am.thread, NULL);
+	/* an order stops between two requests to the CA; one request still
+	 * under way may outlast shutdown_timeout: then the process ends
+	 * without waiting for it (its lock expires after lock_timeout) */
+	if (pthread_timedjoin_np(am.thread, NULL, &ts) != 0) {
+		log_warn("acme: the certificate manager is still waiting for the "
+		    "CA after shutdown_timeout: not waiting for it");
+		am.running = 0;
+		return;		/* its state stays allocated: the process ends */
+	}
 	am.running = 0;
 	if (am.client != NULL)
 		acme_client_free(am.client);

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import sys
@@ -154,6 +155,31 @@ def orders_paced_by_the_budget(env):
     time.sleep(1)
     check_eq(len(re.findall(r"acme: mta-sts\.\w\.test: ordering", srv.log())), 1,
         "orders begun")
+
+
+@test
+def stop_does_not_wait_for_a_silent_ca(env):
+    """A CA that accepts connections and never answers: an order is under
+    way when SIGTERM comes; the server still exits 0 within shutdown_timeout
+    (1 s) and a little."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    env.cleanups.append(lsock.close)
+    env.write("policies/a.test.txt", run.simple_policy("a.test"))
+    text = conf(env, server_extra="shutdown_timeout = 1\n").replace(
+        "https://127.0.0.1:", "https://127.0.0.1:%d/x?" % lsock.getsockname()[1], 1)
+    srv = env.start(text, ready=False)
+    harness.LogTail(srv.log_path).wait(r"acme: mta-sts\.a\.test: ordering first issuance",
+        20, "the order begun")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    rc = srv.wait_exit(10)
+    took = time.monotonic() - t0
+    env.info.append("exit %r after %.1f s" % (rc, took))
+    check_eq(rc, 0, "exit status")
+    check(took < 4, "the stop took %.1f s (shutdown_timeout 1 s)" % took)
 
 
 @test
