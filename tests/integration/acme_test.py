@@ -857,7 +857,10 @@ def restart_serves_stored_without_new_order(env):
 
 def two_instances(env, p, domains, addresses1, addresses2):
     """Start two mta-stsd processes at once, on 127.0.0.1 and 127.0.0.3 (same
-    port), sharing one storage directory; returns (srv1, aport1, srv2, aport2)."""
+    port), sharing one storage directory; returns (srv1, aport1, srv2, aport2).
+    The CA (behind its relay) answers once both listen: a validation reaching
+    an instance that has not started yet would fail for the harness's sake."""
+    p.relay.hold()
     storage = env.path("shared-acme")
     conf1 = acme_conf(env, p, domains, storage=storage,
         extra_acme="addresses = %s\n" % addresses1)
@@ -866,6 +869,7 @@ def two_instances(env, p, domains, addresses1, addresses2):
     conf2 = acme_conf(env, p, domains, storage=storage,
         extra_acme="addresses = %s\n" % addresses2,
         listen=["127.0.0.3:%d" % env.port], aport=aport2)
+    env.conf1 = conf1
     srvs = []
     for name, text in (("mta-stsd.conf", conf1), ("mta-stsd2.conf", conf2)):
         srv = R.Server(env, env.write(name, text))
@@ -873,6 +877,7 @@ def two_instances(env, p, domains, addresses1, addresses2):
         srvs.append(srv.start())
     srvs[0].wait_ready([("127.0.0.1", env.port)])
     srvs[1].wait_ready([("127.0.0.3", env.port)])
+    p.relay.release()
     return srvs[0], aport1, srvs[1], aport2
 
 
@@ -885,12 +890,14 @@ def two_instances_share_storage_one_order_each(env):
     b.test on the other, whichever of them placed the order. Each domain is
     ordered exactly once (Pebble's log: orders, validations, issued
     certificates; both processes' metrics), and both instances serve both
-    domains with the same certificate."""
+    domains with the same certificate. Then the first instance is restarted
+    with c.test added: the account the two left in the shared storage (key
+    and URL) must still be one account, so c.test is issued."""
     need_env()
     domains = ["a.test", "b.test"]
-    Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
+    dns = Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
         "mta-sts.b.test": "127.0.0.3"})
-    p = Pebble(env, tls_port=env.port)
+    p = Pebble(env, tls_port=env.port, relay=True)
     root = p.root_pem()
     both = "127.0.0.1, 127.0.0.3"
     srv1, aport1, srv2, aport2 = two_instances(env, p, domains, both, both)
@@ -909,6 +916,13 @@ def two_instances_share_storage_one_order_each(env):
     env.info.append("orders placed: instance 1 %d, instance 2 %d" % (
         log_count(srv1, r"acme: mta-sts\.[a-z.]+: ordering"),
         log_count(srv2, r"acme: mta-sts\.[a-z.]+: ordering")))
+    # the stored account still works after a restart
+    check(srv1.stop() is None, "the first instance did not stop cleanly")
+    srv1.exit_expected = True
+    dns.set("mta-sts.c.test", "127.0.0.1")
+    env.write("policies/c.test.txt", R.simple_policy("c.test"))
+    start_acme(env, env.conf1, name="mta-stsd3.conf")
+    wait_issued(env.port, ["c.test"], root, timeout=30)
 
 
 @test
@@ -922,7 +936,7 @@ def validation_answered_by_the_other_instance(env):
     domains = ["a.test", "b.test"]
     Dns(env, {CA_NAME: "127.0.0.1", "mta-sts.a.test": "127.0.0.1",
         "mta-sts.b.test": "127.0.0.3"})
-    p = Pebble(env, tls_port=env.port)
+    p = Pebble(env, tls_port=env.port, relay=True)
     root = p.root_pem()
     srv1, _, srv2, _ = two_instances(env, p, domains, "127.0.0.1, 127.0.0.3", "127.0.0.9")
     one = wait_issued(env.port, domains, root)
