@@ -81,7 +81,7 @@ suites() {
 	run_suite "unit$tag" 600 sh tests/run-unit.sh "$@"
 	run_suite "integration$tag" 600 "$PYTHON" tests/integration/run.py --binary "$bin"
 	run_suite "e2e$tag" 300 sh tests/e2e/sender.sh "$bin"
-	for t in reload observe hostile sni certs layouts keys challenge httpc acmed; do
+	for t in reload observe hostile sni certs layouts keys challenge httpc acmed acme; do
 		[ -f "tests/integration/${t}_test.py" ] &&
 			run_suite "$t$tag" 900 "$PYTHON" "tests/integration/${t}_test.py" --binary "$bin"
 	done
