@@ -31,7 +31,7 @@ LAYERS = [
      ["core"]),
     ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
-    ("runtime", ["log", "loop"],
+    ("runtime", ["log", "loop", "netio"],
      ["core", "runtime"]),
     ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),

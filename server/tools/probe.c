@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 
 #include "httpresp.h"
 #include "log.h"
+#include "netio.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
@@ -34,97 +33,14 @@ static mbedtls_x509_crt trust;
 static mbedtls_ssl_config conf;
 static int ready;
 
-/* the socket and the deadline the BIO callbacks work against */
-struct conn {
-	int fd;
-	struct timespec deadline;
-	int timed_out;
-};
-
-static double
-ts_seconds(const struct timespec *ts)
-{
-	return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
-}
-
+/* the start of a fetch, for the seconds it took */
 static double
 now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts_seconds(&ts);
-}
-
-/* milliseconds left before the deadline (0 when passed) */
-static long
-ms_left(const struct conn *c)
-{
-	double left = ts_seconds(&c->deadline) - now();
-
-	return left > 0 ? (long)(left * 1000) + 1 : 0;
-}
-
-/* wait until fd is ready for events or the deadline passes: 1, 0 (timeout), -1 */
-static int
-wait_fd(struct conn *c, short events)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = events };
-		long ms = ms_left(c);
-		int n;
-
-		if (ms == 0) {
-			c->timed_out = 1;
-			return 0;
-		}
-		n = poll(&pfd, 1, ms > 1000000 ? 1000000 : (int)ms);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0)
-			continue;	/* the loop sees the deadline */
-		return n > 0 ? 1 : -1;
-	}
-}
-
-static int
-bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-		if (wait_fd(c, POLLOUT) != 1)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-	}
-}
-
-static int
-bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno == ECONNRESET)
-			return MBEDTLS_ERR_NET_CONN_RESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		if (wait_fd(c, POLLIN) != 1)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int
@@ -182,40 +98,25 @@ probe_result_free(struct probe_result *r)
 	r->body_len = 0;
 }
 
-/* TCP connect to sa within the deadline; the socket stays non-blocking */
+/* TCP connect to sa within the deadline (netio.c); what failed in r */
 static int
-tcp_connect(struct conn *c, const struct sockaddr *sa, socklen_t salen,
+tcp_connect(struct netio *c, const struct sockaddr *sa, socklen_t salen,
     struct probe_result *r)
 {
-	int soerr = 0, one = 1;
-	socklen_t len = sizeof(soerr);
-
-	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (c->fd == -1) {
+	if (netio_socket(c, sa->sa_family) == -1) {
 		snprintf(r->conn_err, sizeof(r->conn_err), "socket: %s",
 		    strerror(errno));
 		return -1;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, sa, salen) == 0)
+	if (netio_connect(c, sa, salen) == 0)
 		return 0;
-	if (errno != EINPROGRESS) {
-		soerr = errno;
-		goto fail;
-	}
-	if (wait_fd(c, POLLOUT) != 1) {
+	if (c->timed_out) {
 		snprintf(r->conn_err, sizeof(r->conn_err), "no answer within the "
 		    "timeout");
 		return -1;
 	}
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-		soerr = errno;
-	if (soerr == 0)
-		return 0;
-fail:
-	r->conn_errno = soerr;
-	snprintf(r->conn_err, sizeof(r->conn_err), "%s", strerror(soerr));
+	r->conn_errno = errno;
+	snprintf(r->conn_err, sizeof(r->conn_err), "%s", strerror(errno));
 	return -1;
 }
 
@@ -328,7 +229,7 @@ probe_parse_response(const char *buf, size_t len, int eof,
 
 /* send the request and read the answer; 0 when complete, -1 otherwise */
 static int
-http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
+http_get(mbedtls_ssl_context *ssl, struct netio *c, const char *host,
     struct probe_result *r)
 {
 	char req[512], *buf;
@@ -406,7 +307,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 {
 	struct sockaddr_storage ss;
 	mbedtls_ssl_context ssl;
-	struct conn c = { .fd = -1 };
+	struct netio c = { .fd = -1 };
 	double start = now();
 	char host_ip[INET6_ADDRSTRLEN];
 	int ret, rc = -1;
@@ -424,8 +325,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 		    host_ip, sizeof(host_ip));
 		snprintf(r->addr, sizeof(r->addr), "%s", host_ip);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
-	c.deadline.tv_sec += timeout > 0 ? timeout : 1;
+	netio_deadline_in(&c, timeout > 0 ? timeout : 1);
 
 	mbedtls_ssl_init(&ssl);
 	if (tcp_connect(&c, (struct sockaddr *)&ss, salen, r) == -1)
@@ -436,7 +336,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 		mbedtls_strerror(ret, r->tls_err, sizeof(r->tls_err));
 		goto out;
 	}
-	mbedtls_ssl_set_bio(&ssl, &c, bio_send, bio_recv, NULL);
+	mbedtls_ssl_set_bio(&ssl, &c, netio_bio_send, netio_bio_recv, NULL);
 	while ((ret = mbedtls_ssl_handshake(&ssl)) != 0) {
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 		    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
