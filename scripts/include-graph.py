@@ -35,7 +35,8 @@ LAYERS = [
      ["core", "runtime"]),
     ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
-    ("services", ["metrics", "tls", "http", "admin", "reload", "http01"],
+    ("services", ["metrics", "tls", "http", "admin", "reload", "http01",
+                  "mhdloop"],
      ["core", "pure", "runtime", "loading", "services"]),
     # the ACME client (issue 13), started by the process layer
     ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
