@@ -326,7 +326,7 @@ FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
 FUZZERS = names policy config records tls probe resolve httpc acme
 RPAREN = )
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h server/*.c server/*.h server/tools/*.c server/tools/*.h \
 		$(MBEDTLS_DEP) $(MHD_DEP)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) $(LIBS)
