@@ -197,7 +197,7 @@ UNIT_acmed = acmed $(ACME_OBJS) certset changes snapshot config policy records s
 UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
-UNIT_x509gen = names json jose x509gen
+UNIT_x509gen = diag names certs json jose x509gen
 # acme.c's pure parsers (the rest of it is linked, not called)
 ACME_OBJS = acme jose x509gen httpc netio httpresp challenge certs names diag log json
 UNIT_acme = $(ACME_OBJS)
@@ -308,7 +308,7 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe netio httpresp diag log json
+FUZZ_probe = tools/probe netio certs names httpresp diag log json
 FUZZ_resolve = tools/resolve
 # the ACME client's parsers of the CA's JSON, certificates and chains
 FUZZ_acme = $(ACME_OBJS)

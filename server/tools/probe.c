@@ -19,6 +19,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "certs.h"
 #include "httpresp.h"
 #include "log.h"
 #include "netio.h"
@@ -127,7 +128,6 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 	const mbedtls_x509_crt *leaf = mbedtls_ssl_get_peer_cert(ssl), *c;
 	const mbedtls_x509_sequence *seq;
 	size_t used = 0;
-	struct tm tm;
 	char *p;
 
 	r->verify_flags = mbedtls_ssl_get_verify_result(ssl);
@@ -165,14 +165,7 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 		    sizeof(r->leaf_names) - used, (const char *)seq->buf.p,
 		    seq->buf.len, ""));
 	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = leaf->valid_to.year - 1900;
-	tm.tm_mon = leaf->valid_to.mon - 1;
-	tm.tm_mday = leaf->valid_to.day;
-	tm.tm_hour = leaf->valid_to.hour;
-	tm.tm_min = leaf->valid_to.min;
-	tm.tm_sec = leaf->valid_to.sec;
-	r->not_after = timegm(&tm);
+	r->not_after = certs_x509_time(&leaf->valid_to);
 }
 
 /* copy a header value (or the status line), escaped as the logs are: what
