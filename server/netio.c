@@ -128,3 +128,21 @@ netio_bio_recv(void *ctx, unsigned char *buf, size_t len)
 			return MBEDTLS_ERR_NET_RECV_FAILED;
 	}
 }
+
+int
+netio_tls_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len)
+{
+	for (;;) {
+		int ret = mbedtls_ssl_read(ssl, buf, len);
+
+		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+		    ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
+		    ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+			continue;
+		if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+		    ret == MBEDTLS_ERR_SSL_CONN_EOF ||
+		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+			return 0;
+		return ret;
+	}
+}

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <mbedtls/ssl.h>
+
 /*
  * One client connection of the HTTPS clients (probe.c for `check`, httpc.c
  * for ACME): every wait on the socket ends at the deadline, and timed_out
@@ -43,5 +45,11 @@ int netio_bio_send(void *ctx, const unsigned char *buf, size_t len);
  * the peer's close), MBEDTLS_ERR_NET_CONN_RESET, or
  * MBEDTLS_ERR_NET_RECV_FAILED (also when the deadline passed). */
 int netio_bio_recv(void *ctx, unsigned char *buf, size_t len);
+
+/* One mbedtls_ssl_read on ssl (whose BIO is a struct netio), retried while
+ * mbedTLS wants to read or write or took a session ticket: the bytes read
+ * (> 0), 0 when the peer ended the stream (close_notify, EOF, reset), or a
+ * negative mbedTLS error (MBEDTLS_ERR_NET_RECV_FAILED also at the deadline). */
+int netio_tls_read(mbedtls_ssl_context *ssl, unsigned char *buf, size_t len);
 
 #endif

@@ -253,15 +253,9 @@ http_get(mbedtls_ssl_context *ssl, struct netio *c, const char *host,
 	while (!done) {
 		int eof = 0;
 
-		ret = mbedtls_ssl_read(ssl, (unsigned char *)buf + len,
+		ret = netio_tls_read(ssl, (unsigned char *)buf + len,
 		    READ_MAX - len);
-		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
-		    ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
-		    ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-			continue;
-		if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
-		    ret == MBEDTLS_ERR_SSL_CONN_EOF ||
-		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+		if (ret == 0)
 			eof = 1;
 		else if (ret < 0) {
 			char e[120];
