@@ -7,7 +7,6 @@
  * directory and writes the challenge material (challenge.c); it blocks and
  * is called from the manager's thread only (acmed.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,6 +25,7 @@
 
 #include "acme.h"
 #include "challenge.h"
+#include "files.h"
 #include "httpc.h"
 #include "jose.h"
 #include "log.h"
@@ -934,115 +934,85 @@ make_dirs(const char *path)
 	}
 }
 
-/* write data to dir/name (0600): a temporary file, fsync'd, renamed over it */
+/* write data to dir/name atomically (files_write_atomic: 0600, fsync'd, renamed) */
 static int
 write_atomic(const char *dir, const char *name, const char *data, size_t len)
 {
-	char tmp[PATH_MAX], final[PATH_MAX];
-	int fd, saved;
-	size_t off = 0;
+	char final[PATH_MAX];
 
-	if ((size_t)snprintf(final, sizeof(final), "%s/%s", dir, name) >= sizeof(final) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir, name,
-	    (long)getpid()) >= sizeof(tmp)) {
+	if ((size_t)snprintf(final, sizeof(final), "%s/%s", dir, name) >= sizeof(final)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -1;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	if (rename(tmp, final) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	return 0;
-fail:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-	return -1;
+	return files_write_atomic(final, data, len);
 }
 
-/* the whole file path, malloc'd and NUL-terminated, or NULL (errno) */
-static char *
-read_file(const char *path, size_t *len)
+#define ACME_KEY_FILE_MAX (1024 * 1024)	/* far more than any key PEM */
+
+/* parse the account key in the PEM file path into c->key; 0, or -1 with e */
+static int
+load_key(struct acme_client *c, const char *path, struct acme_error *e)
 {
-	FILE *fp = fopen(path, "re");
-	char *buf = NULL;
-	long size;
+	size_t len = 0;
+	char *pem = files_read(path, ACME_KEY_FILE_MAX, 0, &len);
+	int rc;
 
-	if (fp == NULL)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) >= 0 && size < 1024 * 1024 &&
-	    fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) != NULL) {
-		*len = fread(buf, 1, (size_t)size, fp);
-		buf[*len] = '\0';
-	}
-	fclose(fp);
-	if (buf == NULL)
-		errno = EFBIG;	/* over 1 MiB (or out of memory): no key file */
-	return buf;
+	if (pem == NULL)
+		return fail(e, ACME_LOCAL, "cannot read %s: %s", path, strerror(errno));
+	rc = x509gen_key_parse(&c->key, pem, len);
+	mbedtls_platform_zeroize(pem, len);
+	free(pem);
+	if (rc < 0)
+		return fail(e, ACME_LOCAL, "%s holds no P-256 or RSA private key; "
+		    "remove it to make a new account", path);
+	c->have_key = 1;
+	return 0;
 }
 
-/* load the account key from account.key, or make and store one */
+/*
+ * Load the account key from account.key, or make one and store it. The file
+ * is created exclusively (written aside, then linked to its name): of
+ * instances sharing the storage that make one at the same time, exactly one
+ * stores its key, and the others drop theirs and load that one - so they
+ * register one account, not one each with a key file that matches only the
+ * last writer's.
+ */
 static int
 need_key(struct acme_client *c, struct acme_error *e)
 {
 	char path[PATH_MAX + 16];
 	char *pem;
-	size_t len = 0;
+	size_t len;
+	int r;
 
 	if (c->have_key)
 		return 0;
 	snprintf(path, sizeof(path), "%s/account.key", c->account_dir);
-	pem = read_file(path, &len);
-	if (pem != NULL) {
-		int rc = x509gen_key_parse(&c->key, pem, len);
-
-		mbedtls_platform_zeroize(pem, len);
-		free(pem);
-		if (rc < 0)
-			return fail(e, ACME_LOCAL, "%s holds no P-256 or RSA private key; "
-			    "remove it to make a new account", path);
-		c->have_key = 1;
-		return 0;
-	}
-	if (errno != ENOENT)
-		return fail(e, ACME_LOCAL, "cannot read %s: %s", path, strerror(errno));
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return load_key(c, path, e);
 	if (x509gen_key(&c->key, X509GEN_P256) < 0)
 		return fail(e, ACME_LOCAL, "cannot make an account key");
 	pem = x509gen_key_pem(&c->key);
 	if (pem == NULL)
 		return fail(e, ACME_LOCAL, "cannot write the account key as PEM");
 	len = strlen(pem);
-	if (make_dirs(c->account_dir) < 0 ||
-	    write_atomic(c->account_dir, "account.key", pem, len) < 0) {
+	r = make_dirs(c->account_dir) < 0 ? -1 :
+	    files_create_exclusive(path, pem, len);
+	mbedtls_platform_zeroize(pem, len);
+	free(pem);
+	if (r != 1) {
 		int saved = errno;
 
-		mbedtls_platform_zeroize(pem, len);
-		free(pem);
 		mbedtls_pk_free(&c->key);
 		mbedtls_pk_init(&c->key);
+		if (r == 0) {
+			log_info("acme: account key %s made by another process "
+			    "meanwhile: using it", path);
+			return load_key(c, path, e);
+		}
 		return fail(e, ACME_LOCAL, "cannot write %s: %s (the storage directory must be "
 		    "writable by the user mta-stsd runs as)", path, strerror(saved));
 	}
-	mbedtls_platform_zeroize(pem, len);
-	free(pem);
 	c->have_key = 1;
 	log_info("acme: new account key %s", path);
 	return 0;
@@ -1053,8 +1023,9 @@ static void
 load_account_url(struct acme_client *c)
 {
 	char path[PATH_MAX + 16];
+	char mine[JOSE_THUMBPRINT_SIZE];
 	json_t *j;
-	const char *url, *dir;
+	const char *url, *dir, *tp;
 
 	snprintf(path, sizeof(path), "%s/account.json", c->account_dir);
 	j = json_load_file(path, 0, NULL);
@@ -1062,18 +1033,32 @@ load_account_url(struct acme_client *c)
 		return;
 	url = get_str(j, "url");
 	dir = get_str(j, "directory");
-	if (url != NULL && dir != NULL && strcmp(dir, c->directory) == 0)
+	tp = get_str(j, "thumbprint");
+	/* the URL is the account of the key whose thumbprint is stored with
+	 * it: another key's (an older version's file, or one a race left) is
+	 * not used; newAccount with our key answers our key's account */
+	if (url != NULL && dir != NULL && strcmp(dir, c->directory) == 0 &&
+	    tp != NULL && jose_thumbprint(&c->key, mine) == 0 && strcmp(tp, mine) == 0)
 		c->kid = strdup(url);
+	else if (url != NULL)
+		log_info("acme: %s is not the account of %s/account.key: "
+		    "looking the key's account up", path, c->account_dir);
 	json_decref(j);
 }
 
 static int
 save_account_url(struct acme_client *c, struct acme_error *e)
 {
-	json_t *j = json_pack("{s:s, s:s}", "url", c->kid, "directory", c->directory);
-	char *text = j != NULL ? json_dumps(j, JSON_INDENT(1)) : NULL;
+	char tp[JOSE_THUMBPRINT_SIZE];
+	json_t *j;
+	char *text;
 	int rc = 0;
 
+	if (jose_thumbprint(&c->key, tp) < 0)
+		return fail(e, ACME_LOCAL, "cannot compute the account key's thumbprint");
+	j = json_pack("{s:s, s:s, s:s}", "url", c->kid, "directory", c->directory,
+	    "thumbprint", tp);
+	text = j != NULL ? json_dumps(j, JSON_INDENT(1)) : NULL;
 	json_decref(j);
 	if (text == NULL)
 		return fail(e, ACME_LOCAL, "out of memory");

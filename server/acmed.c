@@ -24,6 +24,7 @@
 
 #include "acme.h"
 #include "certs.h"
+#include "files.h"
 #include "log.h"
 #include "metrics.h"
 #include "snapshot.h"
@@ -187,86 +188,6 @@ acmed_path(const struct config *cfg, const char *sub, const char *file,
 	return n < 0 || (size_t)n >= len ? NULL : out;
 }
 
-/* fsync the directory holding path, so a rename in it is durable */
-static void
-sync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return;
-	*slash = '\0';
-	if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/* write data to a new temporary file beside path; its name in tmp */
-static int
-write_temp(const char *path, const void *data, size_t len, char *tmp,
-    size_t tmplen)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
-	const char *p = data;
-	int fd, n;
-
-	n = snprintf(tmp, tmplen, "%.*s.%s.XXXXXX", (int)dirlen, path,
-	    path + dirlen);
-	if (n < 0 || (size_t)n >= tmplen) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-		return -1;
-	fchmod(fd, 0600);
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		p += w;
-		len -= (size_t)w;
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-fail:
-	n = errno;
-	close(fd);
-	unlink(tmp);
-	errno = n;
-	return -1;
-}
-
-int
-acmed_write_file(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-
-	if (write_temp(path, data, len, tmp, sizeof(tmp)) == -1)
-		return -1;
-	if (rename(tmp, path) == -1) {
-		int e = errno;
-
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	sync_dir_of(path);
-	return 0;
-}
-
 int
 acmed_state_read(const char *path, struct acmed_state *st, char *err,
     size_t errlen)
@@ -328,81 +249,204 @@ acmed_state_write(const char *path, const struct acmed_state *st)
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = acmed_write_file(path, text, strlen(text));
+	rc = files_write_atomic(path, text, strlen(text));
 	free(text);
 	return rc;
 }
 
-/* read the lock file at path: its content in buf; its expiry, or -1 */
-static long long
-lock_read(const char *path, char *buf, size_t len)
-{
-	const char *sp;
-	ssize_t n;
-	int fd;
+/*
+ * The lock between instances sharing the storage (possibly on several
+ * hosts, over NFS): no fcntl lock, only what link() and rename() promise.
+ * A lock file is born whole (files_create_exclusive: written aside, then
+ * linked to its name), so a reader never sees a half-written one; one that
+ * does not say until when (empty, garbage: made by hand, or by an older
+ * version) is held until its mtime + the timeout. An expired lock is moved
+ * aside by rename() - of all the instances that saw it expired, exactly one
+ * moves that very file - and whoever moved something else (a fresh lock
+ * made meanwhile) puts it back. Before ordering, the manager waits a moment
+ * and confirms the lock still holds its owner (acmed_lock_confirm): that
+ * settles the rare interleaving where a put-back found its place taken.
+ */
+struct lock_seen {
+	char text[320];			/* the content, NUL-terminated */
+	dev_t dev;			/* the file that held it */
+	ino_t ino;
+	long long until;		/* held until then */
+};
 
-	buf[0] = '\0';
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+/* read the lock at path into *s (until: its expiry, or mtime + timeout when
+ * it says none); 0, or -1 with errno (ENOENT: no lock there) */
+static int
+lock_read(const char *path, unsigned timeout, struct lock_seen *s)
+{
+	struct stat sb;
+	const char *sp;
+	char *end;
+	size_t got = 0;
+	int fd, saved;
+
+	memset(s, 0, sizeof(*s));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1)
 		return -1;
-	n = read(fd, buf, len - 1);
+	if (fstat(fd, &sb) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	while (got < sizeof(s->text) - 1) {
+		ssize_t n = read(fd, s->text + got, sizeof(s->text) - 1 - got);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
 	close(fd);
-	if (n < 0)
+	s->text[got] = '\0';
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
+	s->until = (long long)sb.st_mtime + timeout;
+	/* "<owner> <expiry>\n", all of it */
+	if ((sp = strrchr(s->text, ' ')) != NULL && sp > s->text &&
+	    sp[1] >= '0' && sp[1] <= '9') {
+		long long t = strtoll(sp + 1, &end, 10);
+
+		if (strcmp(end, "\n") == 0 || *end == '\0')
+			s->until = t;
+	}
+	return 0;
+}
+
+/* does the lock text belong to owner ("<owner> <expiry>")? */
+static int
+lock_is_owner(const char *text, const char *owner)
+{
+	size_t n = strlen(owner);
+
+	return strncmp(text, owner, n) == 0 && text[n] == ' ';
+}
+
+/*
+ * Remove the lock at path if it is still the file *seen describes (same
+ * file, same content): rename it aside, to a name of our own, and look at
+ * what was moved. Returns 1 removed, 0 when something else was there (put
+ * back) or nothing, -1 with errno.
+ */
+static int
+lock_remove_seen(const char *path, unsigned timeout,
+    const struct lock_seen *seen)
+{
+	char aside[PATH_MAX];
+	struct lock_seen got;
+	int same;
+
+	if (files_write_temp(path, "", 0, aside, sizeof(aside)) == -1)
 		return -1;
-	buf[n] = '\0';
-	if ((sp = strrchr(buf, ' ')) == NULL)
-		return 0;	/* unreadable content: expired */
-	return strtoll(sp + 1, NULL, 10);
+	if (rename(path, aside) == -1) {
+		int saved = errno;
+
+		unlink(aside);
+		errno = saved;
+		return saved == ENOENT ? 0 : -1;
+	}
+	same = lock_read(aside, timeout, &got) == 0 && got.dev == seen->dev &&
+	    got.ino == seen->ino && strcmp(got.text, seen->text) == 0;
+	/* not the one seen: someone's fresh lock, put it back (when yet
+	 * another was made meanwhile, that one holds: the owner of this one
+	 * finds out when it confirms) */
+	if (!same && link(aside, path) == -1 && errno != EEXIST) {
+		int saved = errno;
+
+		unlink(aside);
+		errno = saved;
+		return -1;
+	}
+	unlink(aside);
+	files_sync_dir(path);
+	return same;
+}
+
+/* dir/name.lock into path; -1 (ENAMETOOLONG) when it does not fit */
+static int
+lock_path(const char *dir, const char *name, char *path, size_t len)
+{
+	int n = snprintf(path, len, "%s/%s.lock", dir, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
 }
 
 int
 acmed_lock_take(const char *dir, const char *name, const char *owner,
     time_t now, unsigned timeout)
 {
-	char path[PATH_MAX], mine[320], seen[320];
-	int fd, n;
+	char path[PATH_MAX], mine[320];
+	struct lock_seen seen;
 
-	n = snprintf(path, sizeof(path), "%s/%s.lock", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
+	if (lock_path(dir, name, path, sizeof(path)) == -1)
 		return -1;
-	}
 	snprintf(mine, sizeof(mine), "%s %lld\n", owner,
 	    (long long)now + timeout);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
-		size_t len = strlen(mine);
-		int ok = write(fd, mine, len) == (ssize_t)len && fsync(fd) == 0;
+	/* a few turns: a lock released or removed between our steps */
+	for (int turn = 0; turn < 4; turn++) {
+		int r = files_create_exclusive(path, mine, strlen(mine));
 
-		if (close(fd) == -1 || !ok) {
-			unlink(path);
+		if (r != 0)
+			return r;
+		if (lock_read(path, timeout, &seen) == -1) {
+			if (errno == ENOENT)
+				continue;
 			return -1;
 		}
-		return 1;
+		if (seen.until > (long long)now)
+			return 0;	/* held (by us too: one order at a time) */
+		/* expired: remove that very file, then create ours again
+		 * (whoever removed it, the next create has one winner) */
+		if (lock_remove_seen(path, timeout, &seen) == -1)
+			return -1;
 	}
-	if (errno != EEXIST)
-		return -1;
-	if (lock_read(path, seen, sizeof(seen)) > (long long)now)
-		return 0;	/* held, not expired (or just replaced) */
-	/* expired: replace it whole by rename, then read it back; of two
-	 * instances taking it over at once, the one whose file is there
-	 * after both renames has it */
-	if (acmed_write_file(path, mine, strlen(mine)) == -1)
-		return -1;
-	lock_read(path, seen, sizeof(seen));
-	return strcmp(seen, mine) == 0;
+	return 0;
+}
+
+int
+acmed_lock_confirm(const char *dir, const char *name, const char *owner)
+{
+	char path[PATH_MAX];
+	struct lock_seen seen;
+
+	if (lock_path(dir, name, path, sizeof(path)) == -1)
+		return 0;
+	/* missing for a moment: another instance moving an expired lock
+	 * aside moved ours and is putting it back */
+	for (int turn = 0; turn < 5; turn++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (lock_read(path, 0, &seen) == 0)
+			return lock_is_owner(seen.text, owner);
+		if (errno != ENOENT)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 int
 acmed_lock_release(const char *dir, const char *name, const char *owner)
 {
-	char path[PATH_MAX], seen[320];
-	size_t n = strlen(owner);
+	char path[PATH_MAX];
+	struct lock_seen seen;
 
-	snprintf(path, sizeof(path), "%s/%s.lock", dir, name);
-	lock_read(path, seen, sizeof(seen));
-	if (strncmp(seen, owner, n) != 0 || seen[n] != ' ')
+	if (lock_path(dir, name, path, sizeof(path)) == -1 ||
+	    lock_read(path, 0, &seen) == -1 || !lock_is_owner(seen.text, owner))
 		return 0;
-	unlink(path);
-	return 1;
+	/* moved aside and checked, not unlinked by name: had it expired and
+	 * been taken over meanwhile, the new owner's lock stays */
+	return lock_remove_seen(path, 0, &seen) == 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -972,8 +1016,9 @@ store_pair(const char *host, const char *suffix, const char *chain_pem,
 		return -1;
 	}
 	tchain[0] = tkey[0] = '\0';
-	if (write_temp(key, key_pem, strlen(key_pem), tkey, sizeof(tkey)) == -1 ||
-	    write_temp(chain, chain_pem, strlen(chain_pem), tchain,
+	if (files_write_temp(key, key_pem, strlen(key_pem), tkey,
+	    sizeof(tkey)) == -1 ||
+	    files_write_temp(chain, chain_pem, strlen(chain_pem), tchain,
 	    sizeof(tchain)) == -1) {
 		snprintf(err, errlen, "cannot write in %.200s: %s", dir,
 		    strerror(errno));
@@ -995,7 +1040,7 @@ store_pair(const char *host, const char *suffix, const char *chain_pem,
 		goto out;
 	}
 	tchain[0] = tkey[0] = '\0';
-	sync_dir_of(chain);
+	files_sync_dir(chain);
 	rc = 0;
 out:
 	if (tchain[0])
@@ -1286,6 +1331,29 @@ push_metrics(void)
 }
 
 /*
+ * Take host's lock in locks for an order and make sure it is ours: after
+ * taking it, a pause, then it must still hold our name (an instance moving
+ * an expired lock aside at the same moment may have replaced it). 1 ours,
+ * 0 another instance's, -1 error (errno).
+ */
+static int
+lock_hold(const char *locks, const char *host, time_t now)
+{
+	struct timespec pause = { 0, 250 * 1000 * 1000 };
+	int r = acmed_lock_take(locks, host, am.owner, now,
+	    config_number(am.cfg, "lock_timeout"));
+
+	if (r != 1)
+		return r;
+	nanosleep(&pause, NULL);
+	if (acmed_lock_confirm(locks, host, am.owner))
+		return 1;
+	log_info("acme: %s: another instance took the order lock at the same "
+	    "moment; leaving the order to it", host);
+	return 0;
+}
+
+/*
  * One pass over every domain: assess, DNS-check, and order the ones due,
  * renewals first, as far as the budget allows. Returns when to look again
  * (0: at the next update).
@@ -1355,8 +1423,7 @@ manage_pass(void)
 				d->dns_checks = 0;
 				d->dns_at = 0;
 			}
-			r = acmed_lock_take(locks, host, am.owner, now,
-			    config_number(am.cfg, "lock_timeout"));
+			r = lock_hold(locks, host, now);
 			if (r != 1) {
 				if (r == -1)
 					log_err("acme: %s: cannot take the lock "

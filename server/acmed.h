@@ -68,9 +68,6 @@ int acmed_state_read(const char *path, struct acmed_state *st, char *err,
  * fsync'd, renamed; mode 0600). Returns 0, or -1 with errno set. */
 int acmed_state_write(const char *path, const struct acmed_state *st);
 
-/* Write len bytes of data to path atomically, mode 0600. 0, or -1 (errno). */
-int acmed_write_file(const char *path, const void *data, size_t len);
-
 /*
  * Timing (pure: the unit tests drive them with their own clock and dice).
  */
@@ -125,12 +122,20 @@ int acmed_points_here(const char *addresses, const char *const *found,
 
 /*
  * The lock of one domain in dir (<storage>/locks): the file <name>.lock
- * holding "<owner> <expiry>". Held by owner until expiry; after that anyone
- * may take it over. Returns 1 (now ours), 0 (another owner's, not expired),
- * or -1 with errno set.
+ * holding "<owner> <expiry>", created whole or not at all (a temporary file
+ * linked to the name). Held by owner until expiry (one that says no expiry,
+ * e.g. empty, until its mtime + timeout); after that one of the instances
+ * that find it expired takes it over. Returns 1 (now ours), 0 (another
+ * owner's or ours, not expired; or taken over by another meanwhile), or -1
+ * with errno set. Of instances racing, exactly one gets 1, but for a rare
+ * interleaving of three or more: acmed_lock_confirm settles it.
  */
 int acmed_lock_take(const char *dir, const char *name, const char *owner,
     time_t now, unsigned timeout);
+
+/* After taking it and a pause: does the lock still hold owner? 1 yes (the
+ * order is ours to place), 0 no (another instance has it: back off). */
+int acmed_lock_confirm(const char *dir, const char *name, const char *owner);
 
 /* Remove the lock when it is still owner's. Returns 1 removed, 0 not ours. */
 int acmed_lock_release(const char *dir, const char *name, const char *owner);

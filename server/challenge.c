@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/psa_util.h>
 
+#include "files.h"
 #include "names.h"
 
 #define CHALLENGE_FILE_MAX 65536	/* a challenge certificate + key is ~1 KiB */
@@ -27,7 +27,6 @@
  */
 static char tls_dir[PATH_MAX];
 static char http_dir[PATH_MAX];
-static atomic_uint tmp_seq;		/* distinct temporary names per process */
 
 /* mkdir path (0700) unless it is a directory already */
 static int
@@ -127,65 +126,20 @@ challenge_path(char *out, size_t size, const char *dir, const char *file,
 	return 0;
 }
 
-/* write all of buf to fd */
-static int
-challenge_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
- * Write data to dir/file<suffix> atomically: a temporary name in dir (it
- * begins with a dot, which no name or token does), 0600, fsync, rename,
- * then fsync of dir so the rename itself is on disk.
+ * Write data to dir/file<suffix> atomically (files_write_atomic: a
+ * temporary name in dir beginning with a dot, which no name or token does;
+ * 0600, fsync, rename, fsync of dir).
  */
 static int
 challenge_write(const char *dir, const char *file, const char *suffix,
     const char *data)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	int fd, dfd, saved;
+	char path[PATH_MAX];
 
 	if (challenge_path(path, sizeof(path), dir, file, suffix) == -1)
 		return -1;
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.%u.tmp", dir, file,
-	    (long)getpid(), atomic_fetch_add(&tmp_seq, 1)) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd == -1)
-		return -1;
-	if (challenge_write_all(fd, data, strlen(data)) == -1 ||
-	    fsync(fd) == -1) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+	return files_write_atomic(path, data, strlen(data));
 }
 
 /* unlink dir/file<suffix>; a missing file is no error */
@@ -210,34 +164,11 @@ static char *
 challenge_read(const char *dir, const char *file, const char *suffix,
     size_t *len)
 {
-	char path[PATH_MAX], *buf;
-	struct stat sb;
-	size_t got = 0;
-	int fd;
+	char path[PATH_MAX];
 
 	if (challenge_path(path, sizeof(path), dir, file, suffix) == -1)
 		return NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return NULL;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size > CHALLENGE_FILE_MAX ||
-	    (buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		close(fd);
-		return NULL;
-	}
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;		/* shorter than it was: take what is there */
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*len = got;
-	return buf;
+	return files_read(path, CHALLENGE_FILE_MAX, FILES_NOFOLLOW, len);
 }
 
 int

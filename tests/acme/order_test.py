@@ -377,6 +377,61 @@ def account_forgotten_by_the_ca_is_registered_again(env):
     check("registering again" in err, "no new registration logged:\n%s" % err)
 
 
+def account_files(env):
+    """(account.key path, account.json's content) of the one account directory"""
+    accounts = os.path.join(env.storage, "accounts")
+    dirs = os.listdir(accounts)
+    check(len(dirs) == 1, "want one account directory, found %s" % dirs)
+    d = os.path.join(accounts, dirs[0])
+    with open(os.path.join(d, "account.json")) as f:
+        return os.path.join(d, "account.key"), json.load(f)
+
+
+@test
+def racing_clients_make_one_account(env):
+    """Four clients start at once on an empty storage, three times: they must
+    end up with one account key (one of them makes it, the others read it),
+    so every one uses the account URL account.json keeps, and the next
+    client's order works with it."""
+    env.start_pebble()
+    for rnd in range(3):
+        shutil.rmtree(env.storage, ignore_errors=True)
+        cmd = [ORDER, "-v", "--directory", env.url, "--ca-file", env.cert,
+               "--storage", env.storage, "mta-sts.r%d.test" % rnd]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        errs = []
+        for p in procs:
+            out, err = p.communicate(timeout=180)
+            errs.append(err)
+            env.notes.append("$ %s\n(exit %d)\n%s" % (" ".join(cmd), p.returncode, err[-3000:]))
+            check(p.returncode == 0, "a racing client exited %d: %s" % (p.returncode,
+                                                                   err.strip()[-600:]))
+        made = sum(e.count("acme: new account key") for e in errs)
+        check(made == 1, "round %d: %d clients made an account key, want 1" % (rnd, made))
+        urls = set(re.findall(r"acme: account (https://\S+)", "".join(errs)))
+        _, stored = account_files(env)
+        check(urls <= {stored["url"]}, "round %d: accounts registered %s, account.json "
+              "keeps %s" % (rnd, sorted(urls), stored["url"]))
+        env.order(names=["mta-sts.after%d.test" % rnd])
+
+
+@test
+def account_json_of_another_key_is_ignored(env):
+    """account.json naming the account of another key than account.key (what
+    two clients racing used to leave) is not used: the client registers its
+    key (newAccount answers the key's own account) and orders."""
+    env.start_pebble()
+    env.order()
+    key, stored = account_files(env)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", key], check=True, capture_output=True)
+    _, out, err = env.order(names=["mta-sts.b.test"])
+    check_chain(env, out, ["mta-sts.b.test"])
+    _, now = account_files(env)
+    check(now["url"] != stored["url"], "account.json still names the other key's account")
+
+
 @test
 def bad_nonce_retried(env):
     # 20 %: about 18 retries in 3 orders; a request fails only when 6

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -242,15 +245,159 @@ lock_take_over(void **state)
 	assert_int_equal(stat(path, &sb), -1);
 	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1",
 	    now + 603, 600), 1);
-	/* a lock file with garbage in it counts as expired */
-	assert_int_equal(acmed_lock_release(dir, "mta-sts.a.test", "hostA:1"), 1);
-	assert_non_null(fp = fopen(path, "w"));
-	fputs("garbage", fp);
-	fclose(fp);
-	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
-	    600), 1);
+	assert_int_equal(acmed_lock_confirm(dir, "mta-sts.a.test", "hostA:1"), 1);
+	assert_int_equal(acmed_lock_confirm(dir, "mta-sts.a.test", "hostA:"), 0);
+	assert_int_equal(acmed_lock_confirm(dir, "mta-sts.a.test", "hostB:2"), 0);
 	acmed_lock_release(dir, "mta-sts.a.test", "hostA:1");
 	acmed_lock_release(dir, "mta-sts.b.test", "hostB:2");
+	assert_int_equal(rmdir(dir), 0);	/* no temporary file left */
+}
+
+/* make path a lock file holding text, last modified at mtime */
+static void
+lock_plant(const char *path, const char *text, time_t mtime)
+{
+	struct timeval tv[2] = { { mtime, 0 }, { mtime, 0 } };
+	FILE *fp;
+
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(utimes(path, tv), 0);
+}
+
+/*
+ * A lock whose content does not say until when (empty: its creator has not
+ * written it yet, or garbage) is held until its mtime + the timeout, then
+ * expired like any other.
+ */
+static void
+lock_unreadable_held_until_mtime(void **state)
+{
+	char dir[64], path[128];
+	time_t now = time(NULL);
+
+	(void)state;
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/mta-sts.a.test.lock", dir);
+	lock_plant(path, "", now - 10);
+	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
+	    600), 0);
+	lock_plant(path, "garbage", now - 599);
+	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
+	    600), 0);
+	/* "owner expiry" cut short, the expiry missing: unreadable too */
+	lock_plant(path, "hostB:2 ", now);
+	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
+	    600), 0);
+	lock_plant(path, "", now - 601);
+	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
+	    600), 1);
+	assert_int_equal(acmed_lock_confirm(dir, "mta-sts.a.test", "hostA:1"), 1);
+	assert_int_equal(acmed_lock_release(dir, "mta-sts.a.test", "hostA:1"), 1);
+	lock_plant(path, "garbage", now - 700);
+	assert_int_equal(acmed_lock_take(dir, "mta-sts.a.test", "hostA:1", now,
+	    600), 1);
+	assert_int_equal(acmed_lock_release(dir, "mta-sts.a.test", "hostA:1"), 1);
+	assert_int_equal(rmdir(dir), 0);	/* no temporary file left */
+}
+
+#define RACERS 4		/* processes racing for one lock */
+#define ROUNDS 40		/* rounds per kind of start */
+
+/*
+ * One round: RACERS processes, released at once (the read end of a pipe
+ * reaching its end), each try to take the lock in dir and, after a pause,
+ * confirm they still hold it (what the manager does before ordering).
+ * Returns how many won (took it and still held it after the pause).
+ */
+static int
+lock_race_round(const char *dir, int round)
+{
+	pid_t pids[RACERS];
+	int go[2], winners = 0;
+
+	assert_int_equal(pipe(go), 0);
+	for (int i = 0; i < RACERS; i++) {
+		char owner[32], c;
+
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] > 0)
+			continue;
+		close(go[1]);
+		snprintf(owner, sizeof(owner), "host%d:%d", round, i);
+		while (read(go[0], &c, 1) == -1)
+			;
+		/* child: exit 1 when it won, 0 when not, 2 on error */
+		switch (acmed_lock_take(dir, "mta-sts.a.test", owner, time(NULL),
+		    600)) {
+		case 1:
+			usleep(50 * 1000);
+			_exit(acmed_lock_confirm(dir, "mta-sts.a.test", owner) == 1);
+		case 0:
+			_exit(0);
+		default:
+			_exit(2);
+		}
+	}
+	close(go[0]);
+	close(go[1]);		/* go */
+	for (int i = 0; i < RACERS; i++) {
+		int st;
+
+		assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) <= 1);
+		winners += WEXITSTATUS(st);
+	}
+	return winners;
+}
+
+/*
+ * RACERS processes race for one domain's lock, ROUNDS times for each start:
+ * no lock, an expired lock, an empty lock older than the timeout (each:
+ * exactly one wins), and an empty lock younger than the timeout (held by
+ * its creator: nobody wins).
+ */
+static void
+lock_race_one_winner(void **state)
+{
+	const char *const starts[] = { "none", "expired", "empty-old", "empty-young" };
+	char dir[64], path[128], text[64];
+	unsigned bad[4] = { 0 };
+
+	(void)state;
+	temp_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/mta-sts.a.test.lock", dir);
+	for (int s = 0; s < 4; s++) {
+		for (int r = 0; r < ROUNDS; r++) {
+			time_t now = time(NULL);
+			int w;
+
+			unlink(path);
+			if (s == 1) {
+				snprintf(text, sizeof(text), "old:1 %lld\n",
+				    (long long)now - 1);
+				lock_plant(path, text, now - 10);
+			} else if (s == 2) {
+				lock_plant(path, "", now - 601);
+			} else if (s == 3) {
+				lock_plant(path, "", now - 5);
+			}
+			w = lock_race_round(dir, r);
+			if (w != (s == 3 ? 0 : 1)) {
+				printf("# start %s, round %d: %d winners\n",
+				    starts[s], r, w);
+				bad[s]++;
+			}
+		}
+	}
+	unlink(path);
+	printf("# rounds without exactly one winner (0 for empty-young): "
+	    "none %u, expired %u, empty-old %u, empty-young %u of %d each\n",
+	    bad[0], bad[1], bad[2], bad[3], ROUNDS);
+	for (int s = 0; s < 4; s++)
+		assert_int_equal(bad[s], 0);
 	assert_int_equal(rmdir(dir), 0);	/* no temporary file left */
 }
 
@@ -301,6 +448,8 @@ main(void)
 		cmocka_unit_test(bucket_paces_orders),
 		cmocka_unit_test(points_here),
 		cmocka_unit_test(lock_take_over),
+		cmocka_unit_test(lock_unreadable_held_until_mtime),
+		cmocka_unit_test(lock_race_one_winner),
 		cmocka_unit_test(state_round_trip),
 	};
 
