@@ -32,7 +32,7 @@
 #include "x509gen.h"
 
 #define ACME_ERR_PREFIX "urn:ietf:params:acme:error:"
-#define ACME_BAD_NONCE_RETRIES 5	/* badNonce answers retried per request */
+#define ACME_BAD_NONCE_RETRIES 10	/* badNonce answers retried per request */
 #define ACME_TIMEOUT_DEFAULT 30
 #define ACME_POLL_DEFAULT 120
 #define ACME_POLL_WAIT_MAX 60		/* the longest Retry-After honoured between polls */

@@ -434,8 +434,8 @@ def account_json_of_another_key_is_ignored(env):
 
 @test
 def bad_nonce_retried(env):
-    # 20 %: about 18 retries in 3 orders; a request fails only when 6
-    # nonces in a row are refused (0.2^6; at Pebble's 50 %, 1 in 64)
+    # 20 %: about 18 retries in 3 orders; a request fails only when 11
+    # nonces in a row are refused (0.2^11)
     env.start_pebble(nonce_reject=20)
     retries = 0
     for i in range(3):
@@ -447,12 +447,12 @@ def bad_nonce_retried(env):
 
 
 @test
-def bad_nonce_gives_up_after_five_retries(env):
+def bad_nonce_gives_up_after_ten_retries(env):
     env.start_pebble(nonce_reject=100)
     rc, out, err = env.order(expect_ok=False)
     check(rc == 1 and out == "", "exit %d with output %r" % (rc, out[:100]))
-    check(err.count("acme: badNonce, retrying") == 5,
-          "want 5 retries, got %d:\n%s" % (err.count("acme: badNonce, retrying"), err))
+    check(err.count("acme: badNonce, retrying") == 10,
+          "want 10 retries, got %d:\n%s" % (err.count("acme: badNonce, retrying"), err))
     check("urn:ietf:params:acme:error:badNonce" in err and "acme-order: rejected:" in err,
           "the error does not say badNonce:\n%s" % err)
 
