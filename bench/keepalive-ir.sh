@@ -14,8 +14,8 @@
 #         tls13-chacha, tls12-aes128, tls12-chacha; the client offers only it
 #   N1, N2: requests in the two runs (default 200 and 2200)
 #   nginx: Debian's nginx with make bench's settings, one worker, no master
-#   KEEP_OUT=DIR keeps the callgrind output of the N2 run there (for
-#   callgrind_annotate).
+#   KEEP_OUT=DIR keeps the callgrind outputs of both runs there (cg.N1,
+#   cg.N2: for callgrind_annotate).
 # Prints: MODE BINARY Ir_per_request (and the cipher the client negotiated).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,7 +44,7 @@ system_default = sys
 [sys]
 Ciphersuites = $suites
 CipherString = $ciphers
-Groups = X25519
+Groups = X25519:P-256
 MaxProtocol = $max
 EOF
 
