@@ -191,8 +191,9 @@ UNIT_diag = diag
 UNIT_loop = log json loop
 UNIT_health = tools/health tools/probe log json
 UNIT_nettle_driver =
-# the nettle driver's test sees the PSA core's calls of the driver (--wrap)
-UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
+# the nettle driver's test sees the PSA core's calls of the driver (--wrap), and
+# counts mbedTLS's calloc()s (the PSA core's copies of buffers)
+UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement aead_encrypt aead_decrypt) -Wl$(comma)--wrap=calloc)
 comma := ,
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(MBEDTLS_DEP)

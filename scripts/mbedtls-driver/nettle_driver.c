@@ -35,11 +35,14 @@
 
 #include <gmp.h>
 #include <nettle/bignum.h>
+#include <nettle/chacha-poly1305.h>
 #include <nettle/curve25519.h>
 #include <nettle/dsa.h>
 #include <nettle/ecc.h>
 #include <nettle/ecc-curve.h>
 #include <nettle/ecdsa.h>
+#include <nettle/gcm.h>
+#include <nettle/memops.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -369,6 +372,182 @@ psa_status_t mtasts_nettle_transparent_key_agreement(
         return PSA_ERROR_INVALID_ARGUMENT;
     }
     *shared_secret_length = CURVE25519_SIZE;
+    return PSA_SUCCESS;
+}
+
+/*
+ * AEAD: AES-GCM (128- and 256-bit keys) and ChaCha20-Poly1305, one-shot, with
+ * a 12-byte nonce and a 16-byte tag: what TLS encrypts every record with.
+ * With MBEDTLS_USE_PSA_CRYPTO each record is one psa_aead_encrypt or
+ * psa_aead_decrypt call, and a transparent driver gets the key's bytes on
+ * every call (no key context lives between calls), so the key schedule is
+ * made per record: with nettle (AES-NI and PCLMUL where the CPU has them)
+ * that and the record take a fraction of the built-in GCM's time (measured
+ * in docs/BENCHMARKS.md). The contexts, which hold the key schedule, are
+ * wiped before returning. In-place operation (ciphertext == plaintext, as
+ * TLS does) is allowed by nettle's GCM and ChaCha20-Poly1305.
+ */
+#define AEAD_NONCE 12
+#define AEAD_TAG 16
+/* nettle's GCM takes at most 2^36 - 32 bytes of text (GCM's limit);
+ * ChaCha20-Poly1305's 32-bit block counter allows 2^38 - 64. A TLS record
+ * is at most 2^14 + 256: anything near either limit is left to the
+ * built-in code, which checks it. */
+#define AEAD_MAX_TEXT ((size_t)1 << 32)
+
+enum aead_kind { AEAD_NONE, AEAD_GCM128, AEAD_GCM256, AEAD_CHACHAPOLY };
+
+/* which of our AEADs a key and algorithm are, or AEAD_NONE */
+static enum aead_kind aead_kind(const psa_key_attributes_t *attributes,
+                                size_t key_size, psa_algorithm_t alg,
+                                size_t nonce_length)
+{
+    psa_key_type_t type = psa_get_key_type(attributes);
+
+    if (nonce_length != AEAD_NONCE) {
+        return AEAD_NONE;
+    }
+    if (alg == PSA_ALG_GCM && type == PSA_KEY_TYPE_AES) {
+        return key_size == 16 ? AEAD_GCM128 :
+               key_size == 32 ? AEAD_GCM256 : AEAD_NONE;
+    }
+    if (alg == PSA_ALG_CHACHA20_POLY1305 && type == PSA_KEY_TYPE_CHACHA20 &&
+        key_size == CHACHA_POLY1305_KEY_SIZE) {
+        return AEAD_CHACHAPOLY;
+    }
+    return AEAD_NONE;
+}
+
+union aead_ctx {
+    struct gcm_aes128_ctx gcm128;
+    struct gcm_aes256_ctx gcm256;
+    struct chacha_poly1305_ctx chachapoly;
+};
+
+/* set the key and nonce, and take the additional data */
+static void aead_start(union aead_ctx *c, enum aead_kind kind,
+                       const uint8_t *key, const uint8_t *nonce,
+                       const uint8_t *ad, size_t ad_length)
+{
+    switch (kind) {
+        case AEAD_GCM128:
+            gcm_aes128_set_key(&c->gcm128, key);
+            gcm_aes128_set_iv(&c->gcm128, AEAD_NONCE, nonce);
+            gcm_aes128_update(&c->gcm128, ad_length, ad);
+            break;
+        case AEAD_GCM256:
+            gcm_aes256_set_key(&c->gcm256, key);
+            gcm_aes256_set_iv(&c->gcm256, AEAD_NONCE, nonce);
+            gcm_aes256_update(&c->gcm256, ad_length, ad);
+            break;
+        default:
+            chacha_poly1305_set_key(&c->chachapoly, key);
+            chacha_poly1305_set_nonce(&c->chachapoly, nonce);
+            chacha_poly1305_update(&c->chachapoly, ad_length, ad);
+            break;
+    }
+}
+
+/* encrypt (or decrypt) length bytes, then the tag of what was seen */
+static void aead_finish(union aead_ctx *c, enum aead_kind kind, int encrypt,
+                        size_t length, uint8_t *dst, const uint8_t *src,
+                        uint8_t tag[AEAD_TAG])
+{
+    switch (kind) {
+        case AEAD_GCM128:
+            (encrypt ? gcm_aes128_encrypt : gcm_aes128_decrypt)(&c->gcm128,
+                                                                length, dst, src);
+            gcm_aes128_digest(&c->gcm128, AEAD_TAG, tag);
+            break;
+        case AEAD_GCM256:
+            (encrypt ? gcm_aes256_encrypt : gcm_aes256_decrypt)(&c->gcm256,
+                                                                length, dst, src);
+            gcm_aes256_digest(&c->gcm256, AEAD_TAG, tag);
+            break;
+        default:
+            (encrypt ? chacha_poly1305_encrypt :
+             chacha_poly1305_decrypt)(&c->chachapoly, length, dst, src);
+            chacha_poly1305_digest(&c->chachapoly, AEAD_TAG, tag);
+            break;
+    }
+}
+
+/* the bytes of c that kind uses */
+static size_t aead_ctx_size(enum aead_kind kind)
+{
+    return kind == AEAD_GCM128 ? sizeof(struct gcm_aes128_ctx) :
+           kind == AEAD_GCM256 ? sizeof(struct gcm_aes256_ctx) :
+           sizeof(struct chacha_poly1305_ctx);
+}
+
+/* AES-GCM or ChaCha20-Poly1305 encryption via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_aead_encrypt(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg,
+    const uint8_t *nonce, size_t nonce_length,
+    const uint8_t *additional_data, size_t additional_data_length,
+    const uint8_t *plaintext, size_t plaintext_length,
+    uint8_t *ciphertext, size_t ciphertext_size, size_t *ciphertext_length)
+{
+    enum aead_kind kind = aead_kind(attributes, key_buffer_size, alg,
+                                    nonce_length);
+    union aead_ctx c;
+
+    if (kind == AEAD_NONE || plaintext_length > AEAD_MAX_TEXT) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (ciphertext_size < plaintext_length + AEAD_TAG) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    aead_start(&c, kind, key_buffer, nonce, additional_data,
+               additional_data_length);
+    aead_finish(&c, kind, 1, plaintext_length, ciphertext, plaintext,
+                ciphertext + plaintext_length);
+    mbedtls_platform_zeroize(&c, aead_ctx_size(kind));
+    *ciphertext_length = plaintext_length + AEAD_TAG;
+    return PSA_SUCCESS;
+}
+
+/* AES-GCM or ChaCha20-Poly1305 decryption via nettle (driver entry point) */
+psa_status_t mtasts_nettle_transparent_aead_decrypt(
+    const psa_key_attributes_t *attributes,
+    const uint8_t *key_buffer, size_t key_buffer_size,
+    psa_algorithm_t alg,
+    const uint8_t *nonce, size_t nonce_length,
+    const uint8_t *additional_data, size_t additional_data_length,
+    const uint8_t *ciphertext, size_t ciphertext_length,
+    uint8_t *plaintext, size_t plaintext_size, size_t *plaintext_length)
+{
+    enum aead_kind kind = aead_kind(attributes, key_buffer_size, alg,
+                                    nonce_length);
+    uint8_t tag[AEAD_TAG];
+    union aead_ctx c;
+    size_t length;
+    int ok;
+
+    if (kind == AEAD_NONE || ciphertext_length > AEAD_MAX_TEXT) {
+        return PSA_ERROR_NOT_SUPPORTED;
+    }
+    if (ciphertext_length < AEAD_TAG) {
+        return PSA_ERROR_INVALID_ARGUMENT;	/* as the built-in code says */
+    }
+    length = ciphertext_length - AEAD_TAG;
+    if (plaintext_size < length) {
+        return PSA_ERROR_BUFFER_TOO_SMALL;
+    }
+    aead_start(&c, kind, key_buffer, nonce, additional_data,
+               additional_data_length);
+    /* in place, the tag after the text is not overwritten (plaintext
+     * ends where it begins); the PSA core wipes the output on failure */
+    aead_finish(&c, kind, 0, length, plaintext, ciphertext, tag);
+    ok = memeql_sec(tag, ciphertext + length, AEAD_TAG);
+    mbedtls_platform_zeroize(&c, aead_ctx_size(kind));
+    mbedtls_platform_zeroize(tag, sizeof(tag));
+    if (!ok) {
+        return PSA_ERROR_INVALID_SIGNATURE;
+    }
+    *plaintext_length = length;
     return PSA_SUCCESS;
 }
 
