@@ -14,6 +14,8 @@
 #         tls13-chacha, tls12-aes128, tls12-chacha; the client offers only it
 #   N1, N2: requests in the two runs (default 200 and 2200)
 #   nginx: Debian's nginx with make bench's settings, one worker, no master
+#   NEW_CONN=1: a new TLS connection for each request instead (Connection:
+#   close): the instructions per handshake and request
 #   KEEP_OUT=DIR keeps the callgrind outputs of both runs there (cg.N1,
 #   cg.N2: for callgrind_annotate).
 # Prints: MODE BINARY Ir_per_request (and the cipher the client negotiated).
@@ -49,7 +51,7 @@ MaxProtocol = $max
 EOF
 
 cat >"$w/client.py" <<'PY'
-import socket, ssl, sys, time
+import os, socket, ssl, sys, time
 port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
 deadline = time.monotonic() + 120
@@ -61,11 +63,19 @@ while True:		# the server starts slowly under valgrind
         if time.monotonic() > deadline:
             sys.exit("keepalive-ir: the server did not start")
         time.sleep(0.2)
+new_conn = os.environ.get("NEW_CONN") == "1"
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 t = ctx.wrap_socket(s, server_hostname="mta-sts.d1.test")
-req = b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.d1.test\r\n\r\n"
+req = b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.d1.test\r\n"
+req += b"Connection: close\r\n\r\n" if new_conn else b"\r\n"
 buf = b""
 for i in range(n):
+    if new_conn and i > 0:
+        t.close()
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t = ctx.wrap_socket(s, server_hostname="mta-sts.d1.test")
+        buf = b""
     t.sendall(req)
     while True:
         head, sep, rest = buf.partition(b"\r\n\r\n")
@@ -129,4 +139,4 @@ run() {	# $1 requests -> prints the server's Ir
 }
 a=$(run "$n1")
 b=$(run "$n2")
-echo "$mode $bin $(( (b - a) / (n2 - n1) )) Ir per request ($n1: $a, $n2: $b)"
+echo "$mode$([ "${NEW_CONN:-}" = 1 ] && echo ' new-conn') $bin $(( (b - a) / (n2 - n1) )) Ir per request ($n1: $a, $n2: $b)"
