@@ -194,6 +194,8 @@ UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap), and
 # counts mbedTLS's calloc()s (the PSA core's copies of buffers)
 UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement aead_encrypt aead_decrypt) -Wl$(comma)--wrap=calloc)
+# test_certs counts psa_import_key calls (a key imported once, not per signature)
+UNIT_LDFLAGS_certs = -Wl,--wrap=psa_import_key
 comma := ,
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(MBEDTLS_DEP)
