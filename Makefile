@@ -119,8 +119,12 @@ DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
 LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
 
-# mbedTLS is built with one section per function: keep only what is called
-LINK_GC = -Wl,--gc-sections
+# mbedTLS is built with one section per function: keep only what is called.
+# --exclude-libs: the static libraries' symbols are not exported: nettle's
+# and GMP's would otherwise interpose on the shared copies GnuTLS (loaded by
+# Debian's libmicrohttpd) uses, and fill the dynamic symbol table (16 KiB of
+# the binary's resident pages)
+LINK_GC = -Wl,--gc-sections -Wl,--exclude-libs,ALL
 
 # every server source except main.c forms a library the unit tests link too:
 # the daemon and the pure code the tools share. The command-line tools
