@@ -122,7 +122,7 @@ LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
 # mbedTLS is built with one section per function: keep only what is called.
 # --exclude-libs: the static libraries' symbols are not exported: nettle's
 # and GMP's would otherwise interpose on the shared copies GnuTLS (loaded by
-# Debian's libmicrohttpd) uses, and fill the dynamic symbol table (16 KiB of
+# Debian's libmicrohttpd) uses, and fill the dynamic symbol table (12 KiB of
 # the binary's resident pages)
 LINK_GC = -Wl,--gc-sections -Wl,--exclude-libs,ALL
 

@@ -18,8 +18,8 @@
  * are the nonce and nettle's scratch. Only nettle's low-level interface is
  * used (ecc_point_mul_g on caller-owned limbs, ecc_ecdsa_sign with our own
  * nonce), never GMP's mpz functions: those would link GMP's general
- * multiplication (Toom-Cook, FFT) and conversion code, about 100 KiB of a
- * binary that is resident in full (docs/BENCHMARKS.md, idle memory).
+ * multiplication, division and conversion code, about 45 KiB of a binary
+ * that is resident in full (docs/BENCHMARKS.md, idle memory).
  *
  * Memory: GMP (hence nettle) aborts the process when an allocation fails.
  * Every allocation nettle and GMP make during a call of this driver is
@@ -139,17 +139,17 @@ size_t mtasts_nettle_arena_high(void)
 /*
  * GMP's mpn_mul_n and mpn_sqr, for the operand sizes nettle's elliptic
  * curves use (4 limbs for P-256 and Curve25519), defined here so that GMP's
- * own are not linked. GMP's choose by size between the basecase (schoolbook)
- * code and Toom-Cook and FFT multiplication, and linking them links all of
- * those: about 65 KiB of code that never runs below 27 limbs, in a binary
- * whose text is resident in full (docs/BENCHMARKS.md, idle memory). GMP's
- * own calls the same basecase functions (exported by libgmp, declared in its
- * internal gmp-impl.h) below 28 (mul) and 34 (sqr) limbs (Debian 12's
- * libgmp.a: objdump of mul_n.o and sqr.o), so nettle computes exactly as
- * before, with one call less. mpn_mul_basecase is correct for any size;
- * squaring larger operands, which nettle never does, goes through it too.
- * Checked against mbedTLS's bignum code for 1 to 40 limbs in
- * tests/unit/test_nettle_driver.c.
+ * own are not linked. GMP's choose by size between the basecase
+ * (schoolbook) code and Toom-Cook and FFT multiplication, and linking them
+ * links all of those: about 100 KiB of code that never runs at nettle's
+ * sizes, in a binary whose text is resident in full (docs/BENCHMARKS.md,
+ * idle memory). GMP's own call the same basecase functions (exported by
+ * libgmp, declared in its internal gmp-impl.h) up to 27 (mul) and 33 (sqr)
+ * limbs (Debian 12's libgmp.a: objdump of mul_n.o and sqr.o), so nettle
+ * computes exactly as before, with one call less. mpn_mul_basecase is
+ * correct for any size; squaring larger operands, which nettle never does,
+ * goes through it too. Checked against mbedTLS's bignum code for 1 to 40
+ * limbs in tests/unit/test_nettle_driver.c.
  */
 #define MTASTS_SQR_BASECASE_MAX 16
 void __gmpn_mul_basecase(mp_ptr rp, mp_srcptr ap, mp_size_t an,
@@ -495,13 +495,13 @@ static void aead_finish(union aead_ctx *c, enum aead_kind kind, int encrypt,
 {
     switch (kind) {
         case AEAD_GCM128:
-            (encrypt ? gcm_aes128_encrypt : gcm_aes128_decrypt)(&c->gcm128,
-                                                                length, dst, src);
+            (encrypt ? gcm_aes128_encrypt :
+             gcm_aes128_decrypt)(&c->gcm128, length, dst, src);
             gcm_aes128_digest(&c->gcm128, AEAD_TAG, tag);
             break;
         case AEAD_GCM256:
-            (encrypt ? gcm_aes256_encrypt : gcm_aes256_decrypt)(&c->gcm256,
-                                                                length, dst, src);
+            (encrypt ? gcm_aes256_encrypt :
+             gcm_aes256_decrypt)(&c->gcm256, length, dst, src);
             gcm_aes256_digest(&c->gcm256, AEAD_TAG, tag);
             break;
         default:
