@@ -20,7 +20,7 @@ ARG BASE=docker.io/library/debian:trixie-slim
 FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        build-essential pkg-config cmake libinih-dev ca-certificates \
+        build-essential pkg-config cmake libinih-dev libjansson-dev ca-certificates \
         debian-archive-keyring bzip2 xz-utils python3 python3-jinja2 \
         python3-jsonschema nettle-dev \
  && rm -rf /var/lib/apt/lists/*

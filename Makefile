@@ -42,8 +42,8 @@ INSTALL_DEPS = no
 endif
 GOALS = $(or $(MAKECMDGOALS),all)
 TEST_GOALS = test check unit integration e2e asan fuzz
-# NOGNUTLS=1 (below) builds its own libmicrohttpd
-DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih)
+# NOGNUTLS=1 (below) builds its own libmicrohttpd; jansson: the ACME client's JSON
+DEP_PKGS = $(if $(filter 1,$(NOGNUTLS)),inih,libmicrohttpd inih) jansson
 # exits 0 when the build (and the demo, for make run) has what it needs
 BUILD_PROBE = command -v $(CC) && pkg-config --exists $(DEP_PKGS) && \
 	{ [ "$(MBEDTLS_SYSTEM)" = yes ] || \
@@ -115,9 +115,13 @@ $(error pkg-config does not find $(DEP_MISSING): install their development files
 endif
 endif
 DEP_CFLAGS := $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
-DEP_LIBS := $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell pkg-config --libs $(filter-out jansson,$(DEP_PKGS)) 2>/dev/null)
+# jansson (Debian: libjansson-dev) is linked statically, as nettle is: only
+# the functions called come along, and there is no shared library to map
+# (resident pages) or to copy into the container image
+JANSSON_LIBS := -Wl,-Bstatic $(shell pkg-config --libs --static jansson 2>/dev/null) -Wl,-Bdynamic
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
-LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) -lresolv
+LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) $(JANSSON_LIBS) -lresolv
 
 # mbedTLS is built with one section per function: keep only what is called.
 # --exclude-libs: the static libraries' symbols are not exported: nettle's
@@ -186,14 +190,23 @@ UNIT_policy = diag names policy
 UNIT_config = diag names policy records strmap config
 UNIT_certs = diag names certs
 UNIT_certset = diag names strmap changes certs certset
+UNIT_challenge = diag names certs files challenge
 UNIT_records = diag names policy records
 UNIT_strmap = strmap
 UNIT_trim = trim
 UNIT_json = json
 UNIT_metrics = metrics policy names diag json
 UNIT_diag = diag
+UNIT_files = files
+UNIT_acmed = acmed $(ACME_OBJS) certset changes snapshot config policy records strmap metrics
 UNIT_loop = log json loop
-UNIT_health = tools/health tools/probe log json
+UNIT_health = tools/health httpresp diag log json
+UNIT_jose = json jose
+UNIT_x509gen = names json jose x509gen
+# acme.c's pure parsers (the rest of it is linked, not called)
+ACME_OBJS = acme jose x509gen httpc httpresp challenge files certs names diag log json
+UNIT_acme = $(ACME_OBJS)
+UNIT_httpc = httpc httpresp diag
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap), and
 # counts mbedTLS's calloc()s (the PSA core's copies of buffers)
@@ -210,6 +223,17 @@ $(foreach t,$(patsubst $(BUILD)/test_%,%,$(UNIT_BINS)),$(eval $(call unit_rule,$
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# the ACME protocol's test driver (tests/acme/order.c): one order, the chain
+# on stdout; tests/acme/order_test.py runs it against Pebble
+$(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< \
+		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
+
+# the HTTPS client's command-line driver for tests/integration/httpc_test.py
+HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
+$(BUILD)/httpc-fetch: tests/integration/httpc_fetch.c $(HTTPC_FETCH_OBJS) $(MBEDTLS_DEP)
+	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< $(HTTPC_FETCH_OBJS) $(LIBS)
 
 # the LD_PRELOAD shim of the allocation-failure test (tests/faults/): its own
 # flags, never the sanitizers' (it stands between the program and glibc's malloc)
@@ -237,10 +261,10 @@ e2e: all
 # suites on the normal build only (a few minutes). Both check the include
 # graph (scripts/include-graph.py). run-all.sh prints one "N passed, N failed".
 test: WERROR = 1
-test: all $(UNIT_BINS) $(BUILD)/failalloc.so asan
+test: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order asan
 	@FULL=1 BUILD=$(BUILD) PYTHON=$(PYTHON) FUZZ_TIME=$(FUZZ_TIME) sh tests/run-all.sh
 
-check: all $(UNIT_BINS) $(BUILD)/failalloc.so
+check: all $(UNIT_BINS) $(BUILD)/failalloc.so $(BUILD)/httpc-fetch $(BUILD)/acme-order
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) sh tests/run-all.sh
 
 install: all
@@ -275,7 +299,7 @@ $(BUILD)/bench_crypto: bench/crypto.c $(MBEDTLS_DEP) | $(BUILD)
 # AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 asan:
 	$(MAKE) BUILD=build-asan WERROR=$(WERROR) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd \
+		LDFLAGS="-fsanitize=address,undefined" build-asan/mta-stsd build-asan/httpc-fetch \
 		$(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BINS))
 
 # libFuzzer harnesses (clang from Debian), each run for FUZZ_TIME seconds from
@@ -292,8 +316,12 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe log json
+FUZZ_probe = tools/probe httpresp diag log json
 FUZZ_resolve = tools/resolve
+# the ACME client's parsers of the CA's JSON, certificates and chains
+FUZZ_acme = $(ACME_OBJS)
+# the ACME client's parser of the CA's HTTP answers
+FUZZ_httpc = httpc httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -301,7 +329,9 @@ FUZZ_SEEDS_records = tests/fuzz/corpus/records
 FUZZ_SEEDS_probe = tests/fuzz/corpus/probe
 FUZZ_SEEDS_resolve = tests/fuzz/corpus/resolve
 FUZZ_SEEDS_tls = tests/fuzz/corpus/tls
-FUZZERS = names policy config records tls probe resolve
+FUZZ_SEEDS_acme = tests/fuzz/corpus/acme
+FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
+FUZZERS = names policy config records tls probe resolve httpc acme
 RPAREN = )
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \

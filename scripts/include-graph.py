@@ -27,22 +27,29 @@ import sys
 # (layer, its modules, the layers it may include). A module may include
 # modules of its own layer only as long as that makes no cycle.
 LAYERS = [
-    ("core", ["loglevel", "diag", "strmap", "json"],
+    # files: the one writer of the storage's files (challenge.c in loading,
+    # acme.c and acmed.c in acme); it logs nothing, as the rest of core
+    ("core", ["loglevel", "diag", "strmap", "json", "files"],
      ["core"]),
-    ("pure", ["names", "policy", "records", "config", "changes"],
+    ("pure", ["names", "policy", "records", "config", "changes", "httpresp"],
      ["core", "pure"]),
     ("runtime", ["log", "loop"],
      ["core", "runtime"]),
-    ("loading", ["certs", "certset", "trim", "snapshot"],
+    ("loading", ["certs", "certset", "trim", "snapshot", "challenge"],
      ["core", "pure", "loading"]),
-    ("services", ["metrics", "tls", "http", "admin", "reload"],
+    ("services", ["metrics", "tls", "http", "admin", "reload", "http01"],
      ["core", "pure", "runtime", "loading", "services"]),
-    ("tools", ["resolve", "probe", "publish", "check", "health", "tool"],
-     ["core", "pure", "runtime", "loading", "tools"]),
+    # the ACME client (issue 13), started by the process layer
+    ("acme", ["jose", "x509gen", "httpc", "acme", "acmed"],
+     ["core", "pure", "runtime", "loading", "services", "acme"]),
+    # tools: `certs` reads the manager\'s state files (acmed.h)
+    ("tools", ["resolve", "probe", "publish", "check", "health", "tool",
+               "certstate"],
+     ["core", "pure", "runtime", "loading", "acme", "tools"]),
     ("connections", ["conn"],
      ["core", "pure", "runtime", "loading", "services", "connections"]),
     ("process", ["server", "main"],
-     ["core", "pure", "runtime", "loading", "services", "tools",
+     ["core", "pure", "runtime", "loading", "services", "acme", "tools",
       "connections", "process"]),
 ]
 

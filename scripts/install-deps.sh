@@ -10,10 +10,10 @@
 set -eu
 
 build_pkgs="build-essential pkg-config cmake python3 python3-jinja2 python3-jsonschema bzip2 xz-utils
-libmicrohttpd-dev libinih-dev nettle-dev openssl ca-certificates"
+libmicrohttpd-dev libinih-dev libjansson-dev nettle-dev openssl ca-certificates"
 test_pkgs="libcmocka-dev curl iproute2 procps
 dnsmasq-base postfix-mta-sts-resolver sslscan valgrind clang libclang-rt-14-dev
-python3-kubernetes python3-yaml"
+pebble lego python3-kubernetes python3-yaml"
 # the command to suggest: the whole set (so that `make test` works next), or
 # the caller's own list
 cmd="sudo sh scripts/install-deps.sh"

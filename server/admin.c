@@ -2,7 +2,6 @@
 #include "admin.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -10,14 +9,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
-#include "loop.h"
 #include "metrics.h"
-
-static struct MHD_Daemon *admin;
-static int per_domain;
-static atomic_int ready;		/* pushed by the loop: admin_set_ready */
-static struct loop_fd admin_lf = { .fd = -1 };	/* libmicrohttpd's epoll set */
-static struct loop_hook admin_hook;
 
 static enum MHD_Result
 admin_reply(struct MHD_Connection *mc, unsigned status, const char *type,
@@ -50,8 +42,8 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	    notfound[] = "not found: try /healthz, /readyz or /metrics\n",
 	    badmethod[] = "method not allowed\n";
 	const char *text = "text/plain; charset=utf-8";
+	struct admin *a = cls;
 
-	(void)cls;
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
@@ -66,7 +58,7 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 		    MHD_RESPMEM_PERSISTENT);
 	if (strcmp(url, "/readyz") == 0) {
-		if (atomic_load(&ready))
+		if (atomic_load(&a->ready))
 			return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 			    MHD_RESPMEM_PERSISTENT);
 		return admin_reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, text,
@@ -74,7 +66,7 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	}
 	if (strcmp(url, "/metrics") == 0) {
 		size_t len;
-		char *body = metrics_render(per_domain, &len);
+		char *body = metrics_render(a->per_domain, &len);
 
 		if (body == NULL)
 			return MHD_NO;
@@ -89,25 +81,26 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 /* Take metrics_per_domain from cfg (the admin listener runs on the loop
  * thread that applies reloads). */
 void
-admin_configure(const struct config *cfg)
+admin_configure(struct admin *a, const struct config *cfg)
 {
-	per_domain = cfg->metrics_per_domain;
+	a->per_domain = cfg->metrics_per_domain;
 }
 
 int
-admin_start(const struct config *cfg)
+admin_start(struct admin *a, const struct config *cfg)
 {
-	admin_configure(cfg);
+	a->lf.fd = -1;
+	admin_configure(a, cfg);
 	if (cfg->admin.len == 0)
 		return 0;
-	admin = MHD_start_daemon(MHD_USE_EPOLL | (cfg->admin.ss.ss_family ==
-	    AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL, admin_handle, NULL,
+	a->daemon = MHD_start_daemon(MHD_USE_EPOLL | (cfg->admin.ss.ss_family ==
+	    AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL, admin_handle, a,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->admin.ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 	    MHD_OPTION_END);
-	if (admin == NULL) {
+	if (a->daemon == NULL) {
 		log_err("admin_listen %s: cannot listen (in use, or not an "
 		    "address of this host)", cfg->admin.text);
 		return -1;
@@ -119,11 +112,11 @@ admin_start(const struct config *cfg)
 static long
 admin_timeout_ms(void *arg, double now)
 {
+	struct admin *a = arg;
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	(void)arg;
 	(void)now;
-	if (MHD_get_timeout(admin, &ms) != MHD_YES)
+	if (MHD_get_timeout(a->daemon, &ms) != MHD_YES)
 		return -1;
 	return ms > 1000000 ? 1000000 : (long)ms;
 }
@@ -132,9 +125,10 @@ admin_timeout_ms(void *arg, double now)
 static void
 admin_run(void *arg, double now)
 {
-	(void)arg;
+	struct admin *a = arg;
+
 	(void)now;
-	MHD_run(admin);
+	MHD_run(a->daemon);
 }
 
 /* libmicrohttpd's epoll set is readable: admin_run, after this turn's
@@ -147,40 +141,42 @@ admin_on_event(struct loop_fd *lf, uint32_t events)
 }
 
 int
-admin_attach(struct loop *loop)
+admin_attach(struct admin *a, struct loop *loop)
 {
 	const union MHD_DaemonInfo *di;
 
-	if (admin == NULL)
+	if (a->daemon == NULL)
 		return 0;
-	if ((di = MHD_get_daemon_info(admin, MHD_DAEMON_INFO_EPOLL_FD)) == NULL) {
+	if ((di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_EPOLL_FD)) ==
+	    NULL) {
 		log_err("admin_listen: libmicrohttpd has no epoll descriptor");
 		return -1;
 	}
-	admin_lf.fd = di->epoll_fd;
-	admin_lf.cb = admin_on_event;
-	if (loop_fd_add(loop, &admin_lf, EPOLLIN) == -1) {
+	a->lf.fd = di->epoll_fd;
+	a->lf.cb = admin_on_event;
+	if (loop_fd_add(loop, &a->lf, EPOLLIN) == -1) {
 		log_err("admin_listen: cannot watch libmicrohttpd: %s",
 		    strerror(errno));
 		return -1;
 	}
-	admin_hook.before = admin_timeout_ms;
-	admin_hook.after = admin_run;
-	loop_hook_add(loop, &admin_hook);
+	a->hook.before = admin_timeout_ms;
+	a->hook.after = admin_run;
+	a->hook.arg = a;
+	loop_hook_add(loop, &a->hook);
 	return 0;
 }
 
 void
-admin_set_ready(int on)
+admin_set_ready(struct admin *a, int on)
 {
-	atomic_store(&ready, on);
+	atomic_store(&a->ready, on);
 }
 
 void
-admin_stop(void)
+admin_stop(struct admin *a)
 {
-	if (admin != NULL)
-		MHD_stop_daemon(admin);	/* closes its epoll set */
-	admin = NULL;
-	admin_lf.fd = -1;
+	if (a->daemon != NULL)
+		MHD_stop_daemon(a->daemon);	/* closes its epoll set */
+	a->daemon = NULL;
+	a->lf.fd = -1;
 }

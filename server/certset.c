@@ -21,6 +21,7 @@
 struct certset_names {
 	struct certkey *ck;
 	size_t next;			/* 1 + index of the next node, or 0 */
+	int acme;			/* found in the ACME storage */
 };
 
 /* the by_name value for node index i, and back */
@@ -89,7 +90,8 @@ certset_grow(struct certset *cs)
 
 /* a new list node for ck at the head of name's list; returns 0 or -1 */
 static int
-certset_link(struct certset *cs, struct certkey *ck, const char *name)
+certset_link(struct certset *cs, struct certkey *ck, const char *name,
+    int acme)
 {
 	if (cs->nnodes == cs->capnodes) {
 		size_t cap = cs->capnodes ? cs->capnodes * 2 : 16;
@@ -101,6 +103,7 @@ certset_link(struct certset *cs, struct certkey *ck, const char *name)
 		cs->capnodes = cap;
 	}
 	cs->nodes[cs->nnodes].ck = ck;
+	cs->nodes[cs->nnodes].acme = acme;
 	cs->nodes[cs->nnodes].next = VALUE_NODE(strmap_get(&cs->by_name, name));
 	if (strmap_put(&cs->by_name, name, NODE_VALUE(cs->nnodes)) == -1)
 		return -1;
@@ -118,10 +121,11 @@ certset_store(struct certset *cs, struct certkey *ck, int index_names)
 		return -1;
 	}
 	cs->v[cs->n] = ck;
-	cs->indexed[cs->n] = index_names != 0;
+	cs->indexed[cs->n] = (unsigned char)index_names;
 	cs->n++;
 	for (size_t i = 0; index_names && i < ck->nnames; i++)
-		if (certset_link(cs, ck, ck->names[i]) == -1)
+		if (certset_link(cs, ck, ck->names[i],
+		    index_names == CERTSET_INDEX_ACME) == -1)
 			return -1;
 	return 0;
 }
@@ -527,8 +531,10 @@ struct certset_batch {
 	size_t n, cap;
 };
 
-/* the batch of the certset_discover running on this thread, or NULL */
+/* the batch of the certset_discover running on this thread, or NULL, and
+ * how its pairs are indexed */
 static _Thread_local struct certset_batch *discover_batch;
+static _Thread_local int discover_index = CERTSET_INDEX_FILE;
 
 struct certset_loader {
 	struct certset_pending *v;
@@ -635,7 +641,8 @@ discover_flush(struct certset_batch *b, struct certset *cs, struct diag *d)
 		struct certkey *ck = NULL;
 
 		if (p->load && load == NULL) {	/* out of memory: one by one */
-			certset_load(cs, NULL, NULL, p->cert, p->key, 1, &ck, d);
+			certset_load(cs, NULL, NULL, p->cert, p->key,
+			    discover_index, &ck, d);
 			goto next;
 		}
 		if (p->load) {
@@ -650,7 +657,7 @@ discover_flush(struct certset_batch *b, struct certset *cs, struct diag *d)
 			certs_unref(ck);
 			ck = NULL;
 		}
-		if (ck != NULL && certset_store(cs, ck, 1) == -1)
+		if (ck != NULL && certset_store(cs, ck, discover_index) == -1)
 			diag_err(d, p->cert, 0, "out of memory");
 next:
 		free(p->cert);
@@ -674,7 +681,7 @@ discover_load(struct certset *cs, const struct certset *prev,
 	if (discover_batch != NULL &&
 	    discover_queue(discover_batch, cs, prev, ch, cert, key) == 0)
 		return;
-	certset_load(cs, prev, ch, cert, key, 1, &ck, d);
+	certset_load(cs, prev, ch, cert, key, discover_index, &ck, d);
 }
 
 /* the pairs of flat row l among the entries ents (n) of directory place */
@@ -771,19 +778,20 @@ discover_sub(struct certset *cs, const struct certset *prev,
 
 void
 certset_discover(struct certset *cs, const struct certset *prev,
-    const struct changes *ch, const char *dir, struct diag *d)
+    const struct changes *ch, const char *dir, int acme, struct diag *d)
 {
 	struct certset_batch batch = { NULL, 0, 0 };
 	struct dirent **ents;
 	int n;
 
-
 	if ((n = scandir(dir, &ents, NULL, NULL)) == -1) {
-		diag_err(d, dir, 0, "cannot read cert_dir: %s", strerror(errno));
+		diag_err(d, dir, 0, "cannot read %s: %s", acme ? "the ACME "
+		    "storage's certificates" : "cert_dir", strerror(errno));
 		return;
 	}
 	/* the pairs are found first, then loaded on several threads */
 	discover_batch = &batch;
+	discover_index = acme ? CERTSET_INDEX_ACME : CERTSET_INDEX_FILE;
 	for (size_t l = 0; l < NLAYOUTS; l++)
 		if (layout_flat(&layouts[l]))
 			discover_flat(cs, prev, ch, dir, &layouts[l], ents, n, d);
@@ -800,6 +808,7 @@ certset_discover(struct certset *cs, const struct certset *prev,
 	}
 	discover_batch = NULL;
 	discover_flush(&batch, cs, d);
+	discover_index = CERTSET_INDEX_FILE;
 	for (int i = 0; i < n; i++)
 		free(ents[i]);
 	free(ents);
@@ -901,9 +910,12 @@ certset_watch_dirs(const char *dir, void (*fn)(const char *dir, void *arg),
 	free(ents);
 }
 
-/* is ck better than best for serving now? (valid now, then latest expiry) */
+/* is ck (acme: from the ACME storage) better than best (best_acme) for
+ * serving now? Valid now, then hand-managed before ACME, then latest
+ * expiry: an ACME certificate serves a domain whose own one expired */
 static int
-cert_better(const struct certkey *ck, const struct certkey *best, time_t now)
+cert_better(const struct certkey *ck, int acme, const struct certkey *best,
+    int best_acme, time_t now)
 {
 	int ok = now >= ck->not_before && now <= ck->not_after;
 	int best_ok;
@@ -913,6 +925,8 @@ cert_better(const struct certkey *ck, const struct certkey *best, time_t now)
 	best_ok = now >= best->not_before && now <= best->not_after;
 	if (ok != best_ok)
 		return ok;
+	if (ok && acme != best_acme)
+		return !acme;
 	return ck->not_after > best->not_after;
 }
 
@@ -921,6 +935,7 @@ certset_pick(const struct certset *cs, const char *name, const char *host,
     time_t now, struct certkey *ck[2])
 {
 	struct certkey *ec = NULL, *rsa = NULL;
+	int ec_acme = 0, rsa_acme = 0;
 	char wild[NAME_MAX_LEN + 3];
 	size_t k;
 
@@ -932,9 +947,12 @@ certset_pick(const struct certset *cs, const char *name, const char *host,
 	for (; k != 0; k = cs->nodes[k - 1].next) {
 		struct certkey *c = cs->nodes[k - 1].ck;
 		struct certkey **best = c->is_ec ? &ec : &rsa;
+		int *best_acme = c->is_ec ? &ec_acme : &rsa_acme;
 
-		if (cert_better(c, *best, now))
+		if (cert_better(c, cs->nodes[k - 1].acme, *best, *best_acme, now)) {
 			*best = c;
+			*best_acme = cs->nodes[k - 1].acme;
+		}
 	}
 	ck[0] = ec != NULL ? ec : rsa;
 	ck[1] = ec != NULL ? rsa : NULL;

@@ -21,7 +21,8 @@
 struct certset {
 	atomic_uint refs;
 	struct certkey **v;		/* one reference each */
-	unsigned char *indexed;		/* by SAN name? parallel to v */
+	unsigned char *indexed;		/* by SAN name? parallel to v: 0 no,
+					 * else a CERTSET_INDEX_ value */
 	size_t n, cap;
 	struct certset_names *nodes;	/* the SAN name lists' nodes */
 	size_t nnodes, capnodes, ngarbage; /* ngarbage: unlinked nodes */
@@ -29,6 +30,11 @@ struct certset {
 	struct strmap by_name;		/* SAN name -> 1 + index of its list's
 					 * first node (newest first) */
 };
+/* how a pair is indexed by its SAN names (certset_load's index_names) */
+#define CERTSET_INDEX_FILE 1	/* found in cert_dir */
+#define CERTSET_INDEX_ACME 2	/* found in the ACME storage (certset_pick
+				 * takes it after a valid hand-managed one) */
+
 /* A new empty set (one reference) with room for about n pairs, or NULL. */
 struct certset *certset_new(size_t n);
 
@@ -74,14 +80,16 @@ struct certset *certset_copy(const struct certset *src,
  */
 
 /*
- * Load every certificate in cert_dir dir, in any of the layouts. Names
+ * Load every certificate in cert_dir dir (acme: the ACME storage's
+ * certificates/, whose pairs certset_pick takes only after a valid
+ * hand-managed one), in any of the layouts. Names
  * starting with '.' are skipped, and so are the other files the tools write
  * beside a pair and directories holding none of a pair's files; a dangling
  * symlink, an unreadable entry or half a pair is a warning naming it and
  * the likely cause. prev and ch as for certset_load.
  */
 void certset_discover(struct certset *cs, const struct certset *prev,
-    const struct changes *ch, const char *dir, struct diag *d);
+    const struct changes *ch, const char *dir, int acme, struct diag *d);
 
 /* what a path under cert_dir is to discovery (certset_pair_of_path) */
 enum {
@@ -110,7 +118,8 @@ void certset_watch_dirs(const char *dir, void (*fn)(const char *d, void *arg),
 
 /* Choose up to one ECDSA and one RSA certificate for host (of domain name)
  * from the SAN index: the exact name first, then the one-label wildcard;
- * among several, one valid at now, then the latest expiry. ck[0] is the
+ * among several, one valid at now, then a hand-managed one before one of
+ * the ACME storage, then the latest expiry. ck[0] is the
  * preferred one (ECDSA when there is one); ck[] borrows the set's refs. */
 void certset_pick(const struct certset *cs, const char *name,
     const char *host, time_t now, struct certkey *ck[2]);

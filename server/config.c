@@ -70,6 +70,8 @@ static const char *const level_words[] = { "error", "warn", "info", "debug", NUL
 static const char *const format_words[] = { "text", "json", NULL };
 static const char *const access_words[] = { "stderr", "off", NULL };
 static const char *const error_words[] = { "stderr", "syslog", NULL };
+static const char *const challenge_words[] = { "tls-alpn-01", "http-01", NULL };
+static const char *const key_type_words[] = { "ecdsa", "rsa", "both", NULL };
 
 #define SERVER(name, type, field) CONFIG_SECTION_SERVER, name, type, \
 	.offset = offsetof(struct config, field)
@@ -80,6 +82,11 @@ static const char *const error_words[] = { "stderr", "syslog", NULL };
 	.offset = offsetof(struct config, field), .apply = CONFIG_APPLY_REBUILD
 #define DOMAIN(name, type, field) CONFIG_SECTION_DOMAIN, name, type, \
 	.offset = offsetof(struct domain_conf, field), .apply = CONFIG_APPLY_REBUILD
+/* [acme] keys are read by the certificate manager (acmed.c) at each
+ * publication: live (apply's zero) unless marked otherwise */
+#define ACME(name, type, field) CONFIG_SECTION_ACME, name, type, \
+	.offset = offsetof(struct config, acme.field)
+#define ACME_NUMBER(name, type) CONFIG_SECTION_ACME, name, type
 
 /*
  * Every key, in the order messages list them. What a change needs (apply):
@@ -163,6 +170,30 @@ const struct config_key config_keys[] = {
 	{ DOMAIN("policy", CONFIG_PATH, policy) },
 	{ DOMAIN("tlsrpt", CONFIG_RUA, tlsrpt) },
 	{ DOMAIN("policy_id", CONFIG_POLICY_ID, policy_id) },
+	{ DOMAIN("acme", CONFIG_BOOL, acme) },
+
+	{ ACME("directory", CONFIG_URL, directory) },
+	{ ACME("email", CONFIG_EMAIL, email) },
+	{ ACME_NUMBER("agree_terms", CONFIG_BOOL), .def = "no" },
+	/* restart: the manager's thread and the challenge store use it from start */
+	{ ACME("storage", CONFIG_PATH, storage), .def = "acme",
+	    .apply = CONFIG_APPLY_RESTART },
+	{ ACME("ca_file", CONFIG_PATH, ca_file) },
+	{ ACME_NUMBER("challenge", CONFIG_ENUM), .words = challenge_words,
+	    .def = "tls-alpn-01" },
+	/* restart: bound before the privilege drop, as listen */
+	{ ACME("http_listen", CONFIG_ADDRESS, http_listen), .def = "off",
+	    .apply = CONFIG_APPLY_RESTART },
+	{ ACME_NUMBER("key_type", CONFIG_ENUM), .words = key_type_words,
+	    .def = "ecdsa" },
+	{ ACME("eab_kid", CONFIG_NAME, eab_kid) },
+	{ ACME("eab_hmac_key", CONFIG_SECRET, eab_hmac_key) },
+	{ ACME("preferred_issuer", CONFIG_TEXT, preferred_issuer) },
+	{ ACME("addresses", CONFIG_HOSTS, addresses) },
+	{ ACME_NUMBER("orders_per_hour", CONFIG_UINT), RANGE(1, 10000, ""),
+	    .def = "60" },
+	{ ACME_NUMBER("lock_timeout", CONFIG_UINT), RANGE(60, 86400, " seconds"),
+	    .def = "600" },
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 
@@ -174,6 +205,7 @@ enum section_kind {
 	SEC_SERVER,
 	SEC_DEFAULTS,
 	SEC_DOMAIN,
+	SEC_ACME,
 	SEC_IGNORED		/* a bad or repeated header: its keys are skipped */
 };
 
@@ -192,7 +224,7 @@ struct loader {
 	unsigned sec_line;
 	unsigned key_line[CONFIG_KEYS_MAX]; /* where each key of this section was */
 	unsigned char given[CONFIG_KEYS_MAX]; /* [server] keys in the file */
-	unsigned server_line, defaults_line;
+	unsigned server_line, defaults_line, acme_line;
 	size_t domains_cap;
 };
 
@@ -223,6 +255,8 @@ section_label(const struct loader *ld)
 		return "defaults";
 	case SEC_DOMAIN:
 		return ld->cfg->domains[ld->dom].name;
+	case SEC_ACME:
+		return "acme";
 	default:
 		return "?";
 	}
@@ -404,15 +438,26 @@ section_begin(struct loader *ld, const char *name, size_t len)
 		ld->sec = SEC_DEFAULTS;
 		return;
 	}
+	if (len == 4 && strncasecmp(name, "acme", 4) == 0) {
+		if (ld->acme_line != 0) {
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "[acme] appears twice; first at line %u, put all its keys there",
+			    ld->acme_line);
+			return;
+		}
+		ld->acme_line = ld->lineno;
+		ld->sec = SEC_ACME;
+		return;
+	}
 	if (name_normalise(name, len, norm, sizeof(norm)) != 0) {
 		if (diag_is_token(name, len))
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "section [%.*s] is not [server], [defaults] or a domain name like [example.com] "
+			    "section [%.*s] is not [server], [defaults], [acme] or a domain name like [example.com] "
 			    "(letters, digits and hyphens, at least two labels, no trailing dot)",
 			    (int)len, name);
 		else
 			diag_err(ld->d, ld->file, ld->lineno,
-			    "section name (%zu bytes, not shown) is not server, defaults or a domain name "
+			    "section name (%zu bytes, not shown) is not server, defaults, acme or a domain name "
 			    "like example.com (letters, digits and hyphens, at least two labels)", len);
 		return;
 	}
@@ -442,6 +487,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	}
 	dc = &cfg->domains[cfg->ndomains];
 	memset(dc, 0, sizeof(*dc));
+	dc->acme = -1;
 	if ((dc->name = ld_strdup(ld, norm)) == NULL)
 		return;
 	if (strmap_put(&cfg->domain_index, dc->name,
@@ -684,10 +730,11 @@ listen_parse(struct loader *ld, const char *value)
 		    diag_token(q, value, strlen(value)));
 }
 
-/* admin_listen: "off", or one address with an explicit port:
- * "127.0.0.1:9100" or "[::1]:9100" */
+/* admin_listen, http_listen: "off", or one address with an explicit
+ * port: "127.0.0.1:9100" or "[::1]:9100" */
 static void
-address_parse(struct loader *ld, const char *value, struct listen_addr *a)
+address_parse(struct loader *ld, const struct config_key *k, const char *value,
+    struct listen_addr *a)
 {
 	char buf[72], *host = buf, *port, q[DIAG_TOKEN_BUF];
 	unsigned portnum;
@@ -738,8 +785,10 @@ address_parse(struct loader *ld, const char *value, struct listen_addr *a)
 bad:
 	memset(a, 0, sizeof(*a));
 	diag_err(ld->d, ld->file, ld->lineno,
-	    "admin_listen %s is not an address with a port; use off, "
-	    "127.0.0.1:9100 or [::1]:9100", diag_token(q, value, strlen(value)));
+	    "%s %s is not an address with a port; use off, "
+	    "127.0.0.1:%s or [::1]:%s", k->name, diag_token(q, value,
+	    strlen(value)), strcmp(k->name, "http_listen") == 0 ? "80" : "9100",
+	    strcmp(k->name, "http_listen") == 0 ? "80" : "9100");
 }
 
 static void
@@ -821,6 +870,98 @@ record_parse(struct loader *ld, const struct config_key *k, const char *value,
 	set_string(field, ld_strdup(ld, rua));
 }
 
+/* directory: an https:// URL with a host, without blanks */
+static void
+url_parse(struct loader *ld, const struct config_key *k, const char *value,
+    char **field)
+{
+	char q[DIAG_TOKEN_BUF];
+	const char *host = value + 8;
+
+	if (strncmp(value, "https://", 8) != 0 || *host == '\0' ||
+	    *host == '/' || *host == ':' || has_blank(value)) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "%s %s is not an https:// URL; use the CA's directory URL, e.g. "
+		    "https://acme-v02.api.letsencrypt.org/directory", k->name,
+		    diag_token(q, value, strlen(value)));
+		return;
+	}
+	set_string(field, ld_strdup(ld, value));
+}
+
+/* email: one address, local@domain (a "mailto:" before it is dropped) */
+static void
+email_parse(struct loader *ld, const struct config_key *k, const char *value,
+    char **field)
+{
+	char q[DIAG_TOKEN_BUF];
+	const char *at, *v = value;
+
+	if (strncmp(v, "mailto:", 7) == 0)
+		v += 7;
+	at = strchr(v, '@');
+	if (at == NULL || at == v || strchr(at + 1, '@') != NULL ||
+	    strchr(at + 1, '.') == NULL || has_blank(v) || strchr(v, ',') != NULL) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "%s %s is not one email address; use e.g. hostmaster@example.com",
+		    k->name, diag_token(q, value, strlen(value)));
+		return;
+	}
+	set_string(field, ld_strdup(ld, v));
+}
+
+/* addresses: IP addresses or host names, separated by commas or blanks;
+ * stored as "a, b" (names in lower case) */
+static void
+hosts_parse(struct loader *ld, const struct config_key *k, const char *value,
+    char **field)
+{
+	char out[CONFIG_MAX_LINE + 64], tok[NAME_MAX_LEN + 1], q[DIAG_TOKEN_BUF];
+	char norm[NAME_MAX_LEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *p = value;
+	size_t n = 0, len;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		while (*p == ',' || is_blank((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		for (len = 0; p[len] != '\0' && p[len] != ',' &&
+		    !is_blank((unsigned char)p[len]); len++)
+			;
+		if (len >= sizeof(tok)) {
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s: an entry of %zu bytes is longer than a host name may be; "
+			    "list IP addresses or host names", k->name, len);
+			return;
+		}
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		p += len;
+		if (inet_pton(AF_INET, tok, addr) == 1 ||
+		    inet_pton(AF_INET6, tok, addr) == 1)
+			snprintf(norm, sizeof(norm), "%s", tok);
+		else if (name_normalise(tok, len, norm, sizeof(norm)) != 0) {
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s: %s is neither an IP address nor a host name; list the "
+			    "addresses (or the CNAME target) mta-sts.<domain> resolves to, "
+			    "e.g. 192.0.2.1, 2001:db8::1, policy.example.net", k->name,
+			    diag_token(q, tok, len));
+			return;
+		}
+		n += (size_t)snprintf(out + n, n < sizeof(out) ? sizeof(out) - n : 0,
+		    "%s%s", n ? ", " : "", norm);
+	}
+	if (n == 0) {
+		diag_err(ld->d, ld->file, ld->lineno,
+		    "%s lists nothing; give IP addresses or host names", k->name);
+		return;
+	}
+	set_string(field, ld_strdup(ld, out));
+}
+
 /* Parse value as key k's type into field (see key_field); errors go to the
  * diagnostics with the line being read (0 for a default). */
 static void
@@ -895,11 +1036,33 @@ value_set(struct loader *ld, const struct config_key *k, const char *value,
 		listen_parse(ld, value);
 		break;
 	case CONFIG_ADDRESS:
-		address_parse(ld, value, field);
+		address_parse(ld, k, value, field);
 		break;
 	case CONFIG_RUA:
 	case CONFIG_POLICY_ID:
 		record_parse(ld, k, value, field);
+		break;
+	case CONFIG_URL:
+		url_parse(ld, k, value, field);
+		break;
+	case CONFIG_EMAIL:
+		email_parse(ld, k, value, field);
+		break;
+	case CONFIG_TEXT:
+		set_string(field, ld_strdup(ld, value));
+		break;
+	case CONFIG_SECRET:
+		/* never quoted: it is a key */
+		if (has_blank(value))
+			diag_err(ld->d, ld->file, ld->lineno,
+			    "%s contains a blank (%zu bytes, not shown); give the "
+			    "key as the CA printed it, one word", k->name,
+			    strlen(value));
+		else
+			set_string(field, ld_strdup(ld, value));
+		break;
+	case CONFIG_HOSTS:
+		hosts_parse(ld, k, value, field);
 		break;
 	}
 }
@@ -950,7 +1113,7 @@ key_set(struct loader *ld, const char *key, const char *value)
 		return;
 	case SEC_NONE:
 		diag_err(ld->d, ld->file, ld->lineno,
-		    "key %s is outside any section; put it under [server], [defaults] or a domain like [example.com]",
+		    "key %s is outside any section; put it under [server], [defaults], [acme] or a domain like [example.com]",
 		    key_shown(q, key, 0));
 		return;
 	case SEC_SERVER:
@@ -958,6 +1121,9 @@ key_set(struct loader *ld, const char *key, const char *value)
 		break;
 	case SEC_DEFAULTS:
 		sec = CONFIG_SECTION_DEFAULTS;
+		break;
+	case SEC_ACME:
+		sec = CONFIG_SECTION_ACME;
 		break;
 	default:
 		sec = CONFIG_SECTION_DOMAIN;
@@ -1151,7 +1317,8 @@ config_finish(struct loader *ld)
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
 
-		if (k->section == CONFIG_SECTION_SERVER && k->def != NULL &&
+		if ((k->section == CONFIG_SECTION_SERVER ||
+		    k->section == CONFIG_SECTION_ACME) && k->def != NULL &&
 		    !ld->given[i])
 			value_set(ld, k, k->def, key_field(k, ld->cfg, NULL));
 	}
@@ -1281,6 +1448,14 @@ config_free(struct config *cfg)
 		free(cfg->default_certs[i].key);
 	}
 	free(cfg->default_tlsrpt);
+	free(cfg->acme.directory);
+	free(cfg->acme.email);
+	free(cfg->acme.storage);
+	free(cfg->acme.ca_file);
+	free(cfg->acme.eab_kid);
+	free(cfg->acme.eab_hmac_key);
+	free(cfg->acme.preferred_issuer);
+	free(cfg->acme.addresses);
 	for (size_t i = 0; i < cfg->ndomains; i++) {
 		struct domain_conf *dc = &cfg->domains[i];
 		free(dc->name);
@@ -1325,6 +1500,21 @@ config_domain_tlsrpt(const struct config *cfg, const char *name)
 	return cfg->default_tlsrpt;
 }
 
+/* ACME on, and the domain not hand-managed. */
+int
+config_domain_acme(const struct config *cfg, const char *name)
+{
+	const struct domain_conf *dc = config_find_domain(cfg, name);
+
+	if (cfg->acme.directory == NULL)
+		return 0;
+	if (dc == NULL)
+		return 1;
+	if (dc->acme != -1)
+		return dc->acme;
+	return dc->certs[0].cert == NULL;
+}
+
 /* ---- the table, for the rest of the server ---- */
 
 /* A linear search: 35 keys, looked up once per line read or reload. */
@@ -1338,18 +1528,21 @@ config_key_find(enum config_section section, const char *name)
 	return NULL;
 }
 
-/* A [server] number key's value by name; 0 when there is none. */
+/* A [server] or [acme] number key's value by name; 0 when there is none. */
 unsigned
 config_number(const struct config *cfg, const char *name)
 {
 	const struct config_key *k = config_key_find(CONFIG_SECTION_SERVER, name);
+
+	if (k == NULL)
+		k = config_key_find(CONFIG_SECTION_ACME, name);
 
 	if (k == NULL || !is_number(k))
 		return 0;
 	return number_get(k, key_field(k, cfg, NULL));
 }
 
-/* Format a [server] or [defaults] value as a file would give it. */
+/* Format a [server], [defaults] or [acme] value as a file would give it. */
 const char *
 config_key_format(const struct config_key *k, const struct config *cfg,
     char *buf, size_t size)
@@ -1383,6 +1576,10 @@ config_key_format(const struct config_key *k, const struct config *cfg,
 		snprintf(buf, size, "%s", ((const struct listen_addr *)field)->len ?
 		    s : "off");
 		break;
+	case CONFIG_SECRET:
+		snprintf(buf, size, "%s", *(char *const *)field != NULL ?
+		    "(set)" : "none");
+		break;
 	default:
 		s = *(char *const *)field;
 		snprintf(buf, size, "%s", s != NULL ? s : "none");
@@ -1408,6 +1605,9 @@ config_key_differs(const struct config_key *k, const struct config *a,
 				return 1;
 		return 0;
 	}
+	if (k->type == CONFIG_SECRET)	/* formatted alike: "(set)" */
+		return config_str_differs(*(char *const *)key_field(k, a, NULL),
+		    *(char *const *)key_field(k, b, NULL));
 	return strcmp(config_key_format(k, a, va, sizeof(va)),
 	    config_key_format(k, b, vb, sizeof(vb))) != 0;
 }
@@ -1445,6 +1645,9 @@ config_key_type(const struct config_key *k, char *buf, size_t size)
 		[CONFIG_DEST] = "path", [CONFIG_DOMAIN] = "domain",
 		[CONFIG_LISTEN] = "addresses", [CONFIG_ADDRESS] = "address|off",
 		[CONFIG_RUA] = "uris", [CONFIG_POLICY_ID] = "id",
+		[CONFIG_URL] = "url", [CONFIG_EMAIL] = "email",
+		[CONFIG_TEXT] = "text", [CONFIG_SECRET] = "secret",
+		[CONFIG_HOSTS] = "hosts",
 	};
 	char words[128];
 
@@ -1472,5 +1675,6 @@ const char *
 config_section_name(enum config_section s)
 {
 	return s == CONFIG_SECTION_SERVER ? "server" :
-	    s == CONFIG_SECTION_DEFAULTS ? "defaults" : "domain";
+	    s == CONFIG_SECTION_DEFAULTS ? "defaults" :
+	    s == CONFIG_SECTION_ACME ? "acme" : "domain";
 }

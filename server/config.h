@@ -33,6 +33,7 @@ struct domain_conf {
 	struct cert_paths certs[2];	/* certs[0].cert NULL: [defaults] or cert_dir */
 	char *policy_id;		/* pinned policy id; NULL: derived from the policy */
 	char *tlsrpt;			/* TLS-RPT rua list "uri,uri"; NULL: [defaults]' */
+	int acme;			/* acme = yes (1) / no (0); -1: not given (yes) */
 	unsigned line;			/* line of the section header, for messages */
 };
 
@@ -66,6 +67,20 @@ struct config {
 	enum log_level log_level;	/* default info */
 	char *access_log;		/* "stderr" (default), "off", or an absolute path */
 
+	/* [acme]: automatic certificates; on when directory is set (the
+	 * number keys: config_number(cfg, "orders_per_hour"), ...) */
+	struct acme_conf {
+		char *directory;	/* the CA's directory URL (https://) */
+		char *email;		/* account contact, or NULL */
+		char *storage;		/* absolute; default <dir>/acme */
+		char *ca_file;		/* trust for the CA's HTTPS; NULL: system store */
+		char *eab_kid;		/* External Account Binding key id, or NULL */
+		char *eab_hmac_key;	/* its HMAC key (base64url); a secret */
+		char *preferred_issuer;	/* CN of the preferred chain's top issuer */
+		char *addresses;	/* "a, b": what mta-sts.<domain> must resolve to */
+		struct listen_addr http_listen; /* HTTP-01 listener; len 0: off */
+	} acme;
+
 	/* [defaults] */
 	struct cert_paths default_certs[2];
 	char *default_tlsrpt;		/* TLS-RPT rua list "uri,uri" or NULL */
@@ -91,7 +106,8 @@ struct config {
 enum config_section {
 	CONFIG_SECTION_SERVER,
 	CONFIG_SECTION_DEFAULTS,
-	CONFIG_SECTION_DOMAIN		/* each [example.com] */
+	CONFIG_SECTION_DOMAIN,		/* each [example.com] */
+	CONFIG_SECTION_ACME		/* [acme] */
 };
 
 /* What a changed value needs before the server uses it. */
@@ -113,7 +129,12 @@ enum config_type {
 	CONFIG_LISTEN,			/* addresses; the key may repeat */
 	CONFIG_ADDRESS,			/* "off" or one address with a port */
 	CONFIG_RUA,			/* TLS-RPT report URIs */
-	CONFIG_POLICY_ID		/* 1..32 letters and digits */
+	CONFIG_POLICY_ID,		/* 1..32 letters and digits */
+	CONFIG_URL,			/* an https:// URL without blanks */
+	CONFIG_EMAIL,			/* one address: local@domain, no blanks */
+	CONFIG_TEXT,			/* any text (blanks inside allowed) */
+	CONFIG_SECRET,			/* a word without blanks, never printed */
+	CONFIG_HOSTS			/* IP addresses or host names, comma or blank separated */
 };
 
 struct config_key {
@@ -162,21 +183,23 @@ void config_free(struct config *cfg);
 const struct config_key *config_key_find(enum config_section section,
     const char *name);
 
-/* The value of a [server] number, yes/no (1/0) or choice (its index) key
- * called name; 0 when there is no such key. */
+/* The value of a [server] or [acme] number, yes/no (1/0) or choice (its
+ * index) key called name; 0 when there is no such key. */
 unsigned config_number(const struct config *cfg, const char *name);
 
-/* k's value in cfg as a file would give it ("none" when unset), in buf. */
+/* k's value in cfg as a file would give it ("none" when unset; a secret
+ * as "(set)"), in buf. */
 const char *config_key_format(const struct config_key *k,
     const struct config *cfg, char *buf, size_t size);
 
-/* Does the value of the [server] or [defaults] key k differ between a and
- * b? Returns 1 or 0. ([domain] keys are compared by the snapshot build.) */
+/* Does the value of the [server], [defaults] or [acme] key k differ between
+ * a and b? Returns 1 or 0. ([domain] keys are compared by the snapshot
+ * build.) */
 int config_key_differs(const struct config_key *k, const struct config *a,
     const struct config *b);
 
 /*
- * Call fn for every [server] and [defaults] key whose value differs between
+ * Call fn for every [server], [defaults] and [acme] key whose value differs between
  * old and new, in table order, with both values formatted. Returns how many
  * differ.
  */
@@ -188,7 +211,7 @@ size_t config_diff(const struct config *old, const struct config *new,
 const char *config_key_type(const struct config_key *k, char *buf,
     size_t size);
 
-/* "live", "rebuild" or "restart"; "server", "defaults" or "domain". */
+/* "live", "rebuild" or "restart"; "server", "defaults", "domain" or "acme". */
 const char *config_apply_name(enum config_apply a);
 const char *config_section_name(enum config_section s);
 
@@ -202,5 +225,10 @@ const struct domain_conf *config_find_domain(const struct config *cfg,
 /* The TLS-RPT report URIs of a domain ("uri,uri"): its section's tlsrpt,
  * else the [defaults] one, else NULL. */
 const char *config_domain_tlsrpt(const struct config *cfg, const char *name);
+
+/* Is ACME on ([acme] directory set) and not turned off for the domain
+ * called name ([name] acme = no, or a [name] section naming cert files)?
+ * Returns 1 or 0. */
+int config_domain_acme(const struct config *cfg, const char *name);
 
 #endif

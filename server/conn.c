@@ -270,6 +270,7 @@ conn_close(struct conn *c)
 		by_fd_set(cs, c->mhd_fd, NULL);
 	loop_fd_close(cs->loop, &c->sock);
 	mbedtls_ssl_free(&c->ssl);
+	certs_unref(c->peer.challenge);
 	snapshot_unref((struct snapshot *)c->peer.snap);
 	if (c->ip != NULL && --c->ip->n == 0) {
 		strmap_del(&cs->per_ip, c->ip->addr);
@@ -676,6 +677,17 @@ conn_handshake(struct conn *c)
 	if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
 		c->tls_want_write = 1;
 		conn_update_events(c);
+		return;
+	}
+	if (r == 0 && c->peer.challenge != NULL) {
+		/* TLS-ALPN-01 (RFC 8737): the handshake was the answer; no
+		 * HTTP follows, only close_notify */
+		metrics_handshake_ok();
+		metrics_challenge_answered(METRICS_CHALLENGE_TLS_ALPN);
+		log_debug("%s: answered the TLS-ALPN-01 challenge for %s",
+		    c->addr_text, c->peer.sni);
+		mbedtls_ssl_close_notify(&c->ssl);
+		conn_close(c);
 		return;
 	}
 	if (r == 0 && c->peer.domain == NULL)

@@ -1,5 +1,6 @@
 /* main.c - command line, start-up order, privileges */
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -14,12 +15,15 @@
 #include <microhttpd.h>
 #include <psa/crypto.h>
 
+#include "acmed.h"
+#include "challenge.h"
 #include "log.h"
 #include "reload.h"
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
 #include "trim.h"
+#include "tools/certstate.h"
 #include "tools/check.h"
 #include "tools/health.h"
 #include "tools/publish.h"
@@ -37,7 +41,8 @@ usage(FILE *fp)
 	    "       mta-stsd check [-c file] [--json] [--ca-file file] "
 	    "[--timeout sec] [domain...]\n"
 	    "       mta-stsd health [--ready] [--timeout sec] [addr]\n"
-	    "       mta-stsd -h | -V | --keys\n"
+	    "       mta-stsd certs [-c file] [--json] [domain...]\n"
+	    "       mta-stsd -h | --help | -V | --version | --keys\n"
 	    "\n"
 	    "Serve MTA-STS policies (RFC 8461) over HTTPS, one certificate per\n"
 	    "domain chosen by SNI.\n"
@@ -45,8 +50,8 @@ usage(FILE *fp)
 	    "  -c file  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 	    "  -t       test the configuration, policies and certificates,\n"
 	    "           print every problem, exit 1 if there is an error\n"
-	    "  -h       show this help\n"
-	    "  -V       show the version and the library versions\n"
+	    "  -h       show this help (also --help)\n"
+	    "  -V       show the version and the library versions (also --version)\n"
 	    "  --keys   list the configuration keys: section, key, type, default,\n"
 	    "           what a change needs (live, rebuild or restart)\n"
 	    "\n"
@@ -55,6 +60,8 @@ usage(FILE *fp)
 	    "           1 warnings, 2 errors (mta-stsd check -h)\n"
 	    "  health   ask the admin listener's /healthz (--ready: /readyz);\n"
 	    "           exit 0 healthy, 1 not (mta-stsd health -h)\n"
+	    "  certs    each domain's certificate: source (acme, file, none),\n"
+	    "           expiry, next renewal, last ACME error\n"
 	    "\n"
 	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.\n"
 	    "See mta-stsd(8) and README.md.\n");
@@ -178,6 +185,8 @@ test_config(const char *config_path, const char *as_user)
 	if (as_user != NULL)
 		snprintf(who, sizeof(who), " (files read as user %s)", as_user);
 	rc = snapshot_build(config_path, 1, NULL, NULL, &snap, &d);
+	if (snap != NULL)
+		acmed_check(&snap->cfg, &d);
 	log_diagnostics(&d, 0);
 	if (rc == 0 && d.nerrors == 0)
 		fprintf(stderr, "mta-stsd: %s: test is successful: %zu "
@@ -238,6 +247,11 @@ test_as_server_user(const char *config_path)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *config_path = CONFIG_DEFAULT_PATH;
 	struct config cfg = { 0 };
 	struct diag d = { 0 };
@@ -249,11 +263,14 @@ main(int argc, char **argv)
 		return check_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "health") == 0)
 		return health_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "certs") == 0)
+		return certstate_main(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--keys") == 0) {
 		print_keys();
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "c:htV")) != -1) {
+	/* an unknown option: getopt_long's message names it, then the usage */
+	while ((ch = getopt_long(argc, argv, "c:htV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_path = optarg;
@@ -314,8 +331,27 @@ main(int argc, char **argv)
 	/* while still allowed to (root): see trim.h */
 	log_debug("gave back the pages of %d library mappings never called",
 	    trim_unused_libraries());
+	/* the ACME storage, made while we may still give it to user */
+	{
+		struct passwd *pw = cfg.user != NULL && geteuid() == 0 ?
+		    getpwnam(cfg.user) : NULL;
+		struct group *gr = pw != NULL && cfg.group != NULL ?
+		    getgrnam(cfg.group) : NULL;
+
+		if (acmed_prepare(&cfg, pw != NULL ? (long)pw->pw_uid : -1,
+		    gr != NULL ? (long)gr->gr_gid : pw != NULL ?
+		    (long)pw->pw_gid : -1) == -1)
+			goto out;
+	}
 	if (drop_privileges(&cfg) == -1 || tls_init() == -1)
 		goto out;
+	/* ACME on: the challenge store the listeners answer from (as the user) */
+	if (cfg.acme.directory != NULL && challenge_init(cfg.acme.storage) == -1) {
+		log_err("[acme] storage %s: cannot make challenges/ in it: %s; it "
+		    "must be a directory the server's user can write",
+		    cfg.acme.storage, strerror(errno));
+		goto out;
+	}
 	log_check_reopen();	/* as the user that will reopen the logs */
 	reload_init(config_path, &cfg);
 	{

@@ -29,6 +29,7 @@ static atomic_ulong hs_ok;
 static atomic_ulong hs_failed[HS_FAIL_COUNT];
 static atomic_ulong shed[SHED_COUNT];
 static atomic_ulong conns_opened, conns_closed;
+static atomic_ulong challenges[METRICS_CHALLENGE_COUNT];
 static time_t started = 0;
 
 /* pushed by reloads and publication, never pulled from them */
@@ -39,8 +40,26 @@ static atomic_llong earliest_expiry;
 static pthread_mutex_t served_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapshot *served;		/* one reference, for per-domain series */
 
+/* the certificate manager's, pushed from its thread */
+static atomic_ulong acme_orders[ACME_RESULT_COUNT];
+static atomic_ulong acme_skipped_dns;
+static atomic_ulong acme_domains[5];
+static pthread_mutex_t acme_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **acme_names;		/* next renewal per domain */
+static long long *acme_times;
+static size_t acme_n;
+static const char *const acme_results[ACME_RESULT_COUNT] = {
+	"ok", "failed", "rate_limited", "server_error", "invalid"
+};
+static const char *const acme_states[5] = {
+	"valid", "pending", "waiting_dns", "failing", "hand_managed"
+};
+
 static const char *const hs_reasons[HS_FAIL_COUNT] = {
 	"unknown_sni", "no_sni", "protocol", "timeout", "limit"
+};
+static const char *const challenge_types[METRICS_CHALLENGE_COUNT] = {
+	"tls-alpn-01", "http-01"
 };
 static const char *const shed_reasons[SHED_COUNT] = {
 	"max_connections", "max_connections_per_ip", "request_timeout",
@@ -73,6 +92,12 @@ void
 metrics_shed(enum metrics_shed why)
 {
 	atomic_fetch_add_explicit(&shed[why], 1, memory_order_relaxed);
+}
+
+void
+metrics_challenge_answered(enum metrics_challenge type)
+{
+	atomic_fetch_add_explicit(&challenges[type], 1, memory_order_relaxed);
 }
 
 void
@@ -123,6 +148,54 @@ metrics_snapshot(struct snapshot *s)
 	served = s != NULL ? snapshot_ref(s) : NULL;
 	pthread_mutex_unlock(&served_lock);
 	snapshot_unref(old);
+}
+
+void
+metrics_acme_order(enum metrics_acme_result r)
+{
+	atomic_fetch_add_explicit(&acme_orders[r], 1, memory_order_relaxed);
+}
+
+void
+metrics_acme_skipped_dns(void)
+{
+	atomic_fetch_add_explicit(&acme_skipped_dns, 1, memory_order_relaxed);
+}
+
+void
+metrics_acme_domains(unsigned long valid, unsigned long pending,
+    unsigned long waiting_dns, unsigned long failing,
+    unsigned long hand_managed)
+{
+	atomic_store(&acme_domains[0], valid);
+	atomic_store(&acme_domains[1], pending);
+	atomic_store(&acme_domains[2], waiting_dns);
+	atomic_store(&acme_domains[3], failing);
+	atomic_store(&acme_domains[4], hand_managed);
+}
+
+void
+metrics_acme_renewals(const char *const *names, const long long *times,
+    size_t n)
+{
+	char **nv = calloc(n + 1, sizeof(*nv));
+	long long *tv = calloc(n + 1, sizeof(*tv));
+	size_t k = 0;
+
+	for (size_t i = 0; nv != NULL && tv != NULL && i < n; i++) {
+		if ((nv[k] = strdup(names[i])) == NULL)
+			break;
+		tv[k++] = times[i];
+	}
+	pthread_mutex_lock(&acme_lock);
+	for (size_t i = 0; i < acme_n; i++)
+		free(acme_names[i]);
+	free(acme_names);
+	free(acme_times);
+	acme_names = nv;
+	acme_times = tv;
+	acme_n = nv != NULL && tv != NULL ? k : 0;
+	pthread_mutex_unlock(&acme_lock);
 }
 
 unsigned long
@@ -216,6 +289,60 @@ family(struct out *o, const char *name, const char *type, const char *help)
 	out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* the ACME families; per domain: each served certificate's expiry with its
+ * source, and the next renewal */
+static void
+render_acme(struct out *o, const struct snapshot *s, int per_domain,
+    char lv[][1024])
+{
+	char dir[4096] = "";
+	size_t dlen = 0;
+
+	family(o, "mta_stsd_acme_orders_total", "counter",
+	    "ACME orders, by result.");
+	for (int i = 0; i < ACME_RESULT_COUNT; i++)
+		out_printf(o, "mta_stsd_acme_orders_total{result=\"%s\"} %lu\n",
+		    acme_results[i], atomic_load(&acme_orders[i]));
+	family(o, "mta_stsd_acme_domains", "gauge",
+	    "Domains the certificate manager looks after, by state.");
+	for (int i = 0; i < 5; i++)
+		out_printf(o, "mta_stsd_acme_domains{state=\"%s\"} %lu\n",
+		    acme_states[i], atomic_load(&acme_domains[i]));
+	family(o, "mta_stsd_acme_skipped_dns_total", "counter",
+	    "Orders not placed: the name did not resolve to this server.");
+	out_printf(o, "mta_stsd_acme_skipped_dns_total %lu\n",
+	    atomic_load(&acme_skipped_dns));
+	if (!per_domain || s == NULL)
+		return;
+	if (s->cfg.acme.storage != NULL) {
+		snprintf(dir, sizeof(dir), "%s/certificates/", s->cfg.acme.storage);
+		dlen = strlen(dir);
+	}
+	family(o, "mta_stsd_certificate_not_after_seconds", "gauge",
+	    "Expiry of each domain's served certificate(s), by source.");
+	for (size_t i = 0; i < s->ndomains; i++)
+		for (int k = 0; k < 2; k++) {
+			const struct certkey *ck = s->domains[i]->ck[k];
+
+			if (ck != NULL)
+				out_printf(o, "mta_stsd_certificate_not_after_"
+				    "seconds{domain=\"%s\",source=\"%s\"} %lld\n",
+				    metrics_label(lv[0], sizeof(lv[0]),
+				    s->domains[i]->name), dlen > 0 &&
+				    strncmp(ck->cert_path, dir, dlen) == 0 ?
+				    "acme" : "file", (long long)ck->not_after);
+		}
+	family(o, "mta_stsd_certificate_next_renewal_seconds", "gauge",
+	    "When the certificate manager renews each domain's certificate.");
+	pthread_mutex_lock(&acme_lock);
+	for (size_t i = 0; i < acme_n; i++)
+		if (acme_times[i] != 0)
+			out_printf(o, "mta_stsd_certificate_next_renewal_seconds"
+			    "{domain=\"%s\"} %lld\n", metrics_label(lv[0],
+			    sizeof(lv[0]), acme_names[i]), acme_times[i]);
+	pthread_mutex_unlock(&acme_lock);
+}
+
 char *
 metrics_render(int per_domain, size_t *len)
 {
@@ -260,6 +387,13 @@ metrics_render(int per_domain, size_t *len)
 		out_printf(&o, "mta_stsd_tls_handshake_failures_total{reason="
 		    "\"%s\"} %lu\n", hs_reasons[i],
 		    atomic_load_explicit(&hs_failed[i], memory_order_relaxed));
+
+	family(&o, "mta_stsd_acme_challenges_answered_total", "counter",
+	    "ACME challenges answered (a CA's validation), by type.");
+	for (int i = 0; i < METRICS_CHALLENGE_COUNT; i++)
+		out_printf(&o, "mta_stsd_acme_challenges_answered_total{type="
+		    "\"%s\"} %lu\n", challenge_types[i],
+		    atomic_load_explicit(&challenges[i], memory_order_relaxed));
 
 	family(&o, "mta_stsd_connections_open", "gauge",
 	    "Client connections open now.");
@@ -342,6 +476,7 @@ metrics_render(int per_domain, size_t *len)
 			    policy_mode_name(dom->policy.mode));
 		}
 	}
+	render_acme(&o, s, per_domain, lv);
 	pthread_mutex_unlock(&served_lock);
 	if (o.failed) {
 		free(o.buf);

@@ -26,6 +26,13 @@ enum metrics_shed {
 	SHED_COUNT
 };
 
+/* which ACME challenge was answered */
+enum metrics_challenge {
+	METRICS_CHALLENGE_TLS_ALPN,	/* tls-alpn-01: a handshake on the TLS listener */
+	METRICS_CHALLENGE_HTTP,		/* http-01: a GET on http_listen */
+	METRICS_CHALLENGE_COUNT
+};
+
 /* A request was answered with this status. */
 void metrics_request(unsigned status);
 
@@ -37,6 +44,9 @@ void metrics_handshake_failed(enum metrics_hs_fail why);
 
 /* A connection was shed (refused or closed early) for this reason. */
 void metrics_shed(enum metrics_shed why);
+
+/* An ACME challenge (a CA's validation request) was answered. */
+void metrics_challenge_answered(enum metrics_challenge type);
 
 /* Connections opened / closed (the difference is the open count). */
 void metrics_conn_opened(void);
@@ -52,6 +62,32 @@ void metrics_reload(int ok);
  * (dropping the one on the previous snapshot). Called by whoever publishes.
  */
 void metrics_snapshot(struct snapshot *s);
+
+/* how an ACME order ended (mta_stsd_acme_orders_total's result) */
+enum metrics_acme_result {
+	ACME_RESULT_OK,
+	ACME_RESULT_FAILED,
+	ACME_RESULT_RATE_LIMITED,
+	ACME_RESULT_SERVER_ERROR,
+	ACME_RESULT_INVALID,
+	ACME_RESULT_COUNT
+};
+
+/* An ACME order ended with this result. */
+void metrics_acme_order(enum metrics_acme_result r);
+
+/* A domain was not ordered: its name does not resolve to this server. */
+void metrics_acme_skipped_dns(void);
+
+/* The certificate manager's domains by state (a gauge each). */
+void metrics_acme_domains(unsigned long valid, unsigned long pending,
+    unsigned long waiting_dns, unsigned long failing,
+    unsigned long hand_managed);
+
+/* Each managed domain's next renewal time (0: none planned), copied;
+ * shown per domain when metrics_per_domain is on. */
+void metrics_acme_renewals(const char *const *names, const long long *times,
+    size_t n);
 
 /* Counter values, for the rate-limited log and the tests. */
 unsigned long metrics_shed_count(enum metrics_shed why);

@@ -142,19 +142,22 @@ report_change(void *arg, const struct config_key *k, const char *was,
 {
 	const struct config *cfg = arg;
 	char running[512];
+	const char *sec = k->section == CONFIG_SECTION_ACME ? "[acme] " : "";
 
-	if (k->section != CONFIG_SECTION_SERVER)
+	if (k->section != CONFIG_SECTION_SERVER &&
+	    k->section != CONFIG_SECTION_ACME)
 		return;
 	if (k->apply != CONFIG_APPLY_RESTART) {
-		log_info("reload: %s changed from %s to %s", k->name, was, now);
+		log_info("reload: %s%s changed from %s to %s", sec, k->name, was,
+		    now);
 		return;
 	}
 	config_key_format(k, rl.boot_cfg, running, sizeof(running));
 	if (!config_key_differs(k, rl.boot_cfg, cfg))
-		log_info("reload: %s is %s again, as running", k->name, now);
+		log_info("reload: %s%s is %s again, as running", sec, k->name, now);
 	else
-		log_warn("reload: %s changed from %s to %s; restart mta-stsd to "
-		    "apply (until then it stays %s)", k->name, running, now,
+		log_warn("reload: %s%s changed from %s to %s; restart mta-stsd to "
+		    "apply (until then it stays %s)", sec, k->name, running, now,
 		    running);
 }
 
@@ -290,6 +293,7 @@ watch_sync(void)
 	const struct snapshot *s = snapshot_current();
 	struct watch *v = NULL;
 	size_t n = 0;
+	char acme_dir[PATH_MAX];
 
 	if (rl.ino_lf.fd == -1 || s == NULL)
 		return;
@@ -299,6 +303,9 @@ watch_sync(void)
 	watch_want_parent(&v, &n, s->cfg.cert_dir, 1);
 	if (s->cfg.cert_dir != NULL)
 		watch_want_cert_dir(&v, &n, s->cfg.cert_dir);
+	/* the ACME storage's certificates: one more cert_dir */
+	if (snapshot_acme_dir(&s->cfg, acme_dir, sizeof(acme_dir)) != NULL)
+		watch_want_cert_dir(&v, &n, acme_dir);
 	for (int i = 0; i < 2; i++) {
 		watch_want_file(&v, &n, s->cfg.default_certs[i].cert);
 		watch_want_file(&v, &n, s->cfg.default_certs[i].key);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,9 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acmed.h"
 #include "admin.h"
 #include "conn.h"
 #include "http.h"
+#include "http01.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -56,10 +59,47 @@ struct server {
 	unsigned nworkers;
 	struct conn_limits limits;	/* changed by reloads */
 	struct loop_fd sig;		/* signalfd, watched by worker 0 */
+	struct admin admin;		/* the admin listener, on worker 0 */
+	struct http01 http01;		/* the HTTP-01 listener, on worker 0 */
 	const struct config *cfg;	/* read while the loops start, not after */
 };
 
 static struct server srv = { .sig = { .fd = -1 } };
+
+/* the ACME manager's reload requests, from its thread to worker 0: the
+ * reason under a lock, then a write to the eventfd worker 0 watches */
+static struct {
+	struct loop_fd lf;
+	pthread_mutex_t lock;
+	char why[320];			/* the latest reason given */
+	char asked[320];		/* worker 0's copy, passed to reload */
+} acme_wake = { .lf = { .fd = -1 }, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* the manager thread asks for a reload (thread-safe) */
+static void
+server_acme_reload(const char *why)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&acme_wake.lock);
+	snprintf(acme_wake.why, sizeof(acme_wake.why), "%s", why);
+	pthread_mutex_unlock(&acme_wake.lock);
+	(void)!write(acme_wake.lf.fd, &one, sizeof(one));
+}
+
+/* worker 0 turns the manager's request into a reload */
+static void
+server_on_acme(struct loop_fd *lf, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	(void)!read(lf->fd, &v, sizeof(v));
+	pthread_mutex_lock(&acme_wake.lock);
+	memcpy(acme_wake.asked, acme_wake.why, sizeof(acme_wake.asked));
+	pthread_mutex_unlock(&acme_wake.lock);
+	reload_request(acme_wake.asked);
+}
 
 /* one listening socket for la; SO_REUSEPORT when several workers share it */
 static int
@@ -118,7 +158,9 @@ server_bind(const struct config *cfg)
 			wk->listeners[wk->nlisteners++] = fd;
 		}
 	}
-	return admin_start(cfg);
+	if (admin_start(&srv.admin, cfg) == -1)
+		return -1;
+	return http01_start(&srv.http01, cfg);
 }
 
 /* stop accepting; the loop ends when the last request in flight is done or
@@ -154,7 +196,7 @@ server_configure(const struct config *cfg)
 {
 	conn_limits_apply(&srv.limits, cfg, srv.nworkers);
 	http_configure(cfg);
-	admin_configure(cfg);
+	admin_configure(&srv.admin, cfg);
 }
 
 /*
@@ -179,6 +221,11 @@ server_publish(void *arg, struct snapshot *s)
 	}
 	metrics_snapshot(s);
 	snapshot_publish(s);
+	/* the certificate manager starts with the first snapshot that has
+	 * [acme] directory, and hears of every one after */
+	if (s->cfg.acme.directory != NULL && acme_wake.lf.fd != -1)
+		acmed_start(&s->cfg, server_acme_reload);
+	acmed_update(&s->cfg, s);
 }
 
 /* reload's word that the first load failed: nothing to serve, exit */
@@ -272,7 +319,7 @@ worker_after(void *arg, double now)
 	struct worker *w = arg;
 
 	(void)now;
-	admin_set_ready(conns_accepting(w->conns));
+	admin_set_ready(&srv.admin, conns_accepting(w->conns));
 }
 
 /*
@@ -302,7 +349,14 @@ worker_loop(struct worker *w)
 		srv.sig.cb = server_on_signal;
 		srv.sig.arg = w;
 		if (loop_fd_add(w->loop, &srv.sig, EPOLLIN) == -1 ||
-		    admin_attach(w->loop) == -1)
+		    admin_attach(&srv.admin, w->loop) == -1 ||
+		    http01_attach(&srv.http01, w->loop) == -1)
+			goto out;
+		acme_wake.lf.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		acme_wake.lf.cb = server_on_acme;
+		acme_wake.lf.arg = w;
+		if (acme_wake.lf.fd == -1 ||
+		    loop_fd_add(w->loop, &acme_wake.lf, EPOLLIN) == -1)
 			goto out;
 		reload_start(w->loop, &ops);
 	} else {
@@ -319,8 +373,13 @@ out:
 		stop_workers();
 	conns_free(w->conns);
 	w->conns = NULL;
-	if (main_worker)
+	if (main_worker) {
+		acmed_stop();		/* may still ask for a reload */
 		reload_stop();		/* its descriptors are in this loop */
+		if (acme_wake.lf.fd != -1)
+			close(acme_wake.lf.fd);
+		acme_wake.lf.fd = -1;
+	}
 	loop_free(w->loop);
 	w->loop = NULL;
 	snapshot_publish(NULL);
@@ -402,6 +461,7 @@ server_release(void)
 	free(srv.workers);
 	srv.workers = NULL;
 	srv.nworkers = 0;
-	admin_stop();
+	admin_stop(&srv.admin);
+	http01_stop(&srv.http01);
 	reload_stop();
 }

@@ -139,6 +139,14 @@ domain_certs(const struct config *cfg, const struct domain_conf *dc,
 		return ok;
 	}
 	certset_pick(cs, name, host, now, ck);
+	if (ck[0] == NULL && config_domain_acme(cfg, name)) {
+		/* served once the ACME manager has its certificate; until
+		 * then its handshakes fail (no certificate to offer) */
+		diag_warn(d, cfg->path, dc != NULL ? dc->line : 0, "%s: no "
+		    "certificate for %s yet: the ACME manager orders one "
+		    "([acme] directory)", name, host);
+		return 0;
+	}
 	if (ck[0] == NULL) {
 		diag_err(d, cfg->path, dc != NULL ? dc->line : 0, "%s: no "
 		    "certificate for %s: name one with cert = and key = in [%s] "
@@ -378,10 +386,15 @@ static int
 paths_differ(const struct snapshot *s, const struct snapshot *prev,
     const struct changes *ch)
 {
-	/* without events to go by, or with entries of cert_dir come or gone
-	 * (a new subdirectory may not hold its files yet), look again */
+	char acme_dir[PATH_MAX];
+
+	/* without events to go by, or with entries of cert_dir (or of the
+	 * ACME storage's) come or gone (a new subdirectory may not hold its
+	 * files yet), look again */
 	if (ch == NULL || ch->full || (s->cfg.cert_dir != NULL &&
-	    strmap_get(&ch->dirs, s->cfg.cert_dir) != NULL))
+	    strmap_get(&ch->dirs, s->cfg.cert_dir) != NULL) ||
+	    (snapshot_acme_dir(&s->cfg, acme_dir, sizeof(acme_dir)) != NULL &&
+	    strmap_get(&ch->dirs, acme_dir) != NULL))
 		return 1;
 	return prev == NULL || s->nadded > 0 || s->nremoved > 0 ||
 	    memcmp(&s->cfg_stamp, &prev->cfg_stamp, sizeof(s->cfg_stamp)) != 0 ||
@@ -573,6 +586,7 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 	struct wanted *names = NULL;
 	size_t nnames = 0, failed_cap = 0;
 	time_t now = time(NULL);
+	char acme_dir[PATH_MAX];
 
 	if ((s = snapshot_new(generation)) == NULL) {
 		diag_err(d, config_path, 0, "out of memory");
@@ -589,7 +603,10 @@ snapshot_build_full(const char *config_path, unsigned long generation,
 		goto fail;
 	}
 	if (s->cfg.cert_dir != NULL)
-		certset_discover(s->certs, prev_certs, ch, s->cfg.cert_dir, d);
+		certset_discover(s->certs, prev_certs, ch, s->cfg.cert_dir, 0, d);
+	if (snapshot_acme_dir(&s->cfg, acme_dir, sizeof(acme_dir)) != NULL &&
+	    access(acme_dir, F_OK) == 0)
+		certset_discover(s->certs, prev_certs, ch, acme_dir, 1, d);
 	if (collect_names(&s->cfg, &names, &nnames, d) == -1)
 		goto fail;
 	if ((s->domains = calloc(nnames ? nnames : 1, sizeof(*s->domains))) == NULL ||
@@ -896,7 +913,7 @@ patch_certs(struct patch *p, struct snapshot *s, struct diag *d)
 		if (access(ck->cert_path, F_OK) == -1 ||
 		    access(ck->key_path, F_OK) == -1 ||
 		    certset_load(s->certs, NULL, NULL, ck->cert_path,
-		    ck->key_path, 1, &nck, d) == -1) {
+		    ck->key_path, indexed, &nck, d) == -1) {
 			p->pairs_changed = 1;
 			continue;
 		}
@@ -1119,6 +1136,22 @@ patch_loads_pairs(const struct patch *p, const struct snapshot *s)
 	return 0;
 }
 
+/* did events touch the ACME storage's certificates? Those (a certificate
+ * the manager stored, a few an hour) take the full build */
+static int
+acme_touched(const struct snapshot *prev, const struct changes *ch)
+{
+	char dir[PATH_MAX];
+
+	if (snapshot_acme_dir(&prev->cfg, dir, sizeof(dir)) == NULL)
+		return 0;
+	for (size_t i = 0; i < ch->dirs.cap; i++)
+		if (ch->dirs.slots[i].key != NULL &&
+		    path_under(ch->dirs.slots[i].key, dir))
+			return 1;
+	return 0;
+}
+
 static int
 snapshot_patch(const char *config_path, unsigned long generation,
     const struct snapshot *prev, const struct changes *ch,
@@ -1131,7 +1164,8 @@ snapshot_patch(const char *config_path, unsigned long generation,
 	time_t now = time(NULL);
 	int rc = PATCH_FULL;
 
-	if (ch->dirs_all.n > 0 || config_touched(config_path, ch))
+	if (ch->dirs_all.n > 0 || config_touched(config_path, ch) ||
+	    acme_touched(prev, ch))
 		return PATCH_FULL;
 	if ((s = snapshot_new(generation)) == NULL)
 		return PATCH_FULL;
@@ -1237,6 +1271,17 @@ snapshot_same(const struct snapshot *s, const struct snapshot *prev)
 		if (snapshot_find(prev, s->domains[i]->name) != s->domains[i])
 			return 0;
 	return 1;
+}
+
+char *
+snapshot_acme_dir(const struct config *cfg, char *out, size_t len)
+{
+	int n;
+
+	if (cfg->acme.directory == NULL || cfg->acme.storage == NULL)
+		return NULL;
+	n = snprintf(out, len, "%s/certificates", cfg->acme.storage);
+	return n < 0 || (size_t)n >= len ? NULL : out;
 }
 
 const struct domain *

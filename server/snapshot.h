@@ -101,6 +101,11 @@ int snapshot_build(const char *config_path, unsigned long generation,
  * A patched s must have been built from this prev. */
 int snapshot_same(const struct snapshot *s, const struct snapshot *prev);
 
+/* Where the ACME manager stores certificates (<storage>/certificates), a
+ * second discovery directory beside cert_dir, in out; NULL when ACME is
+ * off or it does not fit. */
+char *snapshot_acme_dir(const struct config *cfg, char *out, size_t len);
+
 /* Find a loaded domain by lower-case name, or NULL. */
 const struct domain *snapshot_find(const struct snapshot *s, const char *name);
 

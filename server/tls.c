@@ -14,6 +14,8 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/psa_util.h>
 
+#include "challenge.h"
+
 static mbedtls_ssl_config conf;
 static int conf_ready;
 
@@ -39,7 +41,9 @@ static const uint16_t groups[] = {
 	MBEDTLS_SSL_IANA_TLS_GROUP_NONE
 };
 
-static const char *alpn[] = { "http/1.1", NULL };
+/* mbedTLS picks the first of these the client offers (our order, not the
+ * client's): acme-tls/1 only for a client that offers nothing else */
+static const char *alpn[] = { "http/1.1", TLS_ALPN_ACME, NULL };
 
 /* offer every certificate of the domain; mbedTLS picks by what the client
  * supports (ECDSA or RSA). Called once per connection: the domain whose
@@ -101,16 +105,17 @@ tls_count_host_names(const unsigned char *p, const unsigned char *end,
 	return count;
 }
 
-int
-tls_hello_names(const unsigned char *msg, size_t len,
-    const unsigned char **name, size_t *name_len)
+/* point *exts at the extensions block of a ClientHello message (*elen 0
+ * when it has none); -1 when the message is malformed (*exts NULL) */
+static int
+tls_hello_extensions(const unsigned char *msg, size_t len,
+    const unsigned char **exts, size_t *elen)
 {
-	const unsigned char *p = msg, *end = msg + len, *v, *exts, *eend;
+	const unsigned char *p = msg, *end = msg + len, *v;
 	size_t vlen;
-	int count = 0;
 
-	*name = NULL;
-	*name_len = 0;
+	*exts = NULL;
+	*elen = 0;
 	/* handshake header (type 1, 24-bit length), then client_version and
 	 * random, session id, cipher suites, compression methods */
 	if (len < 4 + 2 + 32 || msg[0] != 1 ||
@@ -121,9 +126,26 @@ tls_hello_names(const unsigned char *msg, size_t len,
 	    tls_skip_vector(&p, end, 2, &v, &vlen) == -1 ||
 	    tls_skip_vector(&p, end, 1, &v, &vlen) == -1)
 		return -1;
-	if (p == end)
-		return 0;		/* no extensions */
-	if (tls_skip_vector(&p, end, 2, &exts, &vlen) == -1 || p != end)
+	if (p == end) {
+		*exts = end;		/* no extensions: an empty block */
+		return 0;
+	}
+	if (tls_skip_vector(&p, end, 2, exts, elen) == -1 || p != end)
+		return -1;
+	return 0;
+}
+
+int
+tls_hello_names(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len)
+{
+	const unsigned char *v, *exts, *eend;
+	size_t vlen;
+	int count = 0;
+
+	*name = NULL;
+	*name_len = 0;
+	if (tls_hello_extensions(msg, len, &exts, &vlen) == -1)
 		return -1;
 	for (eend = exts + vlen; exts < eend; ) {
 		unsigned type;
@@ -141,6 +163,53 @@ tls_hello_names(const unsigned char *msg, size_t len,
 	return count;
 }
 
+/* count the names of one ALPN extension's data, and those equal to proto */
+static int
+tls_count_protocols(const unsigned char *p, const unsigned char *end,
+    int count, const char *proto, size_t *matching)
+{
+	const unsigned char *list, *lend, *name;
+	size_t llen, nlen, plen = strlen(proto);
+
+	if (tls_skip_vector(&p, end, 2, &list, &llen) == -1 || p != end)
+		return -1;
+	for (lend = list + llen; list < lend; count++) {
+		if (tls_skip_vector(&list, lend, 1, &name, &nlen) == -1)
+			return -1;
+		if (nlen == plen && memcmp(name, proto, plen) == 0)
+			(*matching)++;
+	}
+	return count;
+}
+
+int
+tls_hello_alpn(const unsigned char *msg, size_t len, const char *proto,
+    size_t *matching)
+{
+	const unsigned char *v, *exts, *eend;
+	size_t vlen;
+	int count = 0;
+
+	*matching = 0;
+	if (tls_hello_extensions(msg, len, &exts, &vlen) == -1)
+		return -1;
+	for (eend = exts + vlen; exts < eend; ) {
+		unsigned type;
+
+		if (eend - exts < 2)
+			return -1;
+		type = (unsigned)exts[0] << 8 | exts[1];
+		exts += 2;
+		if (tls_skip_vector(&exts, eend, 2, &v, &vlen) == -1)
+			return -1;
+		/* application_layer_protocol_negotiation(16) */
+		if (type == 16 && (count = tls_count_protocols(v, v + vlen,
+		    count, proto, matching)) == -1)
+			return -1;
+	}
+	return count;
+}
+
 /* refuse the ClientHello with a fatal alert; why is for the log */
 static int
 tls_refuse(mbedtls_ssl_context *ssl, struct tls_peer *peer, const char *why,
@@ -149,6 +218,39 @@ tls_refuse(mbedtls_ssl_context *ssl, struct tls_peer *peer, const char *why,
 	peer->refused = why;
 	mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, alert);
 	return ret;
+}
+
+/* refuse the ClientHello as naming no server we serve (unrecognized_name) */
+static int
+tls_refuse_name(mbedtls_ssl_context *ssl, struct tls_peer *peer)
+{
+	peer->sni_unknown = 1;
+	mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	    MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME);
+	return MBEDTLS_ERR_SSL_UNRECOGNIZED_NAME;
+}
+
+/*
+ * TLS-ALPN-01 (RFC 8737): a ClientHello offering only acme-tls/1 gets the
+ * challenge certificate stored for its server name (a "mta-sts." name),
+ * read from the challenge store now; mbedTLS then selects acme-tls/1, and
+ * conn.c closes the connection once the handshake is done. Without SNI or
+ * without a pending challenge (or with ACME off: the store is off and
+ * nothing is read) it is refused exactly like an unknown SNI.
+ */
+static int
+tls_use_challenge(mbedtls_ssl_context *ssl, struct tls_peer *peer, int n)
+{
+	struct certkey *ck;
+
+	if (n != 1 || !challenge_enabled() ||
+	    name_policy_domain(peer->sni) == NULL ||
+	    (ck = challenge_tls_get(peer->sni)) == NULL)
+		return tls_refuse_name(ssl, peer);
+	peer->challenge = ck;	/* the connection's reference: conn.c drops it */
+	if (mbedtls_ssl_set_hs_own_cert(ssl, &ck->chain, &ck->key) != 0)
+		return -1;
+	return 0;
 }
 
 /*
@@ -167,7 +269,10 @@ tls_refuse(mbedtls_ssl_context *ssl, struct tls_peer *peer, const char *why,
  * callback sees only the first host_name of each server_name extension and
  * runs again for every extension and every ClientHello, so the names are
  * counted here from the ClientHello itself: the message mbedTLS has just
- * parsed, still in its input buffer (fields private to mbedTLS 3.6).
+ * parsed, still in its input buffer (fields private to mbedTLS 3.6). Its
+ * ALPN offer is read there too: only acme-tls/1 is a TLS-ALPN-01 validation
+ * (tls_use_challenge), which a second ClientHello must not turn into
+ * something else.
  */
 static int
 tls_cert_select(mbedtls_ssl_context *ssl)
@@ -177,13 +282,15 @@ tls_cert_select(mbedtls_ssl_context *ssl)
 	const unsigned char *name;
 	const char *domain;
 	char sni[sizeof(peer->sni)] = "";
-	size_t len;
-	int n, first = !peer->hello_seen;
+	size_t len, acme;
+	int n, a, first = !peer->hello_seen;
 
 	peer->hello_seen = 1;
 	n = tls_hello_names(ssl->MBEDTLS_PRIVATE(in_msg),
 	    ssl->MBEDTLS_PRIVATE(in_hslen), &name, &len);
-	if (n == -1)
+	a = tls_hello_alpn(ssl->MBEDTLS_PRIVATE(in_msg),
+	    ssl->MBEDTLS_PRIVATE(in_hslen), TLS_ALPN_ACME, &acme);
+	if (n == -1 || a == -1)
 		return tls_refuse(ssl, peer, "malformed ClientHello",
 		    MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR,
 		    MBEDTLS_ERR_SSL_DECODE_ERROR);
@@ -201,20 +308,24 @@ tls_cert_select(mbedtls_ssl_context *ssl)
 			    "names another server than the first",
 			    MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER,
 			    MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER);
+		if ((a > 0 && (size_t)a == acme) != peer->acme_only)
+			return tls_refuse(ssl, peer, "the second ClientHello "
+			    "offers other ALPN protocols than the first",
+			    MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER,
+			    MBEDTLS_ERR_SSL_ILLEGAL_PARAMETER);
 		return 0;	/* the domain chosen for the first stays */
 	}
 	memcpy(peer->sni, sni, sizeof(sni));
+	peer->acme_only = a > 0 && (size_t)a == acme;
+	if (peer->acme_only)
+		return tls_use_challenge(ssl, peer, n);
 	if (n == 0)
 		return peer->snap->default_domain == NULL ? 0 :
 		    tls_use_domain(ssl, peer, peer->snap->default_domain);
 	if (strcmp(sni, "(invalid)") == 0 ||
 	    (domain = name_policy_domain(sni)) == NULL ||
-	    (dom = snapshot_find(peer->snap, domain)) == NULL) {
-		peer->sni_unknown = 1;
-		mbedtls_ssl_send_alert_message(ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-		    MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME);
-		return MBEDTLS_ERR_SSL_UNRECOGNIZED_NAME;
-	}
+	    (dom = snapshot_find(peer->snap, domain)) == NULL)
+		return tls_refuse_name(ssl, peer);
 	return tls_use_domain(ssl, peer, dom);
 }
 

@@ -20,7 +20,13 @@ struct tls_peer {
 	int sni_unknown;		/* an SNI was sent that we do not serve */
 	int hello_seen;			/* the ClientHello was parsed */
 	const char *refused;		/* why a ClientHello was refused, or NULL */
+	int acme_only;			/* its ALPN offers acme-tls/1 and nothing else */
+	struct certkey *challenge;	/* TLS-ALPN-01: the challenge certificate
+					 * presented (one reference), or NULL */
 };
+
+/* The ALPN protocol of RFC 8737's TLS-ALPN-01 challenge. */
+#define TLS_ALPN_ACME "acme-tls/1"
 
 /*
  * Count the host_name entries in every server_name extension of a
@@ -32,9 +38,20 @@ int tls_hello_names(const unsigned char *msg, size_t len,
     const unsigned char **name, size_t *name_len);
 
 /*
+ * Count the protocol names in every application_layer_protocol_negotiation
+ * extension (RFC 7301) of a ClientHello handshake message (as for
+ * tls_hello_names), and in *matching those equal to proto. Returns the count
+ * (0 without ALPN), or -1 when the message is malformed.
+ */
+int tls_hello_alpn(const unsigned char *msg, size_t len, const char *proto,
+    size_t *matching);
+
+/*
  * Build the process-wide server configuration: TLS 1.2 and 1.3 only,
- * forward-secret AEAD suites only, no renegotiation, ALPN http/1.1,
- * certificates chosen once per connection by SNI. Returns 0 or -1.
+ * forward-secret AEAD suites only, no renegotiation, ALPN http/1.1 (then
+ * acme-tls/1, chosen only when a client offers nothing else), certificates
+ * chosen once per connection by SNI, or a TLS-ALPN-01 challenge certificate
+ * (challenge.h) for a ClientHello offering only acme-tls/1. Returns 0 or -1.
  */
 int tls_init(void);
 

@@ -81,7 +81,7 @@ suites() {
 	run_suite "unit$tag" 600 sh tests/run-unit.sh "$@"
 	run_suite "integration$tag" 600 "$PYTHON" tests/integration/run.py --binary "$bin"
 	run_suite "e2e$tag" 300 sh tests/e2e/sender.sh "$bin"
-	for t in reload observe hostile sni certs layouts keys; do
+	for t in reload observe hostile sni certs layouts keys challenge httpc acmed acme; do
 		[ -f "tests/integration/${t}_test.py" ] &&
 			run_suite "$t$tag" 900 "$PYTHON" "tests/integration/${t}_test.py" --binary "$bin"
 	done
@@ -95,6 +95,9 @@ suites() {
 # the #include graph of server/: no cycle, no layer including one above it
 run_suite include-graph 60 "$PYTHON" tests/include_graph_test.py
 suites "" "$BUILD"
+# the ACME protocol against Pebble (build/acme-order; skipped without pebble)
+[ -f tests/acme/order_test.py ] &&
+	run_suite acme-order 300 "$PYTHON" tests/acme/order_test.py --order "$BUILD/acme-order"
 # every allocation of a load made to fail in turn (normal build only: the
 # LD_PRELOAD shim hands allocations to glibc, past ASan's allocator)
 [ -f tests/faults/alloc_test.py ] &&

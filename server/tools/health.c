@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpresp.h"
 #include "log.h"
-#include "probe.h"
 
 int
 health_parse_addr(const char *text, char *host, size_t hostlen, char *port,
@@ -173,7 +173,7 @@ health_probe(const char *addr, const char *path, int timeout, char *err,
 	resp[got] = '\0';
 	if ((eol = strpbrk(resp, "\r\n")) != NULL)
 		*eol = '\0';
-	if (probe_status_code(resp) == 200)
+	if (httpresp_status_code(resp, strlen(resp)) == 200)
 		return 0;
 	/* what the listener sent may hold anything: escaped for the terminal */
 	snprintf(err, errlen, "%s port %s answered %s%s%s", host, port,

@@ -21,14 +21,14 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "httpresp.h"
 #include "log.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
 #endif
 
-#define HEAD_MAX 16384			/* status line + headers */
-#define READ_MAX (HEAD_MAX + PROBE_BODY_MAX * 2 + 1024)	/* chunked overhead */
+#define READ_MAX (HTTPRESP_HEAD_MAX + PROBE_BODY_MAX * 2 + 1024)	/* chunked overhead */
 
 static mbedtls_x509_crt trust;
 static mbedtls_ssl_config conf;
@@ -274,231 +274,56 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 	r->not_after = timegm(&tm);
 }
 
-/* find the end of the headers: the offset after "\r\n\r\n" (or "\n\n"), or 0 */
-static size_t
-head_end(const char *buf, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (buf[i] == '\n' && buf[i + 1] == '\n')
-			return i + 2;
-		if (i + 3 < len && memcmp(buf + i, "\r\n\r\n", 4) == 0)
-			return i + 4;
-	}
-	return 0;
-}
-
-/* copy a header value, blanks trimmed, escaped as the logs are: what a
- * server sends reaches check's output and must not drive a terminal */
+/* copy a header value (or the status line), escaped as the logs are: what
+ * a server sends reaches check's output and must not drive a terminal */
 static void
-header_value(const char *v, const char *e, char *out, size_t outsz)
+escaped(const char *v, size_t n, char *out, size_t outsz)
 {
-	while (v < e && (*v == ' ' || *v == '\t'))
-		v++;
-	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		e--;
-	log_escape(out, outsz, v, (size_t)(e - v), "");
+	log_escape(out, outsz, v, n, "");
 }
 
-int
-probe_status_code(const char *line)
-{
-	const char *d = line + 9;
-
-	if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' ||
-	    line[7] > '9' || line[8] != ' ' || strspn(d, "0123456789") < 3 ||
-	    (d[3] != '\0' && d[3] != ' '))
-		return -1;
-	return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
-}
-
-/*
- * Decode a chunked body buf[0..len) into out. Returns 1 when the last chunk
- * was seen, 0 when more is needed, -1 when the framing is broken.
- */
-static int
-dechunk(const char *buf, size_t len, char *out, size_t outsz, size_t *outlen)
-{
-	size_t i = 0;
-
-	*outlen = 0;
-	for (;;) {
-		size_t size = 0, start = i;
-		const char *nl;
-
-		nl = memchr(buf + i, '\n', len - i);
-		if (nl == NULL)
-			return 0;
-		for (; i < (size_t)(nl - buf); i++) {
-			int c = buf[i], v;
-
-			if (c >= '0' && c <= '9')
-				v = c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v = c - 'a' + 10;
-			else if (c >= 'A' && c <= 'F')
-				v = c - 'A' + 10;
-			else
-				break;
-			if (size > PROBE_BODY_MAX * 2)
-				return -1;
-			size = size * 16 + (size_t)v;
-		}
-		if (i == start)
-			return -1;
-		i = (size_t)(nl - buf) + 1;	/* chunk extensions ignored */
-		if (size == 0)
-			return 1;		/* trailers are not needed */
-		if (len - i < size + 1)
-			return 0;
-		if (*outlen + size < outsz)
-			memcpy(out + *outlen, buf + i, size);
-		*outlen += size;
-		i += size;
-		if (buf[i] == '\r')
-			i++;
-		if (i >= len)
-			return 0;
-		if (buf[i] != '\n')
-			return -1;
-		i++;
-	}
-}
-
+/* the answer's framing, fields and body are read by httpresp.c, the one
+ * HTTP response parser (shared with the ACME client); this keeps what
+ * check reports */
 int
 probe_parse_response(const char *buf, size_t len, int eof,
     struct probe_result *r)
 {
-	size_t he = head_end(buf, len), clen = 0, blen;
-	const char *line, *end, *nl;
-	int have_clen = 0, chunked = 0;
-	char value[300];
+	struct httpresp h;
+	const char *v;
+	size_t n;
+	int rc = httpresp_parse(buf, len, eof, PROBE_BODY_MAX, 0, &h);
 
-	if (he == 0) {
-		if (len >= HEAD_MAX) {
-			snprintf(r->http_err, sizeof(r->http_err), "the headers "
-			    "are larger than %d bytes", HEAD_MAX);
-			return -1;
-		}
-		if (eof) {
-			snprintf(r->http_err, sizeof(r->http_err), len == 0 ?
-			    "the server closed the connection without an answer" :
-			    "the server closed the connection in the middle of the "
-			    "headers");
-			return -1;
-		}
-		return 0;
-	}
-	/* status line */
-	nl = memchr(buf, '\n', he);
-	header_value(buf, nl, r->status_line, sizeof(r->status_line));
-	if ((r->status = probe_status_code(r->status_line)) == -1) {
-		r->status = 0;
-		snprintf(r->http_err, sizeof(r->http_err), "the answer does not "
-		    "start with an HTTP/1.x status line: \"%.60s\"",
-		    r->status_line);
-		return -1;
-	}
-	r->content_type[0] = r->location[0] = '\0';
-	r->has_content_type = 0;
-	for (line = nl + 1; line < buf + he; line = end + 1) {
-		const char *colon;
-
-		end = memchr(line, '\n', (size_t)(buf + he - line));
-		if (end == NULL)
-			break;
-		colon = memchr(line, ':', (size_t)(end - line));
-		if (colon == NULL)
-			continue;
-		header_value(colon + 1, end, value, sizeof(value));
-#define IS(name) ((size_t)(colon - line) == strlen(name) && \
-	strncasecmp(line, name, strlen(name)) == 0)
-		if (IS("Content-Type")) {
-			snprintf(r->content_type, sizeof(r->content_type), "%s",
-			    value);
-			r->has_content_type = 1;
-		} else if (IS("Location"))
-			snprintf(r->location, sizeof(r->location), "%s", value);
-		else if (IS("Content-Length")) {
-			char *ep;
-			unsigned long long v = strtoull(value, &ep, 10);
-
-			if (*value == '\0' || *ep != '\0') {
-				snprintf(r->http_err, sizeof(r->http_err),
-				    "Content-Length \"%.40s\" is not a number",
-				    value);
-				return -1;
-			}
-			clen = v > READ_MAX ? READ_MAX : (size_t)v;
-			have_clen = 1;
-		} else if (IS("Transfer-Encoding"))
-			chunked = strcasestr(value, "chunked") != NULL;
-#undef IS
-	}
-	r->have_response = 1;
-
-	blen = len - he;
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
-	if (chunked) {
-		char *out = malloc(PROBE_BODY_MAX + 2);
-		size_t olen;
-		int done;
-
-		if (out == NULL)
-			return -1;
-		done = dechunk(buf + he, blen, out, PROBE_BODY_MAX + 1, &olen);
-		if (done == -1) {
-			free(out);
-			snprintf(r->http_err, sizeof(r->http_err), "the chunked "
-			    "body is malformed");
-			return -1;
+	if (h.head_done) {
+		r->have_response = 1;
+		r->status = h.status;
+		escaped(h.line, h.line_len, r->status_line,
+		    sizeof(r->status_line));
+		r->content_type[0] = r->location[0] = '\0';
+		r->has_content_type = 0;
+		if ((v = httpresp_field(&h, "Content-Type", &n)) != NULL) {
+			escaped(v, n, r->content_type, sizeof(r->content_type));
+			r->has_content_type = 1;
 		}
-		if (olen > PROBE_BODY_MAX) {
-			free(out);
-			r->body_too_large = 1;
-			return 1;
-		}
-		if (done == 0 && !eof) {
-			free(out);
-			return 0;
-		}
-		out[olen] = '\0';
-		r->body = out;
-		r->body_len = olen;
-		if (done == 0)
-			snprintf(r->http_err, sizeof(r->http_err), "the connection "
-			    "closed before the last chunk");
-		return 1;
+		if ((v = httpresp_field(&h, "Location", &n)) != NULL)
+			escaped(v, n, r->location, sizeof(r->location));
 	}
-	if (have_clen && clen > PROBE_BODY_MAX) {
+	if (rc == -1)
+		snprintf(r->http_err, sizeof(r->http_err), "%s", h.err);
+	else if (rc == 1 && h.too_large)
 		r->body_too_large = 1;
-		return 1;
+	else if (rc == 1) {
+		r->body = h.body;
+		r->body_len = h.body_len;
+		h.body = NULL;
+		if (h.truncated)
+			snprintf(r->http_err, sizeof(r->http_err), "%s", h.err);
 	}
-	if (have_clen && blen < clen && !eof)
-		return 0;
-	if (!have_clen && !eof) {
-		if (blen > PROBE_BODY_MAX) {
-			r->body_too_large = 1;
-			return 1;
-		}
-		return 0;
-	}
-	if (have_clen && blen < clen)
-		snprintf(r->http_err, sizeof(r->http_err), "the body ended after "
-		    "%zu of the %zu bytes Content-Length announced", blen, clen);
-	if (have_clen && blen > clen)
-		blen = clen;
-	if (blen > PROBE_BODY_MAX) {
-		r->body_too_large = 1;
-		return 1;
-	}
-	if ((r->body = malloc(blen + 1)) == NULL)
-		return -1;
-	memcpy(r->body, buf + he, blen);
-	r->body[blen] = '\0';
-	r->body_len = blen;
-	return 1;
+	httpresp_free(&h);
+	return rc;
 }
 
 /* send the request and read the answer; 0 when complete, -1 otherwise */

@@ -74,14 +74,12 @@ int probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
  * is replaced. Called again as more arrives. Returns 1 when the answer is
  * complete (r->body, when not NULL, is NUL-terminated and at most
  * PROBE_BODY_MAX bytes), 0 when more is needed, -1 on a broken answer
- * (r->http_err says why). No I/O: tests/fuzz/fuzz_probe.c feeds it anything.
+ * (r->http_err says why). The parsing is httpresp_parse's (httpresp.c),
+ * the one HTTP response parser. No I/O: tests/fuzz/fuzz_probe.c feeds it
+ * anything.
  */
 int probe_parse_response(const char *buf, size_t len, int eof,
     struct probe_result *r);
-
-/* The status of an HTTP/1.x status line (its end of line removed): "HTTP/1.x
- * NNN", then a blank or the end; NNN, or -1 when line is not one. */
-int probe_status_code(const char *line);
 
 /* Free the body of r. */
 void probe_result_free(struct probe_result *r);

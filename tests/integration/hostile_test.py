@@ -1377,8 +1377,13 @@ def out_of_file_descriptors(env):
     socks, errs = open_many(env, 150, 50)
     try:
         check(srv.proc.poll() is None, "the server died when it ran out of descriptors")
-        check(len(errs) > 0, "all 150 connections succeeded under a limit of 48 "
-            "descriptors: the limit did not apply, the test proves nothing")
+        # the limit applied: handshakes failed, or (a connection whose
+        # handshake completed but whose socketpair could not be made is
+        # dropped after the client's side is done) the server saw EMFILE
+        check(len(errs) > 0 or "Too many open files" in srv.log(),
+            "all 150 connections succeeded under a limit of 48 descriptors "
+            "and the server never ran out: the limit did not apply, the test "
+            "proves nothing")
     finally:
         for so in socks:
             so.close()
@@ -1924,34 +1929,17 @@ def sigterm_waits_shutdown_timeout_for_requests_in_flight(env):
     answer."""
     srv = start(env, make_conf(env, one_domain(env), request_timeout=30, idle_timeout=30,
         shutdown_timeout=2, max_requests_per_connection=1000000))
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(5.0)
-    raw.bind((src_addr(1), 0))
-    raw.connect(("127.0.0.1", env.port))
-    s = ATTACK_CTX.wrap_socket(raw, server_hostname=HOST)
-    payload = req() * 20000
-
-    def flood():
+    with R.pipelined_flood(env.port, HOST, ATTACK_CTX, source=src_addr(1)):
+        other = attacker_tls(env, 2)
         try:
-            s.settimeout(30.0)
-            s.sendall(payload)
-        except (OSError, ssl.SSLError):
-            pass
-    t = threading.Thread(target=flood, daemon=True)
-    t.start()
-    other = attacker_tls(env, 2)
-    try:
-        time.sleep(1.5)
-        other.sendall(req()[:-2])
-        t0 = time.monotonic()
-        srv.proc.send_signal(signal.SIGTERM)
-        rc = srv.wait_exit(12.0)
-        elapsed = time.monotonic() - t0
-    finally:
-        s.close()
-        other.close()
-        t.join(5.0)
+            time.sleep(1.5)
+            other.sendall(req()[:-2])
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            rc = srv.wait_exit(12.0)
+            elapsed = time.monotonic() - t0
+        finally:
+            other.close()
     env.info.append("SIGTERM with a request in flight, shutdown_timeout = 2: exit %r after "
         "%.2f s" % (rc, elapsed))
     check(rc is not None and 1.5 <= elapsed <= 4.0, "SIGTERM with a request in flight and "

@@ -35,7 +35,6 @@ import signal
 import socket
 import ssl
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -139,31 +138,12 @@ def see_idle_timeout(env, srv, tail):
 def see_shutdown_timeout(env, srv, tail):
     """A client pipelines requests and reads no answer, so one is always in
     flight: SIGTERM gives it shutdown_timeout (now 1 s, 5 before)."""
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(5.0)
-    raw.connect(("127.0.0.1", env.port))
-    s = run.client_ctx(env.pki).wrap_socket(raw, server_hostname="mta-sts.example.com")
-    payload = (b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n\r\n"
-        * 20000)
-
-    def flood():
-        try:
-            s.settimeout(30.0)
-            s.sendall(payload)
-        except (OSError, ssl.SSLError):
-            pass
-    t = threading.Thread(target=flood, daemon=True)
-    t.start()
-    try:
+    with run.pipelined_flood(env.port, "mta-sts.example.com", run.client_ctx(env.pki)):
         time.sleep(1.5)
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         rc = srv.wait_exit(12.0)
         took = time.monotonic() - t0
-    finally:
-        s.close()
-        t.join(5.0)
     env.info.append("SIGTERM with a request in flight: exit %r after %.2f s" % (rc, took))
     check(rc == 0, "exit status %r on SIGTERM" % rc)
     check(took < 3.5, "SIGTERM with a request in flight took %.1f s with shutdown_timeout "
@@ -330,7 +310,8 @@ CASES = {
     "handshake_timeout": Case("1", see_handshake_timeout),
     "request_timeout": Case("1", see_request_timeout),
     "idle_timeout": Case("1", see_idle_timeout),
-    "shutdown_timeout": Case("1", see_shutdown_timeout),
+    "shutdown_timeout": Case("1", see_shutdown_timeout,
+        base={"max_requests_per_connection": "1000000"}),
     "max_connections": Case("6", see_five_connections, base={"max_connections": "2"}),
     "max_connections_per_ip": Case("6", see_five_connections,
         base={"max_connections_per_ip": "2"}),
@@ -412,13 +393,14 @@ def every_server_key_has_a_case(env):
     check(not missing, "keys without a case in keys_test.py: %s" % ", ".join(missing))
     stale = [k for k in CASES if k not in keys]
     check(not stale, "cases for keys mta-stsd does not have: %s" % ", ".join(stale))
-    # a key read by name (config_number) must be one
+    # a key read by name (config_number: [server] and [acme]) must be one
+    numbered = keys + [r["name"] for r in key_table() if r["section"] == "acme"]
     src = os.path.join(REPO, "server")
     for name in sorted(os.listdir(src)):
         if name.endswith(".c"):
             with open(os.path.join(src, name)) as f:
                 for k in re.findall(r'config_number\([^,]+,\s*"([^"]+)"\)', f.read()):
-                    check(k in keys, "server/%s reads config_number(\"%s\"), no such key"
+                    check(k in numbered, "server/%s reads config_number(\"%s\"), no such key"
                         % (name, k))
 
 
@@ -487,16 +469,17 @@ def readme_tables():
     for line in m.group(1).splitlines():
         h = re.match(r"^### `\[([^\]]+)\]`", line)
         if h:
-            sec = {"server": "server", "defaults": "defaults"}.get(h.group(1), "domain")
+            sec = {"server": "server", "defaults": "defaults", "acme": "acme"}.get(
+                h.group(1), "domain")
             out.setdefault(sec, {})
             continue
         if sec is None or not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         for key in re.findall(r"`([a-z0-9_]+)`", cells[0]):
-            if sec == "server":
-                check(len(cells) == 3, "README [server] row is not key | default | meaning: "
-                    + line)
+            if sec in ("server", "acme"):
+                check(len(cells) == 3, "README [%s] row is not key | default | meaning: "
+                    % sec + line)
                 out[sec][key] = (cells[1], cells[2])
             else:
                 out[sec][key] = (None, cells[-1])
@@ -508,7 +491,7 @@ def readme_matches_key_table(env):
     rows = key_table()
     doc = readme_tables()
     problems = []
-    for sec in ("server", "defaults", "domain"):
+    for sec in ("server", "defaults", "domain", "acme"):
         table = {r["name"]: r for r in rows if r["section"] == sec}
         documented = doc.get(sec, {})
         for k in table:
@@ -517,7 +500,7 @@ def readme_matches_key_table(env):
         for k in documented:
             if k not in table:
                 problems.append("[%s] %s is in the README but not a key" % (sec, k))
-        if sec != "server":
+        if sec not in ("server", "acme"):
             continue
         for k, r in table.items():
             if k not in documented:
@@ -526,20 +509,20 @@ def readme_matches_key_table(env):
             words = re.findall(r"`([^`]*)`", cell)
             shown = ", ".join(words) if words else None
             if cell.strip() not in ("none",) and not words:
-                problems.append("[server] %s: README default %r is neither `value` nor none"
-                    % (k, cell))
+                problems.append("[%s] %s: README default %r is neither `value` nor none"
+                    % (sec, k, cell))
             if shown != r["default"]:
-                problems.append("[server] %s: README default %r, table default %r"
-                    % (k, shown, r["default"]))
+                problems.append("[%s] %s: README default %r, table default %r"
+                    % (sec, k, shown, r["default"]))
             says_restart = "restart to change" in meaning
             if says_restart != (r["apply"] == "restart"):
-                problems.append("[server] %s: README %s \"restart to change\", the table "
-                    "says %s" % (k, "has" if says_restart else "lacks", r["apply"]))
+                problems.append("[%s] %s: README %s \"restart to change\", the table "
+                    "says %s" % (sec, k, "has" if says_restart else "lacks", r["apply"]))
     for name in ("docs/mta-stsd.8", "mta-stsd.conf.example"):
         with open(os.path.join(REPO, name)) as f:
             text = f.read().replace("\\_", "_")
         for r in rows:
-            if r["section"] == "server" and not re.search(r"\b%s\b" % r["name"], text):
+            if r["section"] in ("server", "acme") and not re.search(r"\b%s\b" % r["name"], text):
                 problems.append("%s does not name %s" % (name, r["name"]))
     check(not problems, "README/docs and the key table disagree:\n  " + "\n  ".join(problems))
 

@@ -237,20 +237,29 @@ def policies(env, domains):
 
 # ---------------------------------------------------------------- tests: lego
 
-def lego_setup(env):
-    lego = Lego(env)
-    certs = {
+def three_certs(env):
+    """The certificates lego_setup and acme_setup save, by the name each tool
+    issues them for: ECDSA for a.example, RSA for b.example, a wildcard."""
+    return {
         "a.example": env.pki.issue(["mta-sts.a.example"]),
         "b.example": env.pki.issue(["mta-sts.b.example"], "rsa"),
         "*.wild.example": env.pki.issue(["*.wild.example", "wild.example"]),
     }
+
+
+def lego_setup(env):
+    lego = Lego(env)
+    certs = three_certs(env)
     for name, c in certs.items():
         lego.save(name, c)
     policies(env, ["a.example", "b.example", "wild.example"])
     return lego, certs
 
 
-def lego_serves(env, lego, certs, cert_dir):
+def serves_three(env, certs, cert_dir):
+    """With cert_dir alone, -t is quiet, the server starts quietly and
+    a.example, b.example and wild.example are each served with their
+    certificate of certs (lego_setup's, acme_setup's)."""
     conf = env.server_section("cert_dir = %s\n" % cert_dir)
     quiet_config_test(env, conf)
     start_quiet(env, conf, ["a.example", "b.example", "wild.example"])
@@ -265,14 +274,14 @@ def lego_certificates_dir(env):
     certificate (ECDSA, RSA, the wildcard's _.wild.example), quietly past
     .issuer.crt, .pem, .pfx and .json."""
     lego, certs = lego_setup(env)
-    lego_serves(env, lego, certs, lego.certs)
+    serves_three(env, certs, lego.certs)
 
 
 @test
 def lego_home_dir(env):
     """cert_dir = .lego itself (accounts/, certificates/, archives/)."""
     lego, certs = lego_setup(env)
-    lego_serves(env, lego, certs, lego.home)
+    serves_three(env, certs, lego.home)
 
 
 def lego_renewals(env, cert_dir_of):
@@ -361,11 +370,7 @@ def certbot_live_readme_quiet(env):
 
 def acme_setup(env):
     acme = AcmeSh(env)
-    certs = {
-        "a.example": env.pki.issue(["mta-sts.a.example"]),
-        "b.example": env.pki.issue(["mta-sts.b.example"], "rsa"),
-        "*.wild.example": env.pki.issue(["*.wild.example", "wild.example"]),
-    }
+    certs = three_certs(env)
     acme.issue("a.example", certs["a.example"])
     acme.issue("b.example", certs["b.example"], ecc=False)
     acme.issue("*.wild.example", certs["*.wild.example"])
@@ -380,12 +385,7 @@ def acme_sh_home(env):
     nothing is said about the script, account.conf, ca/, dnsapi/, ... or the
     certificates' .cer, ca.cer, .conf, .csr and backup/."""
     acme, certs = acme_setup(env)
-    conf = env.server_section("cert_dir = %s\n" % acme.home)
-    quiet_config_test(env, conf)
-    start_quiet(env, conf, ["a.example", "b.example", "wild.example"])
-    for d, c in (("a.example", certs["a.example"]), ("b.example", certs["b.example"]),
-            ("wild.example", certs["*.wild.example"])):
-        run.served_ok(env, d, c)
+    serves_three(env, certs, acme.home)
 
 
 @test

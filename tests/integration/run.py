@@ -14,6 +14,7 @@ Output: one line per test, "PASS name", "FAIL name: reason" or
 Exit status 1 when any test failed. Python 3 standard library only.
 """
 
+import contextlib
 import datetime
 import http.client
 import os
@@ -440,6 +441,41 @@ class Conn(http.client.HTTPSConnection):
         self.sock = tls_connect(self.port, self.sni, self.ctx, self.addr)
 
 
+@contextlib.contextmanager
+def pipelined_flood(port, sni, ctx, count=20000, source=None):
+    """A client that keeps one request in flight: on one TLS connection to
+    127.0.0.1:port (from the address source when given), a thread of its own
+    writes count GETs of the policy (Host: sni) at once and nothing reads the
+    answers, so with a 4 KiB receive buffer the server's answers soon block.
+    Yields the TLS socket; on exit it is closed and the thread joined."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(5.0)
+        if source is not None:
+            raw.bind((source, 0))
+        raw.connect(("127.0.0.1", port))
+        s = ctx.wrap_socket(raw, server_hostname=sni)
+    except BaseException:
+        raw.close()
+        raise
+    payload = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (WELL_KNOWN, sni)).encode() * count
+
+    def flood():
+        try:
+            s.settimeout(30.0)
+            s.sendall(payload)
+        except (OSError, ssl.SSLError):
+            pass
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    try:
+        yield s
+    finally:
+        s.close()
+        t.join(5.0)
+
+
 def request(conn, method, path, host, body=None):
     """One request on conn; returns (status, HTTPMessage headers, body)."""
     headers = {"Host": host} if host is not None else {}
@@ -603,14 +639,21 @@ def no_sni_served_with_default_domain(env):
     served_ok(env, "example.com", c1)
 
 
-@test
-def tls12_client(env):
+def handshake_with(env, ctx):
+    """Start a server for example.com and shake hands with ctx: returns the
+    domain's certificate, the version and the suite negotiated."""
     sec, cert = env.domain("example.com")
     env.start(env.server_section() + sec)
-    ctx = client_ctx(env.pki, max_version=ssl.TLSVersion.TLSv1_2)
     s = tls_connect(env.port, "mta-sts.example.com", ctx)
     version, cipher = s.version(), s.cipher()[0]
     s.close()
+    return cert, version, cipher
+
+
+@test
+def tls12_client(env):
+    ctx = client_ctx(env.pki, max_version=ssl.TLSVersion.TLSv1_2)
+    cert, version, cipher = handshake_with(env, ctx)
     check_eq(version, "TLSv1.2", "negotiated version")
     check(cipher.startswith("ECDHE-") or cipher.startswith("DHE-"),
         "TLS 1.2 suite %s is not forward secret" % cipher)
@@ -621,12 +664,8 @@ def tls12_client(env):
 
 @test
 def tls13_client(env):
-    sec, cert = env.domain("example.com")
-    env.start(env.server_section() + sec)
     ctx = client_ctx(env.pki, min_version=ssl.TLSVersion.TLSv1_3)
-    s = tls_connect(env.port, "mta-sts.example.com", ctx)
-    version = s.version()
-    s.close()
+    cert, version, _ = handshake_with(env, ctx)
     check_eq(version, "TLSv1.3", "negotiated version")
     served_ok(env, "example.com", cert, ctx=ctx)
 
@@ -1203,30 +1242,30 @@ def t_bad_policy_file_line(env):
         [r"example\.com\.txt:2: .*enforced"])
 
 
+def config_test_bad_line(env, bad_line, then=""):
+    """bad_line at the end of [server], before a good domain: -t must name
+    mta-stsd.conf and its line number, followed by the regex then."""
+    sec, _ = env.domain("example.com")
+    conf = env.server_section() + bad_line + "\n" + sec
+    line = conf.splitlines().index(bad_line) + 1
+    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: %s" % (line, then)])
+
+
 @test
 def t_ini_syntax_error(env):
-    sec, _ = env.domain("example.com")
-    conf = env.server_section() + "this line has no equals sign\n" + sec
-    line = conf.splitlines().index("this line has no equals sign") + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: " % line])
+    config_test_bad_line(env, "this line has no equals sign")
 
 
 @test
 def t_overlong_line(env):
-    sec, _ = env.domain("example.com")
     long_line = "access_log = /var/log/" + "a" * 230 + ".log"
     check(len(long_line) > 200, "test setup")
-    conf = env.server_section() + long_line + "\n" + sec
-    line = conf.splitlines().index(long_line) + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: " % line])
+    config_test_bad_line(env, long_line)
 
 
 @test
 def t_unknown_key(env):
-    sec, _ = env.domain("example.com")
-    conf = env.server_section() + "frobnicate = yes\n" + sec
-    line = conf.splitlines().index("frobnicate = yes") + 1
-    config_test_expect_error(env, conf, [r"mta-stsd\.conf:%d: .*frobnicate" % line])
+    config_test_bad_line(env, "frobnicate = yes", ".*frobnicate")
 
 
 @test
@@ -1444,6 +1483,43 @@ def option_V(env):
         % out)
     check(re.search(r"(?i)libmicrohttpd[ /v]*\d+\.\d+", out) is not None,
         "-V does not mention the libmicrohttpd version: %r" % out)
+
+
+@test
+def option_help_long(env):
+    """--help is -h: the usage on stdout, nothing on stderr, exit 0."""
+    r = run([BINARY, "--help"])
+    check_eq(r.returncode, 0, "--help exit status")
+    check_eq(r.stderr, b"", "--help stderr")
+    check_eq(r.stdout, run([BINARY, "-h"]).stdout, "--help output (against -h's)")
+
+
+@test
+def option_version_long(env):
+    """--version is -V: the versions on stdout, nothing on stderr, exit 0."""
+    r = run([BINARY, "--version"])
+    check_eq(r.returncode, 0, "--version exit status")
+    check_eq(r.stderr, b"", "--version stderr")
+    check(r.stdout.startswith(b"mta-stsd "), "--version stdout: %r" % r.stdout[:200])
+    check_eq(r.stdout, run([BINARY, "-V"]).stdout, "--version output (against -V's)")
+
+
+@test
+def unknown_option_named_exit_2(env):
+    """An unknown option (short or long) or a missing argument: exit 2, a
+    first line on stderr that names the option, then the usage; nothing on
+    stdout."""
+    for argv, name in ((["--nope"], "--nope"), (["-Z"], "Z"), (["-t", "--help=x"], "--help"),
+            (["-c"], "c")):
+        r = run([BINARY] + argv)
+        err = r.stderr.decode(errors="replace")
+        first = err.split("\n", 1)[0].replace(BINARY, "mta-stsd")
+        check_eq(r.returncode, 2, "%s exit status" % " ".join(argv))
+        check(re.search(r"(?<![\w-])%s\b" % re.escape(name), first) is not None,
+            "%s: the first line on stderr does not name %s: %r" % (" ".join(argv), name, first))
+        check(re.search(r"(?m)^usage: ", err) is not None,
+            "%s: no usage on stderr: %r" % (" ".join(argv), err[:200]))
+        check_eq(r.stdout, b"", "%s stdout" % " ".join(argv))
 
 
 @test

@@ -662,11 +662,22 @@ test_key_table(void **state)
 		}
 		if (k->type == CONFIG_ENUM || k->type == CONFIG_DEST)
 			assert_non_null(k->words);
-		if (k->section != CONFIG_SECTION_SERVER)
+		if (k->section == CONFIG_SECTION_DEFAULTS ||
+		    k->section == CONFIG_SECTION_DOMAIN)
 			assert_int_equal(k->apply, CONFIG_APPLY_REBUILD);
 		if (k->section == CONFIG_SECTION_SERVER && k->def != NULL)
 			len += (size_t)snprintf(text + len, sizeof(text) - len,
 			    "%s%s = %s\n", len ? "" : "[server]\n", k->name, k->def);
+	}
+	/* [acme]'s defaults written out, in a section of their own */
+	for (size_t i = 0, first = 1; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->section == CONFIG_SECTION_ACME && k->def != NULL) {
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			    "%s%s = %s\n", first ? "[acme]\n" : "", k->name, k->def);
+			first = 0;
+		}
 	}
 	assert_null(config_key_find(CONFIG_SECTION_DEFAULTS, "policy"));
 	load_text("", &none);
@@ -677,8 +688,78 @@ test_key_table(void **state)
 	assert_int_equal(config_number(&none, "auto_reload"), 1);
 	assert_int_equal(config_number(&none, "shutdown_timeout"), 5); /* no field */
 	assert_int_equal(config_number(&none, "no_such_key"), 0);
+	assert_int_equal(config_number(&none, "orders_per_hour"), 60); /* [acme] */
+	assert_int_equal(config_number(&none, "lock_timeout"), 600);
+	assert_null(none.acme.directory);
+	assert_non_null(strstr(none.acme.storage, "/acme"));
+	assert_int_equal(config_domain_acme(&none, "example.com"), 0);
 	config_free(&none);
 	config_free(&all);
+}
+
+/* [acme]: values as given, the secret never formatted, domains opting out */
+static void
+test_acme_keys(void **state)
+{
+	struct config cfg, other;
+	struct diff_seen ds = { 0 };
+	const struct config_key *k;
+	char buf[256];
+
+	(void)state;
+	load_text("[acme]\n"
+	    "directory = https://127.0.0.1:14000/dir\n"
+	    "email = mailto:Hostmaster@example.com\n"
+	    "agree_terms = yes\n"
+	    "challenge = http-01\n"
+	    "http_listen = 127.0.0.1:8080\n"
+	    "eab_kid = kid-1\n"
+	    "eab_hmac_key = c2VjcmV0S2V5\n"
+	    "preferred_issuer = ISRG Root X1\n"
+	    "addresses = 192.0.2.1 2001:DB8::1,Policy.Example.NET\n"
+	    "orders_per_hour = 5\n"
+	    "[a.example]\n"
+	    "acme = no\n"
+	    "[b.example]\n"
+	    "cert = b.pem\n"
+	    "key = b.key\n"
+	    "[c.example]\n"
+	    "policy = c.txt\n", &cfg);
+	assert_string_equal(cfg.acme.directory, "https://127.0.0.1:14000/dir");
+	assert_string_equal(cfg.acme.email, "Hostmaster@example.com");
+	assert_string_equal(cfg.acme.preferred_issuer, "ISRG Root X1");
+	assert_string_equal(cfg.acme.addresses,
+	    "192.0.2.1, 2001:DB8::1, policy.example.net");
+	assert_string_equal(cfg.acme.http_listen.text, "127.0.0.1:8080");
+	assert_int_equal(config_number(&cfg, "agree_terms"), 1);
+	assert_int_equal(config_number(&cfg, "challenge"), 1);
+	assert_int_equal(config_number(&cfg, "orders_per_hour"), 5);
+	assert_int_equal(config_domain_acme(&cfg, "a.example"), 0);
+	assert_int_equal(config_domain_acme(&cfg, "b.example"), 0); /* hand-managed */
+	assert_int_equal(config_domain_acme(&cfg, "c.example"), 1);
+	assert_int_equal(config_domain_acme(&cfg, "d.example"), 1); /* no section */
+	k = config_key_find(CONFIG_SECTION_ACME, "eab_hmac_key");
+	assert_non_null(k);
+	assert_string_equal(config_key_format(k, &cfg, buf, sizeof(buf)), "(set)");
+	assert_null(config_key_find(CONFIG_SECTION_SERVER, "directory"));
+	/* a change of the secret is seen, and said without its value */
+	load_text("[acme]\n"
+	    "directory = https://127.0.0.1:14000/dir\n"
+	    "email = mailto:Hostmaster@example.com\n"
+	    "agree_terms = yes\n"
+	    "challenge = http-01\n"
+	    "http_listen = 127.0.0.1:8080\n"
+	    "eab_kid = kid-1\n"
+	    "eab_hmac_key = b3RoZXJLZXk\n"
+	    "preferred_issuer = ISRG Root X1\n"
+	    "addresses = 192.0.2.1 2001:DB8::1,Policy.Example.NET\n"
+	    "orders_per_hour = 5\n", &other);
+	assert_int_equal(config_diff(&cfg, &other, diff_note, &ds), 1);
+	assert_ptr_equal(ds.last, k);
+	assert_string_equal(ds.was, "(set)");
+	assert_string_equal(ds.now, "(set)");
+	config_free(&cfg);
+	config_free(&other);
 }
 
 /* each [server] key changed alone is the one difference config_diff finds,
@@ -753,6 +834,7 @@ main(void)
 		cmocka_unit_test(test_many_domains),
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_key_diff),
+		cmocka_unit_test(test_acme_keys),
 	};
 	const char *env = getenv("TEST_DATA");
 
