@@ -202,11 +202,11 @@ UNIT_acmed = acmed $(ACME_OBJS) certset changes snapshot config policy records s
 UNIT_loop = log json loop
 UNIT_health = tools/health httpresp diag log json
 UNIT_jose = json jose
-UNIT_x509gen = names json jose x509gen
+UNIT_x509gen = diag names certs json jose x509gen
 # acme.c's pure parsers (the rest of it is linked, not called)
-ACME_OBJS = acme jose x509gen httpc httpresp challenge files certs names diag log json
+ACME_OBJS = acme jose x509gen httpc netio httpresp challenge files certs names diag log json
 UNIT_acme = $(ACME_OBJS)
-UNIT_httpc = httpc httpresp diag
+UNIT_httpc = httpc netio httpresp diag
 UNIT_nettle_driver =
 # the nettle driver's test sees the PSA core's calls of the driver (--wrap), and
 # counts mbedTLS's calloc()s (the PSA core's copies of buffers)
@@ -231,7 +231,7 @@ $(BUILD)/acme-order: tests/acme/order.c $(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) 
 		$(patsubst %,$(BUILD)/%.o,$(ACME_OBJS)) $(LIBS)
 
 # the HTTPS client's command-line driver for tests/integration/httpc_test.py
-HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc httpresp diag)
+HTTPC_FETCH_OBJS = $(patsubst %,$(BUILD)/%.o,httpc netio httpresp diag)
 $(BUILD)/httpc-fetch: tests/integration/httpc_fetch.c $(HTTPC_FETCH_OBJS) $(MBEDTLS_DEP)
 	$(CC) $(ALL_CFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS) -Iserver -o $@ $< $(HTTPC_FETCH_OBJS) $(LIBS)
 
@@ -316,12 +316,12 @@ FUZZ_records = records policy names diag
 # the server names of a ClientHello (tls.c; the harness stands in for snapshot_find)
 FUZZ_tls = tls names
 # the tools' parsers of network bytes: an HTTP answer, a DNS answer
-FUZZ_probe = tools/probe httpresp diag log json
+FUZZ_probe = tools/probe netio certs names httpresp diag log json
 FUZZ_resolve = tools/resolve
 # the ACME client's parsers of the CA's JSON, certificates and chains
 FUZZ_acme = $(ACME_OBJS)
 # the ACME client's parser of the CA's HTTP answers
-FUZZ_httpc = httpc httpresp diag
+FUZZ_httpc = httpc netio httpresp diag
 FUZZ_SEEDS_names = tests/fuzz/corpus/names
 FUZZ_SEEDS_policy = tests/data/policies/good tests/data/policies/bad
 FUZZ_SEEDS_config = tests/data/config/good tests/data/config/bad
@@ -334,7 +334,7 @@ FUZZ_SEEDS_httpc = tests/fuzz/corpus/httpc
 FUZZERS = names policy config records tls probe resolve httpc acme
 RPAREN = )
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c server/*.c server/*.h server/tools/*.c server/tools/*.h \
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h server/*.c server/*.h server/tools/*.c server/tools/*.h \
 		$(MBEDTLS_DEP) $(MHD_DEP)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(patsubst %,server/%.c,$(FUZZ_$*)) $(LIBS)

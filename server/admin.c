@@ -1,15 +1,14 @@
 /* admin.c - the plain-HTTP admin listener: /healthz, /readyz, /metrics */
 #include "admin.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include <microhttpd.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "mhdloop.h"
 
 static enum MHD_Result
 admin_reply(struct MHD_Connection *mc, unsigned status, const char *type,
@@ -108,62 +107,13 @@ admin_start(struct admin *a, const struct config *cfg)
 	return 0;
 }
 
-/* before the loop waits: libmicrohttpd's next timeout, or -1 */
-static long
-admin_timeout_ms(void *arg, double now)
-{
-	struct admin *a = arg;
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	(void)now;
-	if (MHD_get_timeout(a->daemon, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-/* after every loop turn: let the admin daemon do what is ready */
-static void
-admin_run(void *arg, double now)
-{
-	struct admin *a = arg;
-
-	(void)now;
-	MHD_run(a->daemon);
-}
-
-/* libmicrohttpd's epoll set is readable: admin_run, after this turn's
- * events, does the work */
-static void
-admin_on_event(struct loop_fd *lf, uint32_t events)
-{
-	(void)lf;
-	(void)events;
-}
-
 int
 admin_attach(struct admin *a, struct loop *loop)
 {
-	const union MHD_DaemonInfo *di;
-
 	if (a->daemon == NULL)
 		return 0;
-	if ((di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_EPOLL_FD)) ==
-	    NULL) {
-		log_err("admin_listen: libmicrohttpd has no epoll descriptor");
-		return -1;
-	}
-	a->lf.fd = di->epoll_fd;
-	a->lf.cb = admin_on_event;
-	if (loop_fd_add(loop, &a->lf, EPOLLIN) == -1) {
-		log_err("admin_listen: cannot watch libmicrohttpd: %s",
-		    strerror(errno));
-		return -1;
-	}
-	a->hook.before = admin_timeout_ms;
-	a->hook.after = admin_run;
-	a->hook.arg = a;
-	loop_hook_add(loop, &a->hook);
-	return 0;
+	return mhdloop_attach(loop, a->daemon, &a->lf, &a->hook,
+	    "admin_listen");
 }
 
 void

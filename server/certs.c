@@ -58,9 +58,8 @@ certs_unchanged(const struct certkey *ck)
 	return stamp_equal(&c, &ck->cert_stamp) && stamp_equal(&k, &ck->key_stamp);
 }
 
-/* mbedtls_x509_time (UTC) -> time_t */
-static time_t
-x509_time_to_time(const mbedtls_x509_time *t)
+time_t
+certs_x509_time(const mbedtls_x509_time *t)
 {
 	struct tm tm;
 
@@ -632,8 +631,8 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 	key_into_psa(ck);
 	ck->cert_real_dir = real_dir(cert_path);
 	ck->key_real_dir = real_dir(key_path);
-	ck->not_before = x509_time_to_time(&ck->chain.valid_from);
-	ck->not_after = x509_time_to_time(&ck->chain.valid_to);
+	ck->not_before = certs_x509_time(&ck->chain.valid_from);
+	ck->not_after = certs_x509_time(&ck->chain.valid_to);
 	if (collect_names(ck) == -1) {
 		diag_err(d, cert_path, 0, "out of memory");
 		goto fail;

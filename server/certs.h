@@ -88,4 +88,7 @@ int certs_stamp(const char *path, struct file_stamp *st);
 /* Are both stamps of ck still those of the files on disk? Returns 1 or 0. */
 int certs_unchanged(const struct certkey *ck);
 
+/* A certificate's time (UTC, as mbedTLS parsed it) as a time_t. */
+time_t certs_x509_time(const mbedtls_x509_time *t);
+
 #endif

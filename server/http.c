@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 
 #include <microhttpd.h>
@@ -17,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mhdloop.h"
 #include "names.h"
 #include "snapshot.h"
 
@@ -413,38 +413,6 @@ http_logger(void *cls, const char *fmt, va_list ap)
 	log_debug("libmicrohttpd: %s", msg);
 }
 
-/* before the loop waits: libmicrohttpd's next timeout, or -1 */
-static long
-http_timeout_ms(void *arg, double now)
-{
-	struct http *h = arg;
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	(void)now;
-	if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-/* after every loop turn's events: libmicrohttpd reads requests and writes
- * responses here; the bytes it wrote are picked up by the next epoll round */
-static void
-http_run(void *arg, double now)
-{
-	struct http *h = arg;
-
-	(void)now;
-	MHD_run(h->daemon);
-}
-
-/* libmicrohttpd's epoll set is readable: http_run does the work */
-static void
-http_on_event(struct loop_fd *lf, uint32_t events)
-{
-	(void)lf;
-	(void)events;
-}
-
 /* what libmicrohttpd may hold at most: one descriptor per connection, so
  * the hard limit on descriptors (the soft one may be raised up to it) */
 static unsigned
@@ -488,7 +456,6 @@ struct http *
 http_start(const struct config *cfg, struct loop *loop,
     const struct http_ops *o)
 {
-	const union MHD_DaemonInfo *di;
 	struct http *h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
@@ -547,24 +514,10 @@ http_start(const struct config *cfg, struct loop *loop,
 		http_stop(h);
 		return NULL;
 	}
-	di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-	if (di == NULL) {
-		log_err("http: libmicrohttpd has no epoll descriptor");
+	if (mhdloop_attach(loop, h->daemon, &h->lf, &h->hook, "http") == -1) {
 		http_stop(h);
 		return NULL;
 	}
-	h->lf.fd = di->epoll_fd;
-	h->lf.cb = http_on_event;
-	h->lf.arg = h;
-	if (loop_fd_add(loop, &h->lf, EPOLLIN) == -1) {
-		log_err("http: cannot watch libmicrohttpd's descriptor");
-		http_stop(h);
-		return NULL;
-	}
-	h->hook.before = http_timeout_ms;
-	h->hook.after = http_run;
-	h->hook.arg = h;
-	loop_hook_add(loop, &h->hook);
 	return h;
 }
 

@@ -1,10 +1,8 @@
 /* http01.c - the plain-HTTP listener answering ACME HTTP-01 challenges (http_listen) */
 #include "http01.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include <microhttpd.h>
 
@@ -12,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mhdloop.h"
 
 #define HTTP01_PREFIX "/.well-known/acme-challenge/"
 
@@ -103,62 +102,13 @@ http01_start(struct http01 *h, const struct config *cfg)
 	return 0;
 }
 
-/* before the loop waits: libmicrohttpd's next timeout, or -1 */
-static long
-http01_timeout_ms(void *arg, double now)
-{
-	struct http01 *h = arg;
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	(void)now;
-	if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
-		return -1;
-	return ms > 1000000 ? 1000000 : (long)ms;
-}
-
-/* after every loop turn: let the daemon do what is ready */
-static void
-http01_run(void *arg, double now)
-{
-	struct http01 *h = arg;
-
-	(void)now;
-	MHD_run(h->daemon);
-}
-
-/* libmicrohttpd's epoll set is readable: http01_run, after this turn's
- * events, does the work */
-static void
-http01_on_event(struct loop_fd *lf, uint32_t events)
-{
-	(void)lf;
-	(void)events;
-}
-
 int
 http01_attach(struct http01 *h, struct loop *loop)
 {
-	const union MHD_DaemonInfo *di;
-
 	if (h->daemon == NULL)
 		return 0;
-	if ((di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD)) ==
-	    NULL) {
-		log_err("[acme] http_listen: libmicrohttpd has no epoll descriptor");
-		return -1;
-	}
-	h->lf.fd = di->epoll_fd;
-	h->lf.cb = http01_on_event;
-	if (loop_fd_add(loop, &h->lf, EPOLLIN) == -1) {
-		log_err("[acme] http_listen: cannot watch libmicrohttpd: %s",
-		    strerror(errno));
-		return -1;
-	}
-	h->hook.before = http01_timeout_ms;
-	h->hook.after = http01_run;
-	h->hook.arg = h;
-	loop_hook_add(loop, &h->hook);
-	return 0;
+	return mhdloop_attach(loop, h->daemon, &h->lf, &h->hook,
+	    "[acme] http_listen");
 }
 
 void

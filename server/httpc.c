@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +23,7 @@
 #include <psa/crypto.h>
 
 #include "httpresp.h"
+#include "netio.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
@@ -41,11 +40,9 @@ struct httpc {
 	unsigned timeout_s;
 };
 
-/* one connection: the socket, the deadline of the current step */
+/* one connection: the socket and the deadline of the current step */
 struct conn {
-	int fd;
-	struct timespec deadline;
-	int timed_out;
+	struct netio io;
 	/* an IP-literal URL: the address the certificate must name */
 	unsigned char ip[16];
 	size_t ip_len;
@@ -59,94 +56,6 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static void
-deadline_in(struct conn *c, double seconds)
-{
-	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
-	c->deadline.tv_sec += (time_t)seconds;
-	c->deadline.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-	if (c->deadline.tv_nsec >= 1000000000L) {
-		c->deadline.tv_sec++;
-		c->deadline.tv_nsec -= 1000000000L;
-	}
-	c->timed_out = 0;
-}
-
-/* milliseconds left before the deadline (0 when it passed) */
-static long
-ms_left(const struct conn *c)
-{
-	struct timespec now;
-	double left;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = (double)(c->deadline.tv_sec - now.tv_sec) +
-	    (double)(c->deadline.tv_nsec - now.tv_nsec) / 1e9;
-	return left > 0 ? (long)(left * 1000) + 1 : 0;
-}
-
-/* wait until fd is ready for events or the deadline passes: 1, 0 (timeout), -1 */
-static int
-wait_fd(struct conn *c, short events)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = events };
-		long ms = ms_left(c);
-		int n;
-
-		if (ms == 0) {
-			c->timed_out = 1;
-			return 0;
-		}
-		n = poll(&pfd, 1, ms > 1000000 ? 1000000 : (int)ms);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0)
-			continue;	/* the loop sees the deadline */
-		return n > 0 ? 1 : -1;
-	}
-}
-
-static int
-bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-		if (wait_fd(c, POLLOUT) != 1)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-	}
-}
-
-static int
-bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno == ECONNRESET)
-			return MBEDTLS_ERR_NET_CONN_RESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		if (wait_fd(c, POLLIN) != 1)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
 }
 
 struct httpc *
@@ -452,35 +361,6 @@ httpc_parse(const char *buf, size_t len, int eof, struct httpc_resp *r)
 	return parse_resp(buf, len, eof, 0, r, err, sizeof(err));
 }
 
-/* connect to one address within c's deadline; the socket stays
- * non-blocking; 0, or -1 with errno set (ETIMEDOUT when it ran out) */
-static int
-tcp_connect(struct conn *c, const struct addrinfo *ai)
-{
-	int soerr = 0, one = 1;
-	socklen_t len = sizeof(soerr);
-
-	c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (c->fd == -1)
-		return -1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		return 0;
-	if (errno != EINPROGRESS)
-		soerr = errno;
-	else if (wait_fd(c, POLLOUT) != 1)
-		soerr = c->timed_out ? ETIMEDOUT : errno;
-	else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-		soerr = errno;
-	if (soerr == 0)
-		return 0;
-	close(c->fd);
-	c->fd = -1;
-	errno = soerr;
-	return -1;
-}
-
 /* resolve u and connect to its addresses in turn, sharing timeout_s among
  * those left; 0, or -1 with err */
 static int
@@ -492,7 +372,7 @@ dial(struct conn *c, const struct httpc_url *u, unsigned timeout_s,
 	 * host cannot reach fails at once (ENETUNREACH) and the next is tried */
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char port[8], where[INET6_ADDRSTRLEN + 16];
-	struct conn all = { .fd = -1 };
+	struct netio all = { .fd = -1 };
 	unsigned char v4[4];
 	size_t left = 0;
 	int rc;
@@ -507,10 +387,10 @@ dial(struct conn *c, const struct httpc_url *u, unsigned timeout_s,
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
 		left++;
-	deadline_in(&all, timeout_s);
+	netio_deadline_in(&all, timeout_s);
 	errf(err, errlen, "%s has no address to connect to", u->host);
 	for (ai = res; ai != NULL; ai = ai->ai_next, left--) {
-		double share = (double)ms_left(&all) / 1000.0 / (double)left;
+		double share = (double)netio_ms_left(&all) / 1000.0 / (double)left;
 
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, where,
 		    sizeof(where), NULL, 0, NI_NUMERICHOST) != 0)
@@ -520,8 +400,9 @@ dial(struct conn *c, const struct httpc_url *u, unsigned timeout_s,
 			    "connection within %u s", where, u->port, timeout_s);
 			break;
 		}
-		deadline_in(c, share);
-		if (tcp_connect(c, ai) == 0) {
+		netio_deadline_in(&c->io, share);
+		if (netio_socket(&c->io, ai->ai_family) == 0 &&
+		    netio_connect(&c->io, ai->ai_addr, ai->ai_addrlen) == 0) {
 			freeaddrinfo(res);
 			return 0;
 		}
@@ -573,15 +454,15 @@ handshake(mbedtls_ssl_context *ssl, struct httpc *hc, struct conn *c,
 		ret = mbedtls_ssl_set_hostname(ssl, u->host);
 	if (ret != 0)
 		goto fail;
-	mbedtls_ssl_set_bio(ssl, c, bio_send, bio_recv, NULL);
-	deadline_in(c, hc->timeout_s);
+	mbedtls_ssl_set_bio(ssl, &c->io, netio_bio_send, netio_bio_recv, NULL);
+	netio_deadline_in(&c->io, hc->timeout_s);
 	while ((ret = mbedtls_ssl_handshake(ssl)) != 0) {
 		uint32_t flags;
 
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 		    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 			continue;
-		if (c->timed_out) {
+		if (c->io.timed_out) {
 			errf(err, errlen, "the TLS handshake did not finish "
 			    "within %u s", hc->timeout_s);
 			return -1;
@@ -686,7 +567,7 @@ send_all(mbedtls_ssl_context *ssl, const struct conn *c, const char *buf,
 			continue;
 		if (ret < 0) {
 			mbedtls_strerror(ret, e, sizeof(e));
-			errf(err, errlen, "sending the request: %s", c->timed_out ?
+			errf(err, errlen, "sending the request: %s", c->io.timed_out ?
 			    "timed out" : e);
 			return -1;
 		}
@@ -726,19 +607,13 @@ receive(mbedtls_ssl_context *ssl, struct conn *c, unsigned flags,
 			}
 			buf = nb;
 		}
-		ret = mbedtls_ssl_read(ssl, (unsigned char *)buf + len, cap - len);
-		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
-		    ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
-		    ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-			continue;
-		if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
-		    ret == MBEDTLS_ERR_SSL_CONN_EOF ||
-		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+		ret = netio_tls_read(ssl, (unsigned char *)buf + len, cap - len);
+		if (ret == 0)
 			eof = 1;
 		else if (ret < 0) {
 			char e[120];
 
-			if (c->timed_out)
+			if (c->io.timed_out)
 				errf(err, errlen, "no complete answer within "
 				    "%u s (%zu bytes came)", timeout_s, len);
 			else {
@@ -787,7 +662,7 @@ httpc_request(struct httpc *hc, const char *method, const char *url,
     const char *content_type, const char *body, size_t body_len,
     struct httpc_resp *r, char *err, size_t errlen)
 {
-	struct conn c = { .fd = -1 };
+	struct conn c = { .io.fd = -1 };
 	mbedtls_ssl_context ssl;
 	struct httpc_url u;
 	char why[300], *req = NULL;
@@ -825,7 +700,7 @@ httpc_request(struct httpc *hc, const char *method, const char *url,
 	if (dial(&c, &u, hc->timeout_s, why, sizeof(why)) == -1 ||
 	    handshake(&ssl, hc, &c, &u, why, sizeof(why)) == -1)
 		goto out;
-	deadline_in(&c, hc->timeout_s);
+	netio_deadline_in(&c.io, hc->timeout_s);
 	if (send_all(&ssl, &c, req, req_len, why, sizeof(why)) == -1 ||
 	    receive(&ssl, &c, flags, hc->timeout_s, r, why, sizeof(why)) == -1)
 		goto out;
@@ -847,8 +722,8 @@ out:
 		errf(err, errlen, "%s %s: %s", method, url, why);
 	}
 	mbedtls_ssl_free(&ssl);
-	if (c.fd != -1)
-		close(c.fd);
+	if (c.io.fd != -1)
+		close(c.io.fd);
 	free(req);
 	return rc;
 }

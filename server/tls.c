@@ -79,11 +79,19 @@ tls_skip_vector(const unsigned char **p, const unsigned char *end, int n,
 	return 0;
 }
 
-/* count the host_name entries of one server_name extension's data */
+/* the first host name a ClientHello's server_name extensions hold */
+struct tls_first_name {
+	const unsigned char *name;
+	size_t len;
+};
+
+/* count the host_name entries of one server_name extension's data; arg is
+ * a struct tls_first_name */
 static int
 tls_count_host_names(const unsigned char *p, const unsigned char *end,
-    int count, const unsigned char **name, size_t *name_len)
+    int count, void *arg)
 {
+	struct tls_first_name *first = arg;
 	const unsigned char *list, *lend, *entry;
 	size_t llen, elen;
 
@@ -98,8 +106,8 @@ tls_count_host_names(const unsigned char *p, const unsigned char *end,
 		if (type != 0)		/* host_name(0) is the only type */
 			continue;
 		if (count++ == 0) {
-			*name = entry;
-			*name_len = elen;
+			first->name = entry;
+			first->len = elen;
 		}
 	}
 	return count;
@@ -135,16 +143,18 @@ tls_hello_extensions(const unsigned char *msg, size_t len,
 	return 0;
 }
 
-int
-tls_hello_names(const unsigned char *msg, size_t len,
-    const unsigned char **name, size_t *name_len)
+/* hand the data of every extension of type want in the ClientHello msg to
+ * count_ext, with the count so far; the final count, or -1 when msg or an
+ * extension is malformed */
+static int
+tls_hello_count(const unsigned char *msg, size_t len, unsigned want,
+    int (*count_ext)(const unsigned char *p, const unsigned char *end,
+    int count, void *arg), void *arg)
 {
 	const unsigned char *v, *exts, *eend;
 	size_t vlen;
 	int count = 0;
 
-	*name = NULL;
-	*name_len = 0;
 	if (tls_hello_extensions(msg, len, &exts, &vlen) == -1)
 		return -1;
 	for (eend = exts + vlen; exts < eend; ) {
@@ -156,28 +166,50 @@ tls_hello_names(const unsigned char *msg, size_t len,
 		exts += 2;
 		if (tls_skip_vector(&exts, eend, 2, &v, &vlen) == -1)
 			return -1;
-		if (type == 0 && (count = tls_count_host_names(v, v + vlen,
-		    count, name, name_len)) == -1)
+		if (type == want && (count = count_ext(v, v + vlen, count,
+		    arg)) == -1)
 			return -1;
 	}
 	return count;
 }
 
-/* count the names of one ALPN extension's data, and those equal to proto */
+int
+tls_hello_names(const unsigned char *msg, size_t len,
+    const unsigned char **name, size_t *name_len)
+{
+	struct tls_first_name first = { NULL, 0 };
+	int count;
+
+	/* server_name(0) */
+	count = tls_hello_count(msg, len, 0, tls_count_host_names, &first);
+	*name = first.name;
+	*name_len = first.len;
+	return count;
+}
+
+/* the protocol ALPN names are compared with, and how many matched */
+struct tls_alpn_match {
+	const char *proto;
+	size_t *matching;
+};
+
+/* count the names of one ALPN extension's data, and those equal to the
+ * protocol arg (a struct tls_alpn_match) names */
 static int
 tls_count_protocols(const unsigned char *p, const unsigned char *end,
-    int count, const char *proto, size_t *matching)
+    int count, void *arg)
 {
+	const struct tls_alpn_match *m = arg;
 	const unsigned char *list, *lend, *name;
-	size_t llen, nlen, plen = strlen(proto);
+	size_t llen, nlen, plen = strlen(m->proto);
 
 	if (tls_skip_vector(&p, end, 2, &list, &llen) == -1 || p != end)
 		return -1;
 	for (lend = list + llen; list < lend; count++) {
 		if (tls_skip_vector(&list, lend, 1, &name, &nlen) == -1)
 			return -1;
-		if (nlen == plen && memcmp(name, proto, plen) == 0)
-			(*matching)++;
+		if (nlen == plen && memcmp(name, m->proto, plen) == 0)
+			(*m->matching)++;
 	}
 	return count;
 }
@@ -186,28 +218,11 @@ int
 tls_hello_alpn(const unsigned char *msg, size_t len, const char *proto,
     size_t *matching)
 {
-	const unsigned char *v, *exts, *eend;
-	size_t vlen;
-	int count = 0;
+	struct tls_alpn_match m = { proto, matching };
 
 	*matching = 0;
-	if (tls_hello_extensions(msg, len, &exts, &vlen) == -1)
-		return -1;
-	for (eend = exts + vlen; exts < eend; ) {
-		unsigned type;
-
-		if (eend - exts < 2)
-			return -1;
-		type = (unsigned)exts[0] << 8 | exts[1];
-		exts += 2;
-		if (tls_skip_vector(&exts, eend, 2, &v, &vlen) == -1)
-			return -1;
-		/* application_layer_protocol_negotiation(16) */
-		if (type == 16 && (count = tls_count_protocols(v, v + vlen,
-		    count, proto, matching)) == -1)
-			return -1;
-	}
-	return count;
+	/* application_layer_protocol_negotiation(16) */
+	return tls_hello_count(msg, len, 16, tls_count_protocols, &m);
 }
 
 /* refuse the ClientHello with a fatal alert; why is for the log */

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <psa/crypto.h>
-
 #include "acmed.h"
 #include "config.h"
 #include "json.h"
@@ -133,21 +131,12 @@ certstate_main(int argc, char **argv)
 {
 	struct tool_args a;
 	struct snapshot *snap;
-	size_t nerrors, nprinted = 0;
+	size_t nprinted = 0;
 	int rc;
 
-	if ((rc = tool_args_parse(argc, argv, NULL, NULL, NULL, usage,
-	    &a)) != -1)
+	if ((rc = tool_start(argc, argv, usage, &a, &snap)) != -1)
 		return rc;
 	rc = 0;
-	if (psa_crypto_init() != PSA_SUCCESS) {
-		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
-		return 1;
-	}
-	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
-		mbedtls_psa_crypto_free();
-		return 1;
-	}
 	if (a.json)
 		fputs("[", stdout);
 	for (size_t i = 0; i < snap->ndomains || a.first_domain + (int)i < argc;
@@ -184,7 +173,6 @@ certstate_main(int argc, char **argv)
 		fputs(nprinted ? "\n]\n" : "]\n", stdout);
 	if (a.first_domain == argc && snap->nfailed > 0)
 		rc = 1;
-	snapshot_unref(snap);
-	mbedtls_psa_crypto_free();
+	tool_end(snap);
 	return rc;
 }

@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +19,10 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "certs.h"
 #include "httpresp.h"
 #include "log.h"
+#include "netio.h"
 
 #ifndef MTA_STSD_VERSION
 #define MTA_STSD_VERSION "0.0.0"
@@ -34,97 +34,14 @@ static mbedtls_x509_crt trust;
 static mbedtls_ssl_config conf;
 static int ready;
 
-/* the socket and the deadline the BIO callbacks work against */
-struct conn {
-	int fd;
-	struct timespec deadline;
-	int timed_out;
-};
-
-static double
-ts_seconds(const struct timespec *ts)
-{
-	return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
-}
-
+/* the start of a fetch, for the seconds it took */
 static double
 now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts_seconds(&ts);
-}
-
-/* milliseconds left before the deadline (0 when passed) */
-static long
-ms_left(const struct conn *c)
-{
-	double left = ts_seconds(&c->deadline) - now();
-
-	return left > 0 ? (long)(left * 1000) + 1 : 0;
-}
-
-/* wait until fd is ready for events or the deadline passes: 1, 0 (timeout), -1 */
-static int
-wait_fd(struct conn *c, short events)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = events };
-		long ms = ms_left(c);
-		int n;
-
-		if (ms == 0) {
-			c->timed_out = 1;
-			return 0;
-		}
-		n = poll(&pfd, 1, ms > 1000000 ? 1000000 : (int)ms);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == 0)
-			continue;	/* the loop sees the deadline */
-		return n > 0 ? 1 : -1;
-	}
-}
-
-static int
-bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-		if (wait_fd(c, POLLOUT) != 1)
-			return MBEDTLS_ERR_NET_SEND_FAILED;
-	}
-}
-
-static int
-bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, len, 0);
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno == ECONNRESET)
-			return MBEDTLS_ERR_NET_CONN_RESET;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		if (wait_fd(c, POLLIN) != 1)
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-	}
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int
@@ -182,40 +99,25 @@ probe_result_free(struct probe_result *r)
 	r->body_len = 0;
 }
 
-/* TCP connect to sa within the deadline; the socket stays non-blocking */
+/* TCP connect to sa within the deadline (netio.c); what failed in r */
 static int
-tcp_connect(struct conn *c, const struct sockaddr *sa, socklen_t salen,
+tcp_connect(struct netio *c, const struct sockaddr *sa, socklen_t salen,
     struct probe_result *r)
 {
-	int soerr = 0, one = 1;
-	socklen_t len = sizeof(soerr);
-
-	c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (c->fd == -1) {
+	if (netio_socket(c, sa->sa_family) == -1) {
 		snprintf(r->conn_err, sizeof(r->conn_err), "socket: %s",
 		    strerror(errno));
 		return -1;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, sa, salen) == 0)
+	if (netio_connect(c, sa, salen) == 0)
 		return 0;
-	if (errno != EINPROGRESS) {
-		soerr = errno;
-		goto fail;
-	}
-	if (wait_fd(c, POLLOUT) != 1) {
+	if (c->timed_out) {
 		snprintf(r->conn_err, sizeof(r->conn_err), "no answer within the "
 		    "timeout");
 		return -1;
 	}
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
-		soerr = errno;
-	if (soerr == 0)
-		return 0;
-fail:
-	r->conn_errno = soerr;
-	snprintf(r->conn_err, sizeof(r->conn_err), "%s", strerror(soerr));
+	r->conn_errno = errno;
+	snprintf(r->conn_err, sizeof(r->conn_err), "%s", strerror(errno));
 	return -1;
 }
 
@@ -226,7 +128,6 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 	const mbedtls_x509_crt *leaf = mbedtls_ssl_get_peer_cert(ssl), *c;
 	const mbedtls_x509_sequence *seq;
 	size_t used = 0;
-	struct tm tm;
 	char *p;
 
 	r->verify_flags = mbedtls_ssl_get_verify_result(ssl);
@@ -264,14 +165,7 @@ cert_facts(mbedtls_ssl_context *ssl, struct probe_result *r)
 		    sizeof(r->leaf_names) - used, (const char *)seq->buf.p,
 		    seq->buf.len, ""));
 	}
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = leaf->valid_to.year - 1900;
-	tm.tm_mon = leaf->valid_to.mon - 1;
-	tm.tm_mday = leaf->valid_to.day;
-	tm.tm_hour = leaf->valid_to.hour;
-	tm.tm_min = leaf->valid_to.min;
-	tm.tm_sec = leaf->valid_to.sec;
-	r->not_after = timegm(&tm);
+	r->not_after = certs_x509_time(&leaf->valid_to);
 }
 
 /* copy a header value (or the status line), escaped as the logs are: what
@@ -328,7 +222,7 @@ probe_parse_response(const char *buf, size_t len, int eof,
 
 /* send the request and read the answer; 0 when complete, -1 otherwise */
 static int
-http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
+http_get(mbedtls_ssl_context *ssl, struct netio *c, const char *host,
     struct probe_result *r)
 {
 	char req[512], *buf;
@@ -359,15 +253,9 @@ http_get(mbedtls_ssl_context *ssl, struct conn *c, const char *host,
 	while (!done) {
 		int eof = 0;
 
-		ret = mbedtls_ssl_read(ssl, (unsigned char *)buf + len,
+		ret = netio_tls_read(ssl, (unsigned char *)buf + len,
 		    READ_MAX - len);
-		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
-		    ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
-		    ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-			continue;
-		if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
-		    ret == MBEDTLS_ERR_SSL_CONN_EOF ||
-		    ret == MBEDTLS_ERR_NET_CONN_RESET)
+		if (ret == 0)
 			eof = 1;
 		else if (ret < 0) {
 			char e[120];
@@ -406,7 +294,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 {
 	struct sockaddr_storage ss;
 	mbedtls_ssl_context ssl;
-	struct conn c = { .fd = -1 };
+	struct netio c = { .fd = -1 };
 	double start = now();
 	char host_ip[INET6_ADDRSTRLEN];
 	int ret, rc = -1;
@@ -424,8 +312,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 		    host_ip, sizeof(host_ip));
 		snprintf(r->addr, sizeof(r->addr), "%s", host_ip);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
-	c.deadline.tv_sec += timeout > 0 ? timeout : 1;
+	netio_deadline_in(&c, timeout > 0 ? timeout : 1);
 
 	mbedtls_ssl_init(&ssl);
 	if (tcp_connect(&c, (struct sockaddr *)&ss, salen, r) == -1)
@@ -436,7 +323,7 @@ probe_fetch(const struct sockaddr *sa, socklen_t salen, unsigned port,
 		mbedtls_strerror(ret, r->tls_err, sizeof(r->tls_err));
 		goto out;
 	}
-	mbedtls_ssl_set_bio(&ssl, &c, bio_send, bio_recv, NULL);
+	mbedtls_ssl_set_bio(&ssl, &c, netio_bio_send, netio_bio_recv, NULL);
 	while ((ret = mbedtls_ssl_handshake(&ssl)) != 0) {
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 		    ret == MBEDTLS_ERR_SSL_WANT_WRITE)

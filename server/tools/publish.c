@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include <psa/crypto.h>
-
 #include "config.h"
 #include "json.h"
 #include "names.h"
@@ -134,21 +132,12 @@ publish_main(int argc, char **argv)
 {
 	struct tool_args a;
 	struct snapshot *snap;
-	size_t nerrors, nprinted = 0;
+	size_t nprinted = 0;
 	int rc;
 
-	if ((rc = tool_args_parse(argc, argv, NULL, NULL, NULL, usage,
-	    &a)) != -1)
+	if ((rc = tool_start(argc, argv, usage, &a, &snap)) != -1)
 		return rc;
 	rc = 0;
-	if (psa_crypto_init() != PSA_SUCCESS) {
-		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
-		return 1;
-	}
-	if ((snap = tool_load(a.config_path, &nerrors)) == NULL) {
-		mbedtls_psa_crypto_free();
-		return 1;
-	}
 
 	if (a.json)
 		fputs("[", stdout);
@@ -195,8 +184,7 @@ publish_main(int argc, char **argv)
 	}
 	if (a.json)
 		fputs("\n]\n", stdout);
-	snapshot_unref(snap);
-	mbedtls_psa_crypto_free();
+	tool_end(snap);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "mta-stsd: cannot write the output\n");
 		return 1;

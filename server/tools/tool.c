@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include <psa/crypto.h>
+
 #include "config.h"
 #include "log.h"
 #include "names.h"
@@ -98,4 +100,32 @@ tool_args_parse(int argc, char **argv, const struct option *extra,
 			return 2;
 	}
 	return -1;
+}
+
+int
+tool_start(int argc, char **argv, void (*usage)(FILE *fp),
+    struct tool_args *a, struct snapshot **snap)
+{
+	size_t nerrors;
+	int rc;
+
+	if ((rc = tool_args_parse(argc, argv, NULL, NULL, NULL, usage,
+	    a)) != -1)
+		return rc;
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		fprintf(stderr, "mta-stsd: cannot initialise the crypto library\n");
+		return 1;
+	}
+	if ((*snap = tool_load(a->config_path, &nerrors)) == NULL) {
+		mbedtls_psa_crypto_free();
+		return 1;
+	}
+	return -1;
+}
+
+void
+tool_end(struct snapshot *snap)
+{
+	snapshot_unref(snap);
+	mbedtls_psa_crypto_free();
 }

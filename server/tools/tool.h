@@ -45,4 +45,18 @@ int tool_args_parse(int argc, char **argv, const struct option *extra,
     int (*on_extra)(void *ctx, int val, const char *arg), void *ctx,
     void (*usage)(FILE *fp), struct tool_args *a);
 
+/*
+ * The start of a subcommand with no options of its own (`dns`, `certs`):
+ * the command line (tool_args_parse), the PSA crypto library, then
+ * everything loaded (tool_load) into *snap. Returns -1 when the command is
+ * to run (tool_end undoes the start), else the exit status to return at
+ * once: that of tool_args_parse, or 1 when the crypto library or the
+ * loading failed (the reason printed to stderr).
+ */
+int tool_start(int argc, char **argv, void (*usage)(FILE *fp),
+    struct tool_args *a, struct snapshot **snap);
+
+/* Undoes tool_start: drops snap's reference, frees the crypto library. */
+void tool_end(struct snapshot *snap);
+
 #endif

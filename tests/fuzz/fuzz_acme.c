@@ -9,29 +9,16 @@
 
 #include <psa/crypto.h>
 
+#include "fuzz.h"
 #include "acme.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* terminated within size, and printable ASCII only: what the CA sent must
- * not reach a log line or a terminal as it is */
-static void
-printable(const char *s, size_t size)
-{
-	const char *end = memchr(s, '\0', size);
-
-	if (end == NULL)
-		__builtin_trap();
-	for (; s < end; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			__builtin_trap();
-}
-
 static void
 check_error(const struct acme_error *e)
 {
-	printable(e->type, sizeof(e->type));
-	printable(e->detail, sizeof(e->detail));
+	fuzz_printable(e->type, sizeof(e->type));
+	fuzz_printable(e->detail, sizeof(e->detail));
 	if (e->kind < ACME_OK || e->kind > ACME_LOCAL)
 		__builtin_trap();
 }
@@ -128,7 +115,7 @@ chains(const char *buf, size_t len)
 	size_t pick;
 
 	if (acme_cert_id(buf, len, id, sizeof(id), err, sizeof(err)) == 0)
-		printable(id, sizeof(id));
+		fuzz_printable(id, sizeof(id));
 	pick = acme_chain_pick(list, 2, "Pebble Root CA");
 	if (pick > 1)
 		__builtin_trap();

@@ -4,23 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "tools/probe.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* a field check prints: terminated, and printable ASCII only (what the
- * server sent otherwise must not reach a terminal as it is) */
-static void
-printable(const char *s, size_t size)
-{
-	const char *end = memchr(s, '\0', size);
-
-	if (end == NULL)
-		__builtin_trap();
-	for (; s < end; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			__builtin_trap();
-}
 
 /* what must hold of r after any call that returned rc */
 static void
@@ -28,10 +15,10 @@ check(const struct probe_result *r, int rc)
 {
 	if (rc < -1 || rc > 1)
 		__builtin_trap();
-	printable(r->http_err, sizeof(r->http_err));
-	printable(r->status_line, sizeof(r->status_line));
-	printable(r->content_type, sizeof(r->content_type));
-	printable(r->location, sizeof(r->location));
+	fuzz_printable(r->http_err, sizeof(r->http_err));
+	fuzz_printable(r->status_line, sizeof(r->status_line));
+	fuzz_printable(r->content_type, sizeof(r->content_type));
+	fuzz_printable(r->location, sizeof(r->location));
 	if (r->body != NULL && (r->body_len > PROBE_BODY_MAX ||
 	    r->body[r->body_len] != '\0' || r->body_too_large))
 		__builtin_trap();

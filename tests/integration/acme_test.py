@@ -309,20 +309,9 @@ class Relay:
             c.settimeout(10)
             t = ctx.wrap_socket(c, server_side=True)
             while True:
-                req = b""
-                while b"\r\n\r\n" not in req:
-                    chunk = t.recv(4096)
-                    if not chunk:
-                        return
-                    req += chunk
-                head, rest = req.split(b"\r\n\r\n", 1)
-                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                need = int(m.group(1)) if m else 0
-                while len(rest) < need:
-                    chunk = t.recv(4096)
-                    if not chunk:
-                        return
-                    rest += chunk
+                head, rest, need = harness.read_http_message(t)
+                if head is None or len(rest) < need:
+                    return
                 t.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
                     b"Content-Type: application/problem+json\r\n"
                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)

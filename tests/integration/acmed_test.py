@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import sys
@@ -173,10 +172,7 @@ def stop_does_not_wait_for_a_silent_ca(env):
     harness.LogTail(srv.log_path).wait(r"acme: mta-sts\.a\.test: ordering first issuance",
         20, "the order begun")
     time.sleep(0.5)
-    t0 = time.monotonic()
-    srv.proc.send_signal(signal.SIGTERM)
-    rc = srv.wait_exit(10)
-    took = time.monotonic() - t0
+    rc, took = harness.sigterm_timed(srv, 10)
     env.info.append("exit %r after %.1f s" % (rc, took))
     check_eq(rc, 0, "exit status")
     check(took < 4, "the stop took %.1f s (shutdown_timeout 1 s)" % took)

@@ -203,6 +203,38 @@ def sighup(srv):
     srv.proc.send_signal(signal.SIGHUP)
 
 
+def sigterm_timed(srv, timeout):
+    """Send srv SIGTERM and wait up to timeout seconds: (its exit status or
+    None, the seconds it took)."""
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    rc = srv.wait_exit(timeout)
+    return rc, time.monotonic() - t0
+
+
+def read_http_message(sock):
+    """Read one HTTP/1.1 message, a request or an answer, from sock: its head
+    up to the blank line, then as many body bytes as its Content-Length names
+    (none without one). Returns (head, body, need): head is None when the
+    peer closed before the head ended (body is then all that came), and body
+    is shorter than need when the peer closed within it."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None, got, 0
+        got += chunk
+    head, body = got.split(b"\r\n\r\n", 1)
+    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    need = int(m.group(1)) if m else 0
+    while len(body) < need:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head, body, need
+
+
 def atomic_write(path, data):
     """Write to a temporary name in the same directory, then rename into place."""
     tmp = os.path.join(os.path.dirname(path), ".tmp-%d-%s" % (os.getpid(),

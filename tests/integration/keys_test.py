@@ -31,7 +31,6 @@ that is). The manual page and mta-stsd.conf.example must name every key too.
 
 import os
 import re
-import signal
 import socket
 import ssl
 import sys
@@ -75,20 +74,9 @@ def key_table():
 def tls_request(s, host, path=run.WELL_KNOWN):
     """One GET on an open TLS socket; returns the response head (bytes)."""
     s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
-    got = b""
-    while b"\r\n\r\n" not in got:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise Fail("connection closed before a response (got %r)" % got[:200])
-        got += chunk
-    head, rest = got.split(b"\r\n\r\n", 1)
-    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-    need = int(m.group(1)) if m else 0
-    while len(rest) < need:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        rest += chunk
+    head, got, _ = harness.read_http_message(s)
+    if head is None:
+        raise Fail("connection closed before a response (got %r)" % got[:200])
     return head
 
 
@@ -140,10 +128,7 @@ def see_shutdown_timeout(env, srv, tail):
     flight: SIGTERM gives it shutdown_timeout (now 1 s, 5 before)."""
     with run.pipelined_flood(env.port, "mta-sts.example.com", run.client_ctx(env.pki)):
         time.sleep(1.5)
-        t0 = time.monotonic()
-        srv.proc.send_signal(signal.SIGTERM)
-        rc = srv.wait_exit(12.0)
-        took = time.monotonic() - t0
+        rc, took = harness.sigterm_timed(srv, 12.0)
     env.info.append("SIGTERM with a request in flight: exit %r after %.2f s" % (rc, took))
     check(rc == 0, "exit status %r on SIGTERM" % rc)
     check(took < 3.5, "SIGTERM with a request in flight took %.1f s with shutdown_timeout "

@@ -24,6 +24,7 @@
 #include <mbedtls/x509_csr.h>
 #include <psa/crypto.h>
 
+#include "certs.h"
 #include "jose.h"
 #include "x509gen.h"
 
@@ -486,21 +487,6 @@ find_acme_ext(const mbedtls_x509_crt *crt, int *critical,
 	return -1;
 }
 
-/* x509_time as a time_t (UTC) */
-static time_t
-x509_time_t(const mbedtls_x509_time *t)
-{
-	struct tm tm = { 0 };
-
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return timegm(&tm);
-}
-
 /* the challenge certificate of x509gen_alpn_cert, parsed and checked */
 static void
 check_alpn_cert(const char *name, const char *want_cn, const char *want_san,
@@ -570,8 +556,8 @@ check_alpn_cert(const char *name, const char *want_cn, const char *want_san,
 	assert_memory_equal(ext.p + 2, digest, 32);
 
 	/* validity: from a day ago, for a week (a minute's slack either way) */
-	assert_true(llabs((long long)(x509_time_t(&crt.valid_from) - (now - 86400))) <= 60);
-	assert_true(llabs((long long)(x509_time_t(&crt.valid_to) - (now + 7 * 86400))) <= 60);
+	assert_true(llabs((long long)(certs_x509_time(&crt.valid_from) - (now - 86400))) <= 60);
+	assert_true(llabs((long long)(certs_x509_time(&crt.valid_to) - (now + 7 * 86400))) <= 60);
 
 	/* self-signed with SHA-256 by the P-256 key that follows it */
 	assert_int_equal(mbedtls_pk_get_type(&crt.pk), MBEDTLS_PK_ECKEY);
