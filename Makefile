@@ -123,8 +123,12 @@ JANSSON_LIBS := -Wl,-Bstatic $(shell pkg-config --libs --static jansson 2>/dev/n
 # -lresolv: glibc's DNS resolver API, for `mta-stsd check`
 LIBS = $(MBEDTLS_LIBS) $(MHD_LIBS) $(DEP_LIBS) $(JANSSON_LIBS) -lresolv
 
-# mbedTLS is built with one section per function: keep only what is called
-LINK_GC = -Wl,--gc-sections
+# mbedTLS is built with one section per function: keep only what is called.
+# --exclude-libs: the static libraries' symbols are not exported: nettle's
+# and GMP's would otherwise interpose on the shared copies GnuTLS (loaded by
+# Debian's libmicrohttpd) uses, and fill the dynamic symbol table (12 KiB of
+# the binary's resident pages)
+LINK_GC = -Wl,--gc-sections -Wl,--exclude-libs,ALL
 
 # every server source except main.c forms a library the unit tests link too:
 # the daemon and the pure code the tools share. The command-line tools
@@ -204,8 +208,11 @@ ACME_OBJS = acme jose x509gen httpc netio httpresp challenge files certs names d
 UNIT_acme = $(ACME_OBJS)
 UNIT_httpc = httpc netio httpresp diag
 UNIT_nettle_driver =
-# the nettle driver's test sees the PSA core's calls of the driver (--wrap)
-UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement))
+# the nettle driver's test sees the PSA core's calls of the driver (--wrap), and
+# counts mbedTLS's calloc()s (the PSA core's copies of buffers)
+UNIT_LDFLAGS_nettle_driver = $(if $(MBEDTLS_HAS_NETTLE),$(patsubst %,-Wl$(comma)--wrap=mtasts_nettle_transparent_%,sign_hash export_public_key key_agreement aead_encrypt aead_decrypt) -Wl$(comma)--wrap=calloc)
+# test_certs counts psa_import_key calls (a key imported once, not per signature)
+UNIT_LDFLAGS_certs = -Wl,--wrap=psa_import_key
 comma := ,
 define unit_rule
 $(BUILD)/test_$(1): tests/unit/test_$(1).c $(patsubst %,$(BUILD)/%.o,$(UNIT_$(1))) $$(MBEDTLS_DEP)

@@ -39,8 +39,10 @@ opts() {
 	psa-p256m-rand) echo set MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_PSA_P256M_DRIVER_ENABLED unset MBEDTLS_ECDSA_DETERMINISTIC ;;
 	everest-p256m) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MBEDTLS_PSA_P256M_DRIVER_ENABLED ;;
 	# before / with the nettle driver (what scripts/mbedtls-config.sh sets where
-	# pkg-config finds hogweed): the ECDSA signature, the key-pair check and
-	# X25519 through nettle
+	# pkg-config finds hogweed): the ECDSA signature, the key-pair check,
+	# X25519 and (since issue 15's second pass) the TLS records through nettle.
+	# Both on top of the project's other options, which since that pass
+	# include MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS and MBEDTLS_DEBUG_C off
 	before) echo unset MTA_STSD_NETTLE_DRIVER_ENABLED unset MBEDTLS_USE_PSA_CRYPTO set MBEDTLS_ECDSA_DETERMINISTIC ;;
 	nettle) echo set MTA_STSD_NETTLE_DRIVER_ENABLED set MBEDTLS_USE_PSA_CRYPTO unset MBEDTLS_ECDSA_DETERMINISTIC ;;
 	all) echo set MBEDTLS_ECDH_VARIANT_EVEREST_ENABLED set MBEDTLS_USE_PSA_CRYPTO \

@@ -11,6 +11,10 @@
 #                      sizes; empty: no multi-core stage)
 #   BENCH_INSTALL=0    do not apt-get install missing tools (nginx-light wrk
 #                      python3-cryptography), fail instead
+#   BENCH_KEEP_ONLY=1  start-up, idle memory and the keep-alive wrk runs only
+#                      (no new-connection runs, latency, reloads, multi-core):
+#                      for a change to the per-request path (with
+#                      BENCH_SIZES=1, about 1.5 minutes at 8-second runs)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +32,8 @@ else
 fi
 lat_dur=$(( dur < 5 ? dur : 5 ))
 mc_sizes=${BENCH_MC_SIZES-$(echo "$sizes" | awk '{ print $1 }')}
+keep_only=${BENCH_KEEP_ONLY:-0}
+[ "$keep_only" = 1 ] && mc_sizes=
 mport=8443	# mta-stsd
 nport=9443	# nginx
 
@@ -79,7 +85,8 @@ if [ -z "${BENCH_IN_NS:-}" ]; then
 	{ echo "127.0.0.1 localhost"; seq 1 "$max" | sed 's/.*/127.0.0.1 mta-sts.d&.test/'; } >"/etc/netns/$ns/hosts"
 	rc=0
 	ip netns exec "$ns" env BENCH_IN_NS=1 PYTHON="$py" MTA_STSD="$bin" BENCH_SIZES="$sizes" \
-		BENCH_MC_SIZES="$mc_sizes" BENCH_DURATION="$dur" BENCH_REPS="$reps" bash "$0" "$@" || rc=$?
+		BENCH_MC_SIZES="$mc_sizes" BENCH_DURATION="$dur" BENCH_REPS="$reps" \
+		BENCH_KEEP_ONLY="$keep_only" bash "$0" "$@" || rc=$?
 	exit $rc
 fi
 
@@ -296,6 +303,7 @@ for n in $sizes; do
 	for r in $(seq 1 "$reps"); do
 		order="m n"; [ $((r % 2)) = 0 ] && order="n m"
 		for s in $order; do eval "p=\$pid_$s"; wrk_run "$s" "$p" "$n" keep; done
+		[ "$keep_only" = 1 ] && continue
 		for s in $order; do eval "p=\$pid_$s"; wrk_run "$s" "$p" "$n" close; done
 	done
 	for s in m n; do
@@ -304,13 +312,14 @@ for n in $sizes; do
 		rec "PSS under load MiB, $n domains (peak)" "$s" "$(awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$w/$s.mem")"
 	done
 	for r in $(seq 1 "$reps"); do
+		[ "$keep_only" = 1 ] && break
 		order="m n"; [ $((r % 2)) = 0 ] && order="n m"
 		for s in $order; do lat_run "$s" "$n" close; done
 		for s in $order; do lat_run "$s" "$n" keep; done
 	done
 
 	# reloads (1,000 domains and more)
-	if [ "$n" -ge 1000 ]; then
+	if [ "$n" -ge 1000 ] && [ "$keep_only" != 1 ]; then
 		mid=$(( (n + 1) / 2 )); mh=mta-sts.d$mid.test
 		alt_sha=$($tool certsha "$w/m/alt/$mh/fullchain.pem")
 		orig_sha=$($tool certsha "$w/m/certs/$mh/fullchain.pem")

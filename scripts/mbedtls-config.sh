@@ -31,13 +31,34 @@ nettle=${MTA_STSD_NETTLE:-auto}
 if [ "$nettle" = auto ]; then
 	if pkg-config --atleast-version=3.6 hogweed 2>/dev/null; then nettle=yes; else nettle=no; fi
 fi
+# With MBEDTLS_USE_PSA_CRYPTO every TLS record is one psa_aead_encrypt or
+# psa_aead_decrypt call; the driver encrypts those too (AES-GCM and
+# ChaCha20-Poly1305 with nettle's AES-NI/PCLMUL code: 0.35 us against the
+# built-in GCM's 1.39 us for a 400-byte record, key schedule included,
+# docs/BENCHMARKS.md). The alternative, leaving MBEDTLS_USE_PSA_CRYPTO off
+# and signing through MBEDTLS_ECDSA_SIGN_ALT, was measured and not taken:
+# records stay on mbedTLS's own GCM (slower), the ALT replaces ECDSA signing
+# for every curve, and TLS 1.3 uses PSA for its key exchange either way.
 if [ "$nettle" = yes ]; then
 	$cfg set MTA_STSD_NETTLE_DRIVER_ENABLED
 	$cfg set MBEDTLS_USE_PSA_CRYPTO
 	$cfg unset MBEDTLS_ECDSA_DETERMINISTIC
 fi
+# speed: PSA functions work on the caller's buffers instead of copying every
+# input and output to the heap first (mbedTLS 3.6's default copies, and wipes
+# on free, all of a record's 16 KiB output buffer per psa_aead_encrypt: that
+# was the +15% CPU per keep-alive request of the first nettle build,
+# docs/BENCHMARKS.md). The copies protect a PSA implementation from a caller
+# that shares the buffers with an untrusted party (another process, across
+# a trust boundary); here every buffer is this process's own memory.
+# Upstream tests TLS in this configuration (all.sh:
+# test_psa_assume_exclusive_buffers).
+$cfg set MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS
 # features mta-stsd never uses: smaller library, smaller attack surface
 $cfg unset MBEDTLS_SSL_RENEGOTIATION
+# (no debug callback is ever set, but with MBEDTLS_DEBUG_C every record still
+# calls the debug functions: about 1,800 instructions per keep-alive request)
+$cfg unset MBEDTLS_DEBUG_C
 # curves: web PKI certificates and the key shares HTTPS clients offer use
 # P-256, P-384, P-521, X25519 and X448 only; the others' code and
 # precomputed tables cost about 190 KiB of binary (measured: 891 -> 704 KiB

@@ -498,6 +498,46 @@ real_dir(const char *path)
 	return strdup(real);
 }
 
+/*
+ * Hold ck's private key in PSA's key store, imported once here, and make
+ * ck->key a reference to it: with MBEDTLS_USE_PSA_CRYPTO a parsed key is
+ * otherwise imported into PSA for every signature (and destroyed after it).
+ * An EC key may sign ECDSA with any hash (randomized: the nettle driver's,
+ * since the build unsets MBEDTLS_ECDSA_DETERMINISTIC); an RSA key PKCS#1
+ * v1.5 (TLS 1.2) and, as its second algorithm, PSS (TLS 1.3). The key pair
+ * was checked before (mbedtls_pk_check_pair does not take an opaque RSA
+ * key). When PSA cannot take the key, ck keeps the parsed key, which signs
+ * as before.
+ */
+static void
+key_into_psa(struct certkey *ck)
+{
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+	psa_key_attributes_t at = PSA_KEY_ATTRIBUTES_INIT;
+	mbedtls_svc_key_id_t id = MBEDTLS_SVC_KEY_ID_INIT;
+	mbedtls_pk_context opaque;
+
+	if (mbedtls_pk_get_psa_attributes(&ck->key, PSA_KEY_USAGE_SIGN_HASH,
+	    &at) != 0)
+		return;
+	if (!ck->is_ec)
+		psa_set_key_enrollment_algorithm(&at,
+		    PSA_ALG_RSA_PSS(PSA_ALG_ANY_HASH));
+	if (mbedtls_pk_import_into_psa(&ck->key, &at, &id) != 0)
+		return;
+	mbedtls_pk_init(&opaque);
+	if (mbedtls_pk_setup_opaque(&opaque, id) != 0) {
+		psa_destroy_key(id);
+		return;
+	}
+	mbedtls_pk_free(&ck->key);		/* wipes the parsed copy */
+	ck->key = opaque;
+	ck->psa_key = id;
+#else
+	(void)ck;
+#endif
+}
+
 int
 certs_load(const char *cert_path, const char *key_path, struct certkey **out,
     struct diag *d)
@@ -588,6 +628,7 @@ certs_load(const char *cert_path, const char *key_path, struct certkey **out,
 		goto fail;
 	}
 	ck->is_ec = mbedtls_pk_can_do(&ck->key, MBEDTLS_PK_ECKEY);
+	key_into_psa(ck);
 	ck->cert_real_dir = real_dir(cert_path);
 	ck->key_real_dir = real_dir(key_path);
 	ck->not_before = certs_x509_time(&ck->chain.valid_from);
@@ -616,6 +657,9 @@ certs_unref(struct certkey *ck)
 	    atomic_fetch_sub_explicit(&ck->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	mbedtls_pk_free(&ck->key);		/* wipes the key material */
+#if defined(MBEDTLS_USE_PSA_CRYPTO)
+	psa_destroy_key(ck->psa_key);		/* and PSA's copy; 0: none */
+#endif
 	mbedtls_x509_crt_free(&ck->chain);
 	for (size_t i = 0; i < ck->nnames; i++)
 		free(ck->names[i]);

@@ -38,7 +38,8 @@ struct certkey {
 	char *key_real_dir;		/* NULL when the file is no symlink */
 	struct file_stamp cert_stamp, key_stamp;
 	mbedtls_x509_crt chain;		/* leaf first, then the intermediates */
-	mbedtls_pk_context key;
+	mbedtls_pk_context key;		/* with MBEDTLS_USE_PSA_CRYPTO, a */
+	mbedtls_svc_key_id_t psa_key;	/* reference to this PSA key (0: none) */
 	time_t not_before, not_after;	/* of the leaf */
 	char **names;			/* the leaf's SAN DNS names, lower case */
 	size_t nnames;

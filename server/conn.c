@@ -356,9 +356,29 @@ static void
 conn_scan(struct conn *c)
 {
 	while (c->in_ok < c->in_len && !c->view.in_body && c->refuse == 0) {
-		unsigned char b = c->in[c->in_ok];
+		unsigned char b;
 		int empty = 0;
 
+		if (c->hdr_state == HDR_MID && c->hdr_bytes < c->cs->max_header) {
+			/* inside a line, the bytes before the next LF or NUL
+			 * (within the size allowed) change nothing but the
+			 * count: step over them at once (memchr), then take the
+			 * next byte one at a time as below */
+			const unsigned char *p = c->in + c->in_ok, *e;
+			size_t span = c->in_len - c->in_ok;
+
+			if (span > c->cs->max_header - c->hdr_bytes)
+				span = c->cs->max_header - c->hdr_bytes;
+			if ((e = memchr(p, '\n', span)) != NULL)
+				span = (size_t)(e - p);
+			if ((e = memchr(p, '\0', span)) != NULL)
+				span = (size_t)(e - p);
+			c->in_ok += span;
+			c->hdr_bytes += span;
+			if (c->in_ok == c->in_len)
+				break;
+		}
+		b = c->in[c->in_ok];
 		if (c->hdr_bytes == 0)
 			c->hdr_started_ms = loop_now_ms();
 		if (b == '\0') {

@@ -5,7 +5,8 @@
 #   x25519_everest.c  X25519 public key through Everest, compiled into
 #                     libeverest.a; on with MTA_STSD_X25519_DRIVER_ENABLED
 #   nettle_driver.c   ECDSA P-256 signatures, P-256 public keys and key import,
-#                     X25519 public keys and key agreement through nettle, compiled into libmtastsd-nettle.a; on
+#                     X25519 public keys and key agreement, AES-GCM and
+#                     ChaCha20-Poly1305 (TLS records) through nettle, compiled into libmtastsd-nettle.a; on
 #                     with MTA_STSD_NETTLE_DRIVER_ENABLED (needs nettle-dev)
 # Both stay off until their option is set in the tree's mbedtls_config.h
 # (scripts/mbedtls-config.sh does).
@@ -18,9 +19,10 @@
 # descriptions listed in scripts/data_files/driver_jsons/driverlist.json; it
 # needs Python's jinja2 and jsonschema (Debian: python3-jinja2 python3-jsonschema).
 # mbedTLS 3.6 generates dispatch code from the descriptions only for
-# import_key and export_public_key; the nettle driver's sign_hash and
-# key_agreement are added to the template of psa_crypto_driver_wrappers.h
-# here, beside the lines the template has for mbedTLS's own p256-m driver.
+# import_key and export_public_key; the nettle driver's sign_hash,
+# key_agreement, aead_encrypt and aead_decrypt are added to the template of
+# psa_crypto_driver_wrappers.h here (sign_hash and key_agreement beside the
+# lines the template has for mbedTLS's own p256-m driver).
 set -eu
 tree=${1:?usage: add-to-tree.sh TREE}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -102,6 +104,33 @@ if "mtasts_nettle_transparent_key_agreement" not in text:
     if at > text.index("psa_key_agreement_raw_builtin", fn):
         sys.exit("add-to-tree: key_agreement's p256-m lines not found in the template")
     text = text[:at] + block + text[at:]
+# aead_encrypt and aead_decrypt (one-shot: each TLS record), before the
+# built-in code the transparent drivers fall through to
+for op, args in (("encrypt", """attributes, key_buffer,
+                        key_buffer_size, alg, nonce, nonce_length,
+                        additional_data, additional_data_length, plaintext,
+                        plaintext_length, ciphertext, ciphertext_size,
+                        ciphertext_length"""),
+                 ("decrypt", """attributes, key_buffer,
+                        key_buffer_size, alg, nonce, nonce_length,
+                        additional_data, additional_data_length, ciphertext,
+                        ciphertext_length, plaintext, plaintext_size,
+                        plaintext_length""")):
+    name = "mtasts_nettle_transparent_aead_" + op
+    if name in text:
+        continue
+    fn = text.index("static inline psa_status_t psa_driver_wrapper_aead_%s(" % op)
+    at = text.index("/* Fell through, meaning no accelerator supports this operation */", fn)
+    if at > text.index("return( mbedtls_psa_aead_%s(" % op, fn):
+        sys.exit("add-to-tree: aead_%s's fall-through not found in the template" % op)
+    block = """#if defined(MTA_STSD_NETTLE_DRIVER_ENABLED)
+            status = %s( %s );
+            if( status != PSA_ERROR_NOT_SUPPORTED )
+                return( status );
+#endif /* MTA_STSD_NETTLE_DRIVER_ENABLED */
+
+            """ % (name, args)
+    text = text[:at] + block + text[at:]
 with open(path, "w", encoding="utf-8") as f:
     f.write(text)
 PY
@@ -139,7 +168,9 @@ grep -q mtasts_x25519_transparent_export_public_key "$tree/library/psa_crypto_dr
 	grep -q mtasts_nettle_transparent_export_public_key "$tree/library/psa_crypto_driver_wrappers_no_static.c" &&
 	grep -q mtasts_nettle_transparent_sign_hash "$tree/library/psa_crypto_driver_wrappers.h" &&
 	grep -q mtasts_nettle_transparent_key_agreement "$tree/library/psa_crypto_driver_wrappers.h" &&
-	grep -q mtasts_nettle_transparent_import_key "$tree/library/psa_crypto_driver_wrappers.h" || {
+	grep -q mtasts_nettle_transparent_import_key "$tree/library/psa_crypto_driver_wrappers.h" &&
+	grep -q mtasts_nettle_transparent_aead_encrypt "$tree/library/psa_crypto_driver_wrappers.h" &&
+	grep -q mtasts_nettle_transparent_aead_decrypt "$tree/library/psa_crypto_driver_wrappers.h" || {
 	echo "add-to-tree: the generated driver wrappers do not call the drivers" >&2
 	exit 1
 }

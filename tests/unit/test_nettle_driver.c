@@ -1,6 +1,7 @@
 /* test_nettle_driver.c - the nettle PSA driver (scripts/mbedtls-driver/):
- * its signatures verified by mbedTLS, X25519 against Everest, known answers,
- * dispatch, fall-backs */
+ * its signatures verified by mbedTLS, X25519 against Everest, AES-GCM and
+ * ChaCha20-Poly1305 against mbedTLS's own, known answers, dispatch,
+ * fall-backs */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +10,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <gmp.h>
+#include <mbedtls/bignum.h>
+#include <mbedtls/chachapoly.h>
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
+#include <mbedtls/gcm.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/psa_util.h>
 #include <psa/crypto.h>
@@ -39,11 +44,71 @@ psa_status_t __real_mtasts_nettle_transparent_key_agreement(
 psa_status_t __wrap_mtasts_nettle_transparent_key_agreement(
     const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
     const uint8_t *, size_t, uint8_t *, size_t, size_t *);
+psa_status_t __real_mtasts_nettle_transparent_aead_encrypt(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, const uint8_t *, size_t, const uint8_t *, size_t,
+    uint8_t *, size_t, size_t *);
+psa_status_t __wrap_mtasts_nettle_transparent_aead_encrypt(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, const uint8_t *, size_t, const uint8_t *, size_t,
+    uint8_t *, size_t, size_t *);
+psa_status_t __real_mtasts_nettle_transparent_aead_decrypt(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, const uint8_t *, size_t, const uint8_t *, size_t,
+    uint8_t *, size_t, size_t *);
+psa_status_t __wrap_mtasts_nettle_transparent_aead_decrypt(
+    const psa_key_attributes_t *, const uint8_t *, size_t, psa_algorithm_t,
+    const uint8_t *, size_t, const uint8_t *, size_t, const uint8_t *, size_t,
+    uint8_t *, size_t, size_t *);
+/* calloc, as mbedTLS's static libraries call it (counted: the PSA core's
+ * copies of a caller's buffers are allocated with it) */
+void *__real_calloc(size_t, size_t);
+void *__wrap_calloc(size_t, size_t);
 /* Everest's X25519 (libeverest.a), the reference the tests compare with */
 void Hacl_Curve25519_crypto_scalarmult(uint8_t *out, uint8_t *secret,
     uint8_t *point);
 
 static unsigned signed_by_driver, exported_by_driver, agreed_by_driver;
+static unsigned sealed_by_driver, opened_by_driver, callocs;
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	callocs++;
+	return __real_calloc(n, size);
+}
+
+psa_status_t
+__wrap_mtasts_nettle_transparent_aead_encrypt(const psa_key_attributes_t *a,
+    const uint8_t *key, size_t key_size, psa_algorithm_t alg,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *ad, size_t ad_len,
+    const uint8_t *in, size_t in_len, uint8_t *out, size_t out_size,
+    size_t *out_len)
+{
+	psa_status_t st = __real_mtasts_nettle_transparent_aead_encrypt(a, key,
+	    key_size, alg, nonce, nonce_len, ad, ad_len, in, in_len, out,
+	    out_size, out_len);
+
+	if (st == PSA_SUCCESS)
+		sealed_by_driver++;
+	return st;
+}
+
+psa_status_t
+__wrap_mtasts_nettle_transparent_aead_decrypt(const psa_key_attributes_t *a,
+    const uint8_t *key, size_t key_size, psa_algorithm_t alg,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *ad, size_t ad_len,
+    const uint8_t *in, size_t in_len, uint8_t *out, size_t out_size,
+    size_t *out_len)
+{
+	psa_status_t st = __real_mtasts_nettle_transparent_aead_decrypt(a, key,
+	    key_size, alg, nonce, nonce_len, ad, ad_len, in, in_len, out,
+	    out_size, out_len);
+
+	if (st == PSA_SUCCESS || st == PSA_ERROR_INVALID_SIGNATURE)
+		opened_by_driver++;
+	return st;
+}
 
 /* the most of its per-thread arena one driver call has used */
 size_t mtasts_nettle_arena_high(void);
@@ -563,9 +628,326 @@ test_x25519_against_everest(void **state)
 	}
 }
 
+static psa_key_id_t
+import_aead(psa_key_type_t type, const uint8_t *k, size_t len,
+    psa_algorithm_t alg)
+{
+	psa_key_attributes_t at = PSA_KEY_ATTRIBUTES_INIT;
+	psa_key_id_t id = 0;
+
+	psa_set_key_type(&at, type);
+	psa_set_key_usage_flags(&at, PSA_KEY_USAGE_ENCRYPT |
+	    PSA_KEY_USAGE_DECRYPT);
+	psa_set_key_algorithm(&at, alg);
+	assert_int_equal(psa_import_key(&at, k, len, &id), PSA_SUCCESS);
+	return id;
+}
+
+/* a known answer: encrypt (by the driver) gives ct || tag; decrypting it,
+ * in place, gives pt back (by the driver); a flipped bit anywhere in it or
+ * in the additional data fails with the output wiped */
+static void
+aead_known(psa_key_type_t type, const char *key, psa_algorithm_t alg,
+    const char *nonce, const char *ad, const char *pt, const char *ct)
+{
+	uint8_t k[32], n[12], a[64], p[256], c[256 + 16], buf[256 + 16];
+	size_t klen = strlen(key) / 2, alen = strlen(ad) / 2;
+	size_t plen = strlen(pt) / 2, clen = strlen(ct) / 2, len;
+	unsigned s0 = sealed_by_driver, o0 = opened_by_driver;
+	psa_key_id_t id;
+
+	unhex(key, k, klen);
+	unhex(nonce, n, 12);
+	unhex(ad, a, alen);
+	unhex(pt, p, plen);
+	unhex(ct, c, clen);
+	assert_int_equal(clen, plen + 16);
+	id = import_aead(type, k, klen, alg);
+	assert_int_equal(psa_aead_encrypt(id, alg, n, 12, a, alen, p, plen, buf,
+	    sizeof(buf), &len), PSA_SUCCESS);
+	assert_int_equal(len, clen);
+	assert_memory_equal(buf, c, clen);
+	assert_int_equal(psa_aead_decrypt(id, alg, n, 12, a, alen, buf, clen,
+	    buf, sizeof(buf), &len), PSA_SUCCESS);
+	assert_int_equal(len, plen);
+	if (plen > 0)
+		assert_memory_equal(buf, p, plen);
+	assert_int_equal(sealed_by_driver - s0, 1);
+	assert_int_equal(opened_by_driver - o0, 1);
+	for (size_t bit = 0; bit < 8 * (clen + alen); bit += 29) {
+		uint8_t *at = bit / 8 < clen ? c + bit / 8 : a + bit / 8 - clen;
+
+		*at ^= (uint8_t)(1u << (bit % 8));
+		memcpy(buf, c, clen);
+		assert_int_equal(psa_aead_decrypt(id, alg, n, 12, a, alen, buf,
+		    clen, buf, sizeof(buf), &len), PSA_ERROR_INVALID_SIGNATURE);
+		*at ^= (uint8_t)(1u << (bit % 8));
+		for (size_t i = 0; i < plen; i++)
+			assert_int_equal(buf[i], 0);
+	}
+	psa_destroy_key(id);
+}
+
+/* the GCM specification's test cases 3, 4, 13 and 16 (McGrew and Viega,
+ * "The Galois/Counter Mode of Operation", 2005) and RFC 8439, 2.8.2 */
+static void
+test_aead_known_answers(void **state)
+{
+	const char *p4 = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da"
+	    "2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657"
+	    "ba637b39";
+	char p3[200];
+
+	(void)state;
+	snprintf(p3, sizeof(p3), "%s1aafd255", p4);
+	aead_known(PSA_KEY_TYPE_AES, "feffe9928665731c6d6a8f9467308308",
+	    PSA_ALG_GCM, "cafebabefacedbaddecaf888", "", p3,
+	    "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+	    "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
+	    "4d5c2af327cd64a62cf35abd2ba6fab4");
+	aead_known(PSA_KEY_TYPE_AES, "feffe9928665731c6d6a8f9467308308",
+	    PSA_ALG_GCM, "cafebabefacedbaddecaf888",
+	    "feedfacedeadbeeffeedfacedeadbeefabaddad2", p4,
+	    "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e"
+	    "21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
+	    "5bc94fbc3221a5db94fae95ae7121a47");
+	aead_known(PSA_KEY_TYPE_AES, "0000000000000000000000000000000000000000"
+	    "000000000000000000000000", PSA_ALG_GCM, "000000000000000000000000",
+	    "", "", "530f8afbc74536b9a963b4f1c4cb738b");
+	aead_known(PSA_KEY_TYPE_AES, "feffe9928665731c6d6a8f9467308308"
+	    "feffe9928665731c6d6a8f9467308308", PSA_ALG_GCM,
+	    "cafebabefacedbaddecaf888",
+	    "feedfacedeadbeeffeedfacedeadbeefabaddad2", p4,
+	    "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+	    "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662"
+	    "76fc6ece0f4e1768cddf8853bb2d551b");
+	aead_known(PSA_KEY_TYPE_CHACHA20, "808182838485868788898a8b8c8d8e8f"
+	    "909192939495969798999a9b9c9d9e9f", PSA_ALG_CHACHA20_POLY1305,
+	    "070000004041424344454647", "50515253c0c1c2c3c4c5c6c7",
+	    "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"
+	    "73206f66202739393a204966204920636f756c64206f6666657220796f75206f"
+	    "6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"
+	    "637265656e20776f756c642062652069742e",
+	    "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
+	    "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
+	    "92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+	    "3ff4def08e4b7a9de576d26586cec64b6116"
+	    "1ae10b594f09e26a7e902ecbd0600691");
+}
+
+/* mbedTLS's own GCM and ChaCha20-Poly1305 (the built-in code the driver
+ * replaces), on the same key, nonce, additional data and text */
+static void
+aead_reference(int chacha, const uint8_t *k, size_t klen, const uint8_t *n,
+    const uint8_t *a, size_t alen, const uint8_t *p, size_t plen, uint8_t *c)
+{
+	if (chacha) {
+		mbedtls_chachapoly_context ctx;
+
+		mbedtls_chachapoly_init(&ctx);
+		assert_int_equal(mbedtls_chachapoly_setkey(&ctx, k), 0);
+		assert_int_equal(mbedtls_chachapoly_encrypt_and_tag(&ctx, plen, n,
+		    a, alen, p, c, c + plen), 0);
+		mbedtls_chachapoly_free(&ctx);
+	} else {
+		mbedtls_gcm_context ctx;
+
+		mbedtls_gcm_init(&ctx);
+		assert_int_equal(mbedtls_gcm_setkey(&ctx, MBEDTLS_CIPHER_ID_AES, k,
+		    (unsigned)(8 * klen)), 0);
+		assert_int_equal(mbedtls_gcm_crypt_and_tag(&ctx, MBEDTLS_GCM_ENCRYPT,
+		    plen, n, 12, a, alen, p, c, 16, c + plen), 0);
+		mbedtls_gcm_free(&ctx);
+	}
+}
+
+/* random keys, nonces, additional data (TLS 1.3 gives 5 bytes, TLS 1.2 13)
+ * and texts of 0 to 1,100 bytes (across nettle's block and parallel
+ * boundaries): the driver's ciphertext and tag equal mbedTLS's own, and
+ * decrypting in place (as TLS does) gives the text back */
+static void
+test_aead_against_mbedtls(void **state)
+{
+	static uint8_t p[1100], c[1116], buf[1116];
+	unsigned s0 = sealed_by_driver, o0 = opened_by_driver, n_ops = 0;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		int chacha = i % 3 == 2;
+		size_t klen = chacha || i % 3 == 1 ? 32 : 16;
+		size_t plen = (size_t)(i * 37 % 1101), alen = (size_t)(i % 5 ? 13 : 5);
+		psa_algorithm_t alg = chacha ? PSA_ALG_CHACHA20_POLY1305 :
+		    PSA_ALG_GCM;
+		uint8_t k[32], n[12], a[13];
+		size_t len;
+		psa_key_id_t id;
+
+		assert_int_equal(psa_generate_random(k, sizeof(k)), PSA_SUCCESS);
+		assert_int_equal(psa_generate_random(n, sizeof(n)), PSA_SUCCESS);
+		assert_int_equal(psa_generate_random(a, sizeof(a)), PSA_SUCCESS);
+		assert_int_equal(psa_generate_random(p, sizeof(p)), PSA_SUCCESS);
+		aead_reference(chacha, k, klen, n, a, alen, p, plen, c);
+		id = import_aead(chacha ? PSA_KEY_TYPE_CHACHA20 : PSA_KEY_TYPE_AES,
+		    k, klen, alg);
+		memcpy(buf, p, plen);
+		assert_int_equal(psa_aead_encrypt(id, alg, n, 12, a, alen, buf,
+		    plen, buf, sizeof(buf), &len), PSA_SUCCESS);
+		assert_int_equal(len, plen + 16);
+		assert_memory_equal(buf, c, plen + 16);
+		assert_int_equal(psa_aead_decrypt(id, alg, n, 12, a, alen, buf,
+		    plen + 16, buf, sizeof(buf), &len), PSA_SUCCESS);
+		assert_int_equal(len, plen);
+		if (plen > 0)
+			assert_memory_equal(buf, p, plen);
+		psa_destroy_key(id);
+		n_ops++;
+	}
+	assert_int_equal(sealed_by_driver - s0, n_ops);
+	assert_int_equal(opened_by_driver - o0, n_ops);
+}
+
+/* a TLS record's encryption and decryption (a 16 KiB record buffer, in
+ * place) allocate nothing: with mbedTLS 3.6's default the PSA core copied
+ * every input and the whole output buffer to the heap for each call (and
+ * wiped them on free), the per-record cost MBEDTLS_PSA_ASSUME_EXCLUSIVE_BUFFERS
+ * removes (scripts/mbedtls-config.sh) */
+static void
+test_aead_record_allocates_nothing(void **state)
+{
+	static uint8_t rec[16384 + 256];
+	uint8_t k[32] = { 7 }, n[12] = { 1 }, a[13] = { 2 };
+	psa_key_id_t id = import_aead(PSA_KEY_TYPE_AES, k, 32, PSA_ALG_GCM);
+	unsigned before;
+	size_t len;
+
+	(void)state;
+	memset(rec, 'x', 400);
+	before = callocs;
+	assert_int_equal(psa_aead_encrypt(id, PSA_ALG_GCM, n, 12, a, 13, rec,
+	    400, rec, sizeof(rec), &len), PSA_SUCCESS);
+	assert_int_equal(psa_aead_decrypt(id, PSA_ALG_GCM, n, 12, a, 13, rec,
+	    len, rec, sizeof(rec), &len), PSA_SUCCESS);
+	assert_int_equal(callocs - before, 0);
+	assert_int_equal(len, 400);
+	assert_int_equal(rec[399], 'x');
+	psa_destroy_key(id);
+}
+
+/* what the driver leaves to the built-in code (AES-192, a shortened tag, a
+ * nonce that is not 12 bytes) still works, not by the driver; a short
+ * output buffer and a ciphertext shorter than its tag are refused */
+static void
+test_aead_fallbacks(void **state)
+{
+	const psa_algorithm_t tag12 =
+	    PSA_ALG_AEAD_WITH_SHORTENED_TAG(PSA_ALG_GCM, 12);
+	uint8_t k[32] = { 3 }, n[16] = { 4 }, p[40] = { 5 }, c[60], back[40];
+	unsigned s0 = sealed_by_driver, o0 = opened_by_driver;
+	psa_key_id_t id;
+	size_t len;
+
+	(void)state;
+	id = import_aead(PSA_KEY_TYPE_AES, k, 24, PSA_ALG_GCM);
+	assert_int_equal(psa_aead_encrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, p,
+	    40, c, sizeof(c), &len), PSA_SUCCESS);
+	assert_int_equal(len, 56);
+	assert_int_equal(psa_aead_decrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, c,
+	    len, back, sizeof(back), &len), PSA_SUCCESS);
+	assert_memory_equal(back, p, 40);
+	psa_destroy_key(id);
+
+	id = import_aead(PSA_KEY_TYPE_AES, k, 16, tag12);
+	assert_int_equal(psa_aead_encrypt(id, tag12, n, 12, NULL, 0, p, 40, c,
+	    sizeof(c), &len), PSA_SUCCESS);
+	assert_int_equal(len, 52);
+	assert_int_equal(psa_aead_decrypt(id, tag12, n, 12, NULL, 0, c, len,
+	    back, sizeof(back), &len), PSA_SUCCESS);
+	assert_memory_equal(back, p, 40);
+	psa_destroy_key(id);
+
+	id = import_aead(PSA_KEY_TYPE_AES, k, 16, PSA_ALG_GCM);
+	assert_int_equal(psa_aead_encrypt(id, PSA_ALG_GCM, n, 16, NULL, 0, p,
+	    40, c, sizeof(c), &len), PSA_SUCCESS);
+	assert_int_equal(psa_aead_decrypt(id, PSA_ALG_GCM, n, 16, NULL, 0, c,
+	    len, back, sizeof(back), &len), PSA_SUCCESS);
+	assert_memory_equal(back, p, 40);
+	assert_int_equal(sealed_by_driver, s0);
+	assert_int_equal(opened_by_driver, o0);
+
+	assert_int_equal(psa_aead_encrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, p,
+	    40, c, 55, &len), PSA_ERROR_BUFFER_TOO_SMALL);
+	assert_int_equal(psa_aead_encrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, p,
+	    40, c, 56, &len), PSA_SUCCESS);
+	assert_int_equal(psa_aead_decrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, c,
+	    56, back, 39, &len), PSA_ERROR_BUFFER_TOO_SMALL);
+	assert_int_equal(psa_aead_decrypt(id, PSA_ALG_GCM, n, 12, NULL, 0, c,
+	    15, back, sizeof(back), &len), PSA_ERROR_INVALID_ARGUMENT);
+	psa_destroy_key(id);
+}
+
+/* limbs as little-endian bytes, and back (mbedTLS's bignum I/O) */
+static void
+limbs_le(const mp_limb_t *l, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n * sizeof(mp_limb_t); i++)
+		out[i] = (uint8_t)(l[i / sizeof(mp_limb_t)] >>
+		    (8 * (i % sizeof(mp_limb_t))));
+}
+
+/* GMP's mpn_mul_n and mpn_sqr, which nettle's curves multiply with and
+ * which the driver defines itself (GMP's basecase code, without linking
+ * Toom-Cook and FFT): random operands of 1 to 40 limbs, some all ones,
+ * give mbedTLS's products */
+static void
+test_gmp_mul_sqr(void **state)
+{
+	enum { MAXN = 40 };
+	mp_limb_t a[MAXN], b[MAXN], r[2 * MAXN], q[2 * MAXN];
+	uint8_t ab[8 * MAXN], bb[8 * MAXN], rb[16 * MAXN], want[16 * MAXN];
+	mbedtls_mpi A, B, C;
+
+	(void)state;
+	mbedtls_mpi_init(&A);
+	mbedtls_mpi_init(&B);
+	mbedtls_mpi_init(&C);
+	for (mp_size_t n = 1; n <= MAXN; n++) {
+		for (int rep = 0; rep < 6; rep++) {
+			size_t len = (size_t)n * sizeof(mp_limb_t);
+
+			assert_int_equal(psa_generate_random((uint8_t *)a,
+			    sizeof(a)), PSA_SUCCESS);
+			assert_int_equal(psa_generate_random((uint8_t *)b,
+			    sizeof(b)), PSA_SUCCESS);
+			if (rep == 0) {
+				memset(a, 0xff, sizeof(a));
+				memset(b, 0xff, sizeof(b));
+			}
+			mpn_mul_n(r, a, b, n);
+			mpn_sqr(q, a, n);
+			limbs_le(a, (size_t)n, ab);
+			limbs_le(b, (size_t)n, bb);
+			assert_int_equal(mbedtls_mpi_read_binary_le(&A, ab, len), 0);
+			assert_int_equal(mbedtls_mpi_read_binary_le(&B, bb, len), 0);
+			assert_int_equal(mbedtls_mpi_mul_mpi(&C, &A, &B), 0);
+			assert_int_equal(mbedtls_mpi_write_binary_le(&C, want,
+			    2 * len), 0);
+			limbs_le(r, 2 * (size_t)n, rb);
+			assert_memory_equal(rb, want, 2 * len);
+			assert_int_equal(mbedtls_mpi_mul_mpi(&C, &A, &A), 0);
+			assert_int_equal(mbedtls_mpi_write_binary_le(&C, want,
+			    2 * len), 0);
+			limbs_le(q, 2 * (size_t)n, rb);
+			assert_memory_equal(rb, want, 2 * len);
+		}
+	}
+	mbedtls_mpi_free(&A);
+	mbedtls_mpi_free(&B);
+	mbedtls_mpi_free(&C);
+}
+
 /* after the tests above (signatures, public keys, X25519): every driver
  * call fitted in the arena, so none took memory from the heap, where GMP
- * would abort the process on a failed allocation (the 4 KiB arena of
+ * would abort the process on a failed allocation (the 1 KiB arena of
  * nettle_driver.c; a call takes well under half of it) */
 static void
 test_arena_big_enough(void **state)
@@ -574,7 +956,7 @@ test_arena_big_enough(void **state)
 	print_message("arena high-water mark: %zu bytes\n",
 	    mtasts_nettle_arena_high());
 	assert_true(mtasts_nettle_arena_high() > 0);
-	assert_true(mtasts_nettle_arena_high() <= 4096 / 2);
+	assert_true(mtasts_nettle_arena_high() <= 1024 / 2);
 }
 
 int
@@ -588,6 +970,11 @@ main(void)
 		cmocka_unit_test(test_sign_verify_loop),
 		cmocka_unit_test(test_pk_layer),
 		cmocka_unit_test(test_fallbacks),
+		cmocka_unit_test(test_aead_known_answers),
+		cmocka_unit_test(test_aead_against_mbedtls),
+		cmocka_unit_test(test_aead_record_allocates_nothing),
+		cmocka_unit_test(test_aead_fallbacks),
+		cmocka_unit_test(test_gmp_mul_sqr),
 		cmocka_unit_test(test_arena_big_enough),
 	};
 
