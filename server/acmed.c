@@ -801,22 +801,8 @@ mdom_load(struct mdom *d)
 	d->stored_nb = d->stored_na = 0;
 	mbedtls_x509_crt_init(&crt);
 	if (mbedtls_x509_crt_parse_file(&crt, chain) >= 0 && crt.raw.len > 0) {
-		struct tm tm = { 0 };
-
-		tm.tm_year = crt.valid_from.year - 1900;
-		tm.tm_mon = crt.valid_from.mon - 1;
-		tm.tm_mday = crt.valid_from.day;
-		tm.tm_hour = crt.valid_from.hour;
-		tm.tm_min = crt.valid_from.min;
-		tm.tm_sec = crt.valid_from.sec;
-		d->stored_nb = timegm(&tm);
-		tm.tm_year = crt.valid_to.year - 1900;
-		tm.tm_mon = crt.valid_to.mon - 1;
-		tm.tm_mday = crt.valid_to.day;
-		tm.tm_hour = crt.valid_to.hour;
-		tm.tm_min = crt.valid_to.min;
-		tm.tm_sec = crt.valid_to.sec;
-		d->stored_na = timegm(&tm);
+		d->stored_nb = certs_x509_time(&crt.valid_from);
+		d->stored_na = certs_x509_time(&crt.valid_to);
 	}
 	mbedtls_x509_crt_free(&crt);
 	if (d->stored_na != 0 && (d->st.not_after != d->stored_na ||
