@@ -10,22 +10,6 @@
 #include "metrics.h"
 #include "mhdloop.h"
 
-static enum MHD_Result
-admin_reply(struct MHD_Connection *mc, unsigned status, const char *type,
-    void *body, size_t len, enum MHD_ResponseMemoryMode mode)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	if ((r = MHD_create_response_from_buffer(len, body, mode)) == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(mc, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 /*
  * GET /healthz: 200 whenever the event loop turns (this handler runs on it).
  * GET /readyz: 200 when a snapshot is loaded and the TLS listeners accept,
@@ -51,16 +35,16 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 		return MHD_YES;
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return admin_reply(mc, MHD_HTTP_METHOD_NOT_ALLOWED, text, badmethod,
+		return mhdloop_reply(mc, MHD_HTTP_METHOD_NOT_ALLOWED, text, badmethod,
 		    strlen(badmethod), MHD_RESPMEM_PERSISTENT);
 	if (strcmp(url, "/healthz") == 0)
-		return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
+		return mhdloop_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 		    MHD_RESPMEM_PERSISTENT);
 	if (strcmp(url, "/readyz") == 0) {
 		if (atomic_load(&a->ready))
-			return admin_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
+			return mhdloop_reply(mc, MHD_HTTP_OK, text, ok, strlen(ok),
 			    MHD_RESPMEM_PERSISTENT);
-		return admin_reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, text,
+		return mhdloop_reply(mc, MHD_HTTP_SERVICE_UNAVAILABLE, text,
 		    notready, strlen(notready), MHD_RESPMEM_PERSISTENT);
 	}
 	if (strcmp(url, "/metrics") == 0) {
@@ -69,11 +53,11 @@ admin_handle(void *cls, struct MHD_Connection *mc, const char *url,
 
 		if (body == NULL)
 			return MHD_NO;
-		return admin_reply(mc, MHD_HTTP_OK,
+		return mhdloop_reply(mc, MHD_HTTP_OK,
 		    "text/plain; version=0.0.4; charset=utf-8", body, len,
 		    MHD_RESPMEM_MUST_FREE);
 	}
-	return admin_reply(mc, MHD_HTTP_NOT_FOUND, text, notfound,
+	return mhdloop_reply(mc, MHD_HTTP_NOT_FOUND, text, notfound,
 	    strlen(notfound), MHD_RESPMEM_PERSISTENT);
 }
 

@@ -14,25 +14,6 @@
 
 #define HTTP01_PREFIX "/.well-known/acme-challenge/"
 
-static enum MHD_Result
-http01_reply(struct MHD_Connection *mc, unsigned status, void *body,
-    size_t len, enum MHD_ResponseMemoryMode mode)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	if ((r = MHD_create_response_from_buffer(len, body, mode)) == NULL) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(mc, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
 /*
  * GET (or HEAD) /.well-known/acme-challenge/<token>: 200 with the key
  * authorization the challenge store holds for token (RFC 8555 section
@@ -69,10 +50,10 @@ http01_handle(void *cls, struct MHD_Connection *mc, const char *url,
 	    (ka = challenge_http_get(url + strlen(HTTP01_PREFIX))) != NULL) {
 		metrics_challenge_answered(METRICS_CHALLENGE_HTTP);
 		log_debug("http_listen: answered the HTTP-01 challenge %s", url);
-		return http01_reply(mc, MHD_HTTP_OK, ka, strlen(ka),
+		return mhdloop_reply(mc, MHD_HTTP_OK, "text/plain", ka, strlen(ka),
 		    MHD_RESPMEM_MUST_FREE);
 	}
-	return http01_reply(mc, MHD_HTTP_NOT_FOUND, notfound, strlen(notfound),
+	return mhdloop_reply(mc, MHD_HTTP_NOT_FOUND, "text/plain", notfound, strlen(notfound),
 	    MHD_RESPMEM_PERSISTENT);
 }
 

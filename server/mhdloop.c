@@ -2,6 +2,7 @@
 #include "mhdloop.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -64,4 +65,23 @@ mhdloop_attach(struct loop *loop, struct MHD_Daemon *d, struct loop_fd *lf,
 	hook->arg = d;
 	loop_hook_add(loop, hook);
 	return 0;
+}
+
+enum MHD_Result
+mhdloop_reply(struct MHD_Connection *mc, unsigned status, const char *type,
+    void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if ((r = MHD_create_response_from_buffer(len, body, mode)) == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(mc, status, r);
+	MHD_destroy_response(r);
+	return ret;
 }
