@@ -697,6 +697,24 @@ test_key_table(void **state)
 	config_free(&all);
 }
 
+/* an [acme] section giving every key, eab_hmac_key = key, in buf */
+static const char *
+acme_section(const char *key, char *buf, size_t size)
+{
+	snprintf(buf, size, "[acme]\n"
+	    "directory = https://127.0.0.1:14000/dir\n"
+	    "email = mailto:Hostmaster@example.com\n"
+	    "agree_terms = yes\n"
+	    "challenge = http-01\n"
+	    "http_listen = 127.0.0.1:8080\n"
+	    "eab_kid = kid-1\n"
+	    "eab_hmac_key = %s\n"
+	    "preferred_issuer = ISRG Root X1\n"
+	    "addresses = 192.0.2.1 2001:DB8::1,Policy.Example.NET\n"
+	    "orders_per_hour = 5\n", key);
+	return buf;
+}
+
 /* [acme]: values as given, the secret never formatted, domains opting out */
 static void
 test_acme_keys(void **state)
@@ -704,27 +722,17 @@ test_acme_keys(void **state)
 	struct config cfg, other;
 	struct diff_seen ds = { 0 };
 	const struct config_key *k;
-	char buf[256];
+	char buf[256], sec[1024], text[1536];
 
 	(void)state;
-	load_text("[acme]\n"
-	    "directory = https://127.0.0.1:14000/dir\n"
-	    "email = mailto:Hostmaster@example.com\n"
-	    "agree_terms = yes\n"
-	    "challenge = http-01\n"
-	    "http_listen = 127.0.0.1:8080\n"
-	    "eab_kid = kid-1\n"
-	    "eab_hmac_key = c2VjcmV0S2V5\n"
-	    "preferred_issuer = ISRG Root X1\n"
-	    "addresses = 192.0.2.1 2001:DB8::1,Policy.Example.NET\n"
-	    "orders_per_hour = 5\n"
-	    "[a.example]\n"
+	snprintf(text, sizeof(text), "%s[a.example]\n"
 	    "acme = no\n"
 	    "[b.example]\n"
 	    "cert = b.pem\n"
 	    "key = b.key\n"
 	    "[c.example]\n"
-	    "policy = c.txt\n", &cfg);
+	    "policy = c.txt\n", acme_section("c2VjcmV0S2V5", sec, sizeof(sec)));
+	load_text(text, &cfg);
 	assert_string_equal(cfg.acme.directory, "https://127.0.0.1:14000/dir");
 	assert_string_equal(cfg.acme.email, "Hostmaster@example.com");
 	assert_string_equal(cfg.acme.preferred_issuer, "ISRG Root X1");
@@ -743,17 +751,7 @@ test_acme_keys(void **state)
 	assert_string_equal(config_key_format(k, &cfg, buf, sizeof(buf)), "(set)");
 	assert_null(config_key_find(CONFIG_SECTION_SERVER, "directory"));
 	/* a change of the secret is seen, and said without its value */
-	load_text("[acme]\n"
-	    "directory = https://127.0.0.1:14000/dir\n"
-	    "email = mailto:Hostmaster@example.com\n"
-	    "agree_terms = yes\n"
-	    "challenge = http-01\n"
-	    "http_listen = 127.0.0.1:8080\n"
-	    "eab_kid = kid-1\n"
-	    "eab_hmac_key = b3RoZXJLZXk\n"
-	    "preferred_issuer = ISRG Root X1\n"
-	    "addresses = 192.0.2.1 2001:DB8::1,Policy.Example.NET\n"
-	    "orders_per_hour = 5\n", &other);
+	load_text(acme_section("b3RoZXJLZXk", sec, sizeof(sec)), &other);
 	assert_int_equal(config_diff(&cfg, &other, diff_note, &ds), 1);
 	assert_ptr_equal(ds.last, k);
 	assert_string_equal(ds.was, "(set)");
